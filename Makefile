@@ -1,0 +1,43 @@
+# jx-pipeline: every common task. Each target sets up what it needs; re-running is safe and fast.
+#   make demo   - Python env + local PostgreSQL/PostGIS + materialize everything
+#   make test   - the same set-up, then the whole test suite
+#   make ui     - Dagster UI (and daemon) on http://127.0.0.1:3000
+#   make down   - stop the local cluster
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JX := $(BIN)/jx-pipeline
+
+.PHONY: demo test ui down db lint lock clean-state
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || uv venv --quiet --python $(PYTHON) $(VENV)
+	uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
+	uv pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
+	@touch $@
+
+db: $(STAMP)
+	@$(JX) db up
+
+demo: db
+	@$(JX) materialize --select '*' --summary
+
+test: db
+	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+ui: db
+	@$(JX) ui
+
+down:
+	@if [ -x $(JX) ]; then $(JX) db down; else echo "no environment yet: nothing to stop"; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock:
+	uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

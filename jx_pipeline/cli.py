@@ -1,0 +1,182 @@
+"""``jx-pipeline``: the one command behind the Makefile — local database, materializing, the UI.
+
+Every subcommand resolves connections through ``lib.settings``; problems the user can fix end as one
+``error:`` line plus the command that fixes it (set JX_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from jx_pipeline.lib import localpg, settings
+from jx_pipeline.lib.errors import JxError, mask_url
+from jx_pipeline.lib.migrations import migrate
+from jx_pipeline.lib.pg import connect
+
+
+def _log(msg: str) -> None:
+    print(f"jx-pipeline: {msg}", flush=True)
+
+
+def _ensure_database(admin_url: str, name: str) -> bool:
+    with connect(admin_url, autocommit=True, what="local cluster") as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(f'create database "{name}"')
+        return True
+
+
+def db_up(args: argparse.Namespace) -> int:
+    external = settings.external_urls()
+    if external is None:
+        cluster = settings.local_cluster()
+        localpg.ensure_packages(install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
+        localpg.init(cluster, log=_log)
+        localpg.start(cluster, log=_log)
+        for db in (settings.WAREHOUSE_DB, settings.DAGSTER_DB):
+            if _ensure_database(cluster.url("postgres"), db):
+                _log(f"created database {db}")
+    wh_url, dg_url = settings.resolve_urls()
+    with connect(dg_url, what="Dagster storage database"):
+        pass
+    with connect(wh_url, what="warehouse") as conn:
+        ran = migrate(conn)
+    _log(f"warehouse migrations applied: {ran or 'none pending'}")
+    return db_status(args)
+
+
+def db_down(args: argparse.Namespace) -> int:
+    if settings.external_urls():
+        _log("JX_WAREHOUSE_URL is set: the database is external, nothing to stop")
+        return 0
+    stopped = localpg.stop(settings.local_cluster())
+    _log("local cluster stopped" if stopped else "local cluster was not running")
+    return 0
+
+
+def db_status(args: argparse.Namespace) -> int:
+    external = settings.external_urls()
+    if external is None:
+        cluster = settings.local_cluster()
+        port = localpg.running_port(cluster)
+        state = f"running on {cluster.host}:{port}" if port else "stopped"
+        print(f"local cluster : {cluster.data_dir} ({state})")
+        if not port:
+            return 3
+    wh_url, dg_url = settings.resolve_urls()
+    print(f"warehouse     : {mask_url(wh_url)}")
+    print(f"dagster store : {mask_url(dg_url)}")
+    with connect(wh_url, what="warehouse") as conn:
+        versions = [v for (v,) in conn.execute(
+            "select version from jx_meta.schema_migration order by version").fetchall()] \
+            if conn.execute("select to_regclass('jx_meta.schema_migration')").fetchone()[0] else []
+        postgis = conn.execute("select extversion from pg_extension where extname = 'postgis'").fetchone()
+    print(f"migrations    : {versions or 'none'}")
+    print(f"postgis       : {postgis[0] if postgis else 'not installed'}")
+    return 0
+
+
+def db_url(args: argparse.Namespace) -> int:
+    wh_url, dg_url = settings.resolve_urls()
+    print(dg_url if args.dagster else wh_url)
+    return 0
+
+
+def db_env(args: argparse.Namespace) -> int:
+    for key, value in settings.dagster_env().items():
+        print(f"export {key}='{value}'")
+    return 0
+
+
+def db_migrate(args: argparse.Namespace) -> int:
+    wh_url, _ = settings.resolve_urls()
+    with connect(wh_url, what="warehouse") as conn:
+        ran = migrate(conn, target=args.target)
+    _log(f"applied migrations: {ran or 'none pending'}")
+    return 0
+
+
+def _dagster(argv: list[str]) -> int:
+    env = {**os.environ, **settings.dagster_env()}
+    os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
+    exe = os.path.join(os.path.dirname(sys.executable), argv[0])
+    return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT)
+
+
+def materialize(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    rc = _dagster(["dagster", "asset", "materialize", "-m", "jx_pipeline.definitions", "--select", args.select])
+    if rc != 0:
+        raise JxError(f"materializing '{args.select}' failed (exit {rc}); the run's events are in the UI",
+                      fix="jx-pipeline ui   (then open Runs)")
+    _log(f"materialized '{args.select}' in {time.monotonic() - started:.1f} s")
+    if args.summary:
+        _summary()
+    return 0
+
+
+def _summary() -> None:
+    wh_url, _ = settings.resolve_urls()
+    with connect(wh_url, what="warehouse") as conn:
+        rows = conn.execute(
+            """select n.nspname || '.' || c.relname, c.reltuples::bigint
+                 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.relkind = 'r' and n.nspname in ('raw','staged','quality','core','mart')
+                order by 1""").fetchall()
+        tables = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0]) for name, _ in rows]
+    print("\nwarehouse tables:")
+    for name, count in tables:
+        print(f"  {name:<40} {count:>12,} rows")
+    print(f"\nwarehouse : {mask_url(wh_url)}   (psql \"$(jx-pipeline db url)\")")
+    print("runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000")
+
+
+def ui(args: argparse.Namespace) -> int:
+    return _dagster(["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jx-pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the warehouse and Dagster storage databases").add_subparsers(
+        dest="db_command", required=True)
+    db.add_parser("up", help="install (if missing), start and migrate the local cluster").set_defaults(func=db_up)
+    db.add_parser("down", help="stop the local cluster").set_defaults(func=db_down)
+    db.add_parser("status", help="where the databases are and their state").set_defaults(func=db_status)
+    url = db.add_parser("url", help="print the warehouse URL (with --dagster: Dagster's storage URL)")
+    url.add_argument("--dagster", action="store_true")
+    url.set_defaults(func=db_url)
+    db.add_parser("env", help="print export lines for a shell running dagster by hand").set_defaults(func=db_env)
+    mig = db.add_parser("migrate", help="apply pending warehouse migrations")
+    mig.add_argument("--target", type=int, default=None, help="stop after this version")
+    mig.set_defaults(func=db_migrate)
+
+    mat = sub.add_parser("materialize", help="materialize assets through Dagster (runs recorded in Postgres)")
+    mat.add_argument("--select", default="*", help="Dagster asset selection (default: everything)")
+    mat.add_argument("--summary", action="store_true", help="print the warehouse tables afterwards")
+    mat.set_defaults(func=materialize)
+
+    ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
+    ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))
+    ui_p.set_defaults(func=ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except JxError as exc:
+        if os.environ.get("JX_DEBUG") == "1":
+            raise
+        print(exc.render(), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dagster definitions per domain; ``jx_pipeline.definitions`` assembles them."""

@@ -1,0 +1,59 @@
+"""The admin chain: vendored NBS division files -> ``raw.admin_division`` -> ``core.admin_unit``."""
+
+import uuid
+
+import dagster as dg
+
+from jx_pipeline.defs.admin import checks, sources
+from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
+
+OWNERS = ["team:jx-data-engineering"]
+
+
+@dg.asset(
+    key=["raw", "reference", "admin_division"],
+    group_name="reference",
+    kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"layer": "raw"},
+    description="Jiaxing's 7 counties, 72 towns and 1,202 villages as published by NBS (统计用区划代码 2022), "
+    "landed with lineage (batch, source file, row number).",
+)
+def raw_admin_division(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    batch_id = context.run.run_id if context.run else uuid.uuid4().hex
+    rows = list(sources.read_rows())  # 1,281 rows; read fully so a bad row stops before the table is touched
+    with warehouse.connect() as conn, conn.transaction():
+        conn.execute("delete from raw.admin_division")
+        with conn.cursor().copy(
+            "copy raw.admin_division (batch_id, source_file, row_number, level, code, name, parent_code)"
+            " from stdin"
+        ) as copy:
+            for row in rows:
+                copy.write_row((batch_id, *row))
+        meta = table_metadata(conn, "raw", "admin_division")
+    return dg.MaterializeResult(metadata={**meta, "batch_id": batch_id, "source_dir": str(sources.source_dir())})
+
+
+@dg.asset(
+    key=["core", "admin_unit"],
+    deps=[raw_admin_division],
+    group_name="reference",
+    kinds={"postgres", "postgis"},
+    owners=OWNERS,
+    tags={"layer": "core"},
+    check_specs=checks.SPECS,
+    description="The admin-unit tree (city → county → town → village) every entity and link is keyed on.",
+)
+def core_admin_unit(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as conn, conn.transaction():
+        run_sql(conn, "admin/core_admin_unit.sql", {"city_code": sources.CITY_CODE, "city_name": sources.CITY_NAME})
+        meta = table_metadata(conn, "core", "admin_unit")
+        per_level = dict(conn.execute("select level, count(*) from core.admin_unit group by level").fetchall())
+        results = checks.evaluate(conn)
+    return dg.MaterializeResult(
+        metadata={**meta, "units_per_level": dg.MetadataValue.json(per_level)},
+        check_results=results,
+    )
+
+
+defs = dg.Definitions(assets=[raw_admin_division, core_admin_unit])

@@ -1,0 +1,1 @@
+"""Builders and plumbing shared by every domain under ``defs/``."""

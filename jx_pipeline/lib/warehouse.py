@@ -1,0 +1,68 @@
+"""The PostGIS warehouse as a Dagster resource: connections, SQL files from ``sql/``, table metadata.
+
+Writes go through this resource and SQL kept in ``sql/`` rather than an I/O manager, so every load is an
+explicit, transactional statement that can be read and reviewed on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+
+from jx_pipeline.lib import settings
+from jx_pipeline.lib.migrations import migrate
+from jx_pipeline.lib.pg import connect
+
+_migrated: set[str] = set()
+
+
+def sql_file(relpath: str) -> str:
+    return (settings.SQL_DIR / relpath).read_text(encoding="utf-8")
+
+
+def run_sql(conn: psycopg.Connection, relpath: str, params: dict | None = None) -> None:
+    """Run a multi-statement file from ``sql/``; parameters are bound client-side (simple query protocol)."""
+    psycopg.ClientCursor(conn).execute(sql_file(relpath), params)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Connection to the warehouse database; the schema is migrated on first use in each process."""
+
+    url: str
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with connect(self.url, what="warehouse") as conn:
+            if self.url not in _migrated:
+                migrate(conn)
+                _migrated.add(self.url)
+            yield conn
+
+
+def table_metadata(conn: psycopg.Connection, schema: str, table: str) -> dict:
+    """The standard Dagster table metadata: row count, qualified name and column schema with comments."""
+    db = conn.execute("select current_database()").fetchone()[0]
+    rows = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+    cols = conn.execute(
+        """select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  col_description(a.attrelid, a.attnum)
+             from pg_attribute a
+            where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped
+            order by a.attnum""",
+        (f'"{schema}"."{table}"',),
+    ).fetchall()
+    schema_value = dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, type_, description=desc,
+                           constraints=dg.TableColumnConstraints(nullable=not notnull))
+            for name, type_, notnull, desc in cols
+        ]
+    )
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/table_name": f"{db}.{schema}.{table}",
+        "dagster/column_schema": schema_value,
+    }
