@@ -9,14 +9,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JX := $(BIN)/jx-pipeline
+UV := $(PYTHON) -m uv
 
 .PHONY: demo test ui down db lint lock clean-state
 
 $(STAMP): requirements.lock pyproject.toml
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	@test -x $(BIN)/python || uv venv --quiet --python $(PYTHON) $(VENV)
-	uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
-	uv pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $@
 
 db: $(STAMP)
@@ -40,4 +41,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 lock:
-	uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

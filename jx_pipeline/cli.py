@@ -71,9 +71,16 @@ def db_status(args: argparse.Namespace) -> int:
     print(f"warehouse     : {mask_url(wh_url)}")
     print(f"dagster store : {mask_url(dg_url)}")
     with connect(wh_url, what="warehouse") as conn:
-        versions = [v for (v,) in conn.execute(
-            "select version from jx_meta.schema_migration order by version").fetchall()] \
-            if conn.execute("select to_regclass('jx_meta.schema_migration')").fetchone()[0] else []
+        versions = (
+            [
+                v
+                for (v,) in conn.execute(
+                    "select version from jx_meta.schema_migration order by version"
+                ).fetchall()
+            ]
+            if conn.execute("select to_regclass('jx_meta.schema_migration')").fetchone()[0]
+            else []
+        )
         postgis = conn.execute("select extversion from pg_extension where extname = 'postgis'").fetchone()
     print(f"migrations    : {versions or 'none'}")
     print(f"postgis       : {postgis[0] if postgis else 'not installed'}")
@@ -109,10 +116,14 @@ def _dagster(argv: list[str]) -> int:
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    rc = _dagster(["dagster", "asset", "materialize", "-m", "jx_pipeline.definitions", "--select", args.select])
+    rc = _dagster(
+        ["dagster", "asset", "materialize", "-m", "jx_pipeline.definitions", "--select", args.select]
+    )
     if rc != 0:
-        raise JxError(f"materializing '{args.select}' failed (exit {rc}); the run's events are in the UI",
-                      fix="jx-pipeline ui   (then open Runs)")
+        raise JxError(
+            f"materializing '{args.select}' failed (exit {rc}); the run's events are in the UI",
+            fix="jx-pipeline ui   (then open Runs)",
+        )
     _log(f"materialized '{args.select}' in {time.monotonic() - started:.1f} s")
     if args.summary:
         _summary()
@@ -126,13 +137,16 @@ def _summary() -> None:
             """select n.nspname || '.' || c.relname, c.reltuples::bigint
                  from pg_class c join pg_namespace n on n.oid = c.relnamespace
                 where c.relkind = 'r' and n.nspname in ('raw','staged','quality','core','mart')
-                order by 1""").fetchall()
+                order by 1"""
+        ).fetchall()
         tables = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0]) for name, _ in rows]
     print("\nwarehouse tables:")
     for name, count in tables:
         print(f"  {name:<40} {count:>12,} rows")
-    print(f"\nwarehouse : {mask_url(wh_url)}   (psql \"$(jx-pipeline db url)\")")
-    print("runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000")
+    print(f'\nwarehouse : {mask_url(wh_url)}   (psql "$(jx-pipeline db url)")')
+    print(
+        "runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000"
+    )
 
 
 def ui(args: argparse.Namespace) -> int:
@@ -144,14 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the warehouse and Dagster storage databases").add_subparsers(
-        dest="db_command", required=True)
-    db.add_parser("up", help="install (if missing), start and migrate the local cluster").set_defaults(func=db_up)
+        dest="db_command", required=True
+    )
+    db.add_parser("up", help="install (if missing), start and migrate the local cluster").set_defaults(
+        func=db_up
+    )
     db.add_parser("down", help="stop the local cluster").set_defaults(func=db_down)
     db.add_parser("status", help="where the databases are and their state").set_defaults(func=db_status)
     url = db.add_parser("url", help="print the warehouse URL (with --dagster: Dagster's storage URL)")
     url.add_argument("--dagster", action="store_true")
     url.set_defaults(func=db_url)
-    db.add_parser("env", help="print export lines for a shell running dagster by hand").set_defaults(func=db_env)
+    db.add_parser("env", help="print export lines for a shell running dagster by hand").set_defaults(
+        func=db_env
+    )
     mig = db.add_parser("migrate", help="apply pending warehouse migrations")
     mig.add_argument("--target", type=int, default=None, help="stop after this version")
     mig.set_defaults(func=db_migrate)

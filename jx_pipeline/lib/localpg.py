@@ -38,7 +38,9 @@ def missing_packages() -> list[str]:
     if absent:
         missing.append(f"PostgreSQL {PG_MAJOR} server ({bin_dir() / absent[0]} not found)")
     if not (share_dir() / "extension" / "postgis.control").exists():
-        missing.append(f"PostGIS 3 for PostgreSQL {PG_MAJOR} ({share_dir()}/extension/postgis.control not found)")
+        missing.append(
+            f"PostGIS 3 for PostgreSQL {PG_MAJOR} ({share_dir()}/extension/postgis.control not found)"
+        )
     return missing
 
 
@@ -62,7 +64,10 @@ def ensure_packages(install: bool = True, log=print) -> None:
         raise JxError("missing system package: " + "; ".join(missing), fix=APT_FIX)
     log(f"installing {' '.join(APT_PACKAGES)} with apt-get ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES]]
+    steps = [
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+    ]
     for step in steps:
         done = subprocess.run(prefix + step, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -117,8 +122,19 @@ def init(cluster: LocalCluster, log=print) -> bool:
         cluster.password_file.chmod(0o600)
     _chown(cluster.password_file, user)
     log(f"creating PostgreSQL {PG_MAJOR} cluster in {cluster.data_dir}")
-    _run([str(bin_dir() / "initdb"), "-D", str(cluster.data_dir), "-U", cluster.user, "--auth=scram-sha-256",
-          f"--pwfile={cluster.password_file}", "--encoding=UTF8", "--locale=C"])
+    _run(
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(cluster.data_dir),
+            "-U",
+            cluster.user,
+            "--auth=scram-sha-256",
+            f"--pwfile={cluster.password_file}",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]
+    )
     conf = cluster.data_dir / "postgresql.conf"
     with conf.open("a") as fh:
         fh.write(
@@ -166,12 +182,28 @@ def start(cluster: LocalCluster, log=print) -> None:
         )
     check_port_free(cluster.host, cluster.port)
     log(f"starting PostgreSQL on {cluster.host}:{cluster.port}")
-    done = _run([str(bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(cluster.data_dir),
-                 "-l", str(cluster.log_file), "-o", f"-p {cluster.port}"], check=False)
+    done = _run(
+        [
+            str(bin_dir() / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(cluster.data_dir),
+            "-l",
+            str(cluster.log_file),
+            "-o",
+            f"-p {cluster.port}",
+        ],
+        check=False,
+    )
     if done.returncode != 0:
         tail = cluster.log_file.read_text().strip().splitlines()[-3:] if cluster.log_file.exists() else []
-        raise JxError(f"PostgreSQL did not start: {' | '.join(tail) or done.stderr.strip()}",
-                      fix=f"read {cluster.log_file}, then jx-pipeline db up")
+        raise JxError(
+            f"PostgreSQL did not start: {' | '.join(tail) or done.stderr.strip()}",
+            fix=f"read {cluster.log_file}, then jx-pipeline db up",
+        )
 
 
 def stop(cluster: LocalCluster) -> bool:

@@ -76,8 +76,10 @@ def migrate(conn: psycopg.Connection, target: int | None = None, folder: Path | 
                 )
         newer = sorted(set(done) - {m.version for m in migrations})
         if newer:
-            raise JxError(f"the warehouse has migrations {newer} that this checkout does not know",
-                          fix="update this checkout (git pull) before running it against this warehouse")
+            raise JxError(
+                f"the warehouse has migrations {newer} that this checkout does not know",
+                fix="update this checkout (git pull) before running it against this warehouse",
+            )
         ran = []
         for m in migrations:
             if m.version in done or (target is not None and m.version > target):
@@ -86,9 +88,13 @@ def migrate(conn: psycopg.Connection, target: int | None = None, folder: Path | 
                 with conn.transaction():
                     conn.execute(m.sql)
             except psycopg.Error as exc:
-                raise JxError(f"migration {m.path.name} failed: {str(exc).strip().splitlines()[0]}",
-                              fix=f"fix {m.path} (it has not been applied), then jx-pipeline db migrate") from None
-            conn.execute("insert into jx_meta.schema_migration (version, name, checksum) values (%s, %s, %s)",
-                         (m.version, m.name, m.checksum))
+                raise JxError(
+                    f"migration {m.path.name} failed: {str(exc).strip().splitlines()[0]}",
+                    fix=f"fix {m.path} (it has not been applied), then jx-pipeline db migrate",
+                ) from None
+            conn.execute(
+                "insert into jx_meta.schema_migration (version, name, checksum) values (%s, %s, %s)",
+                (m.version, m.name, m.checksum),
+            )
             ran.append(m.version)
     return ran

@@ -56,8 +56,9 @@ def table_metadata(conn: psycopg.Connection, schema: str, table: str) -> dict:
     ).fetchall()
     schema_value = dg.TableSchema(
         columns=[
-            dg.TableColumn(name, type_, description=desc,
-                           constraints=dg.TableColumnConstraints(nullable=not notnull))
+            dg.TableColumn(
+                name, type_, description=desc, constraints=dg.TableColumnConstraints(nullable=not notnull)
+            )
             for name, type_, notnull, desc in cols
         ]
     )

@@ -19,7 +19,9 @@ OWNERS = ["team:jx-data-engineering"]
     description="Jiaxing's 7 counties, 72 towns and 1,202 villages as published by NBS (统计用区划代码 2022), "
     "landed with lineage (batch, source file, row number).",
 )
-def raw_admin_division(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def raw_admin_division(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     batch_id = context.run.run_id if context.run else uuid.uuid4().hex
     rows = list(sources.read_rows())  # 1,281 rows; read fully so a bad row stops before the table is touched
     with warehouse.connect() as conn, conn.transaction():
@@ -31,7 +33,9 @@ def raw_admin_division(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             for row in rows:
                 copy.write_row((batch_id, *row))
         meta = table_metadata(conn, "raw", "admin_division")
-    return dg.MaterializeResult(metadata={**meta, "batch_id": batch_id, "source_dir": str(sources.source_dir())})
+    return dg.MaterializeResult(
+        metadata={**meta, "batch_id": batch_id, "source_dir": str(sources.source_dir())}
+    )
 
 
 @dg.asset(
@@ -46,9 +50,15 @@ def raw_admin_division(context: dg.AssetExecutionContext, warehouse: WarehouseRe
 )
 def core_admin_unit(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as conn, conn.transaction():
-        run_sql(conn, "admin/core_admin_unit.sql", {"city_code": sources.CITY_CODE, "city_name": sources.CITY_NAME})
+        run_sql(
+            conn,
+            "admin/core_admin_unit.sql",
+            {"city_code": sources.CITY_CODE, "city_name": sources.CITY_NAME},
+        )
         meta = table_metadata(conn, "core", "admin_unit")
-        per_level = dict(conn.execute("select level, count(*) from core.admin_unit group by level").fetchall())
+        per_level = dict(
+            conn.execute("select level, count(*) from core.admin_unit group by level").fetchall()
+        )
         results = checks.evaluate(conn)
     return dg.MaterializeResult(
         metadata={**meta, "units_per_level": dg.MetadataValue.json(per_level)},

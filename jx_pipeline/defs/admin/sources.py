@@ -43,25 +43,37 @@ def read_rows(folder: Path | None = None) -> Iterator[tuple[str, int, str, str, 
     for spec in FILES:
         path = folder / spec.name
         if not path.exists():
-            raise JxError(f"admin divisions: file {path} is missing", fix=f"restore it or unset JX_ADMIN_DIVISIONS_DIR")
+            raise JxError(
+                f"admin divisions: file {path} is missing", fix="restore it or unset JX_ADMIN_DIVISIONS_DIR"
+            )
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, [])
             wanted = ("code", "name", spec.parent_column)
             absent = [c for c in wanted if c not in header]
             if absent:
-                raise JxError(f"admin divisions: {path.name} row 1: column(s) {absent} missing from header {header}",
-                              fix=f"give {path} the header columns {list(wanted)}")
+                raise JxError(
+                    f"admin divisions: {path.name} row 1: column(s) {absent} missing from header {header}",
+                    fix=f"give {path} the header columns {list(wanted)}",
+                )
             idx = [header.index(c) for c in wanted]
             for rownum, row in enumerate(reader, start=2):
                 if len(row) != len(header):
-                    raise JxError(f"admin divisions: {path.name} row {rownum}: {len(row)} fields, header has "
-                                  f"{len(header)}", fix=f"correct row {rownum} of {path}")
+                    raise JxError(
+                        f"admin divisions: {path.name} row {rownum}: {len(row)} fields, header has "
+                        f"{len(header)}",
+                        fix=f"correct row {rownum} of {path}",
+                    )
                 code, name, parent = (row[i].strip() for i in idx)
                 if not (code.isdigit() and len(code) == spec.code_digits and code.startswith(CITY_CODE[:4])):
-                    raise JxError(f"admin divisions: {path.name} row {rownum} column code: {code!r} is not a "
-                                  f"{spec.code_digits}-digit Jiaxing (3304…) code", fix=f"correct row {rownum} of {path}")
+                    raise JxError(
+                        f"admin divisions: {path.name} row {rownum} column code: {code!r} is not a "
+                        f"{spec.code_digits}-digit Jiaxing (3304…) code",
+                        fix=f"correct row {rownum} of {path}",
+                    )
                 if not name:
-                    raise JxError(f"admin divisions: {path.name} row {rownum} column name: empty",
-                                  fix=f"correct row {rownum} of {path}")
+                    raise JxError(
+                        f"admin divisions: {path.name} row {rownum} column name: empty",
+                        fix=f"correct row {rownum} of {path}",
+                    )
                 yield spec.name, rownum, spec.level, code, name, parent

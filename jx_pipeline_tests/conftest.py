@@ -1,0 +1,76 @@
+"""Tests run against the real PostgreSQL + PostGIS that ``make test`` started (or JX_* URLs point at)."""
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from jx_pipeline.lib import settings
+from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pg import connect
+
+try:
+    os.environ.update(settings.dagster_env())
+except JxError as exc:  # pragma: no cover - only when the database was never started
+    pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
+
+JX = str(Path(sys.executable).with_name("jx-pipeline"))
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> str:
+    return os.environ["JX_WAREHOUSE_URL"]
+
+
+@pytest.fixture(scope="session")
+def dagster_url() -> str:
+    return os.environ["JX_DAGSTER_STORAGE_URL"]
+
+
+@pytest.fixture
+def wh(warehouse_url):
+    with connect(warehouse_url) as conn:
+        yield conn
+
+
+@pytest.fixture
+def scratch_db(warehouse_url):
+    """A new, empty database on the same server, dropped afterwards; yields its URL."""
+    name = f"jx_test_{uuid.uuid4().hex[:10]}"
+    base = warehouse_url.rsplit("/", 1)[0]
+    with connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOCAL_MODE = {"JX_WAREHOUSE_URL": None, "JX_DAGSTER_STORAGE_URL": None}
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the installed command; ``env`` values of None remove the variable (LOCAL_MODE: no external URLs)."""
+    full = {**os.environ, **(env or {})}
+    full = {k: v for k, v in full.items() if v is not None}
+    return subprocess.run(
+        [JX, *args], capture_output=True, text=True, timeout=timeout, env=full, cwd=settings.PROJECT_ROOT
+    )
+
+
+def table_digest(conn: psycopg.Connection, qualified: str, order_by: str) -> str:
+    return conn.execute(
+        f"select md5(string_agg(t::text, '|' order by {order_by})) from {qualified} t"
+    ).fetchone()[0]

@@ -1,0 +1,50 @@
+"""The jx-pipeline command against the running local cluster or the external URLs."""
+
+from jx_pipeline.lib.migrations import discover
+from jx_pipeline.lib.pg import connect
+from jx_pipeline_tests.conftest import run_cli
+
+
+def test_db_status_and_url(warehouse_url):
+    status = run_cli("db", "status")
+    assert status.returncode == 0, status.stderr
+    assert (
+        f"migrations    : {[m.version for m in discover()]}" in status.stdout
+        and "postgis       : 3." in status.stdout
+    )
+    assert warehouse_url.split(":")[2].split("@")[0] not in status.stdout  # password masked
+    url = run_cli("db", "url")
+    assert url.returncode == 0 and url.stdout.strip() == warehouse_url
+    with connect(url.stdout.strip()) as conn:
+        assert conn.execute("select current_database()").fetchone()[0] == warehouse_url.rsplit("/", 1)[1]
+
+
+def test_db_up_twice_is_a_no_op():
+    done = run_cli("db", "up")
+    assert done.returncode == 0, done.stderr
+    assert "warehouse migrations applied: none pending" in done.stdout
+    assert "creating" not in done.stdout and "created database" not in done.stdout
+
+
+def test_db_env_exports_what_dagster_needs():
+    out = run_cli("db", "env").stdout
+    for key in ("JX_WAREHOUSE_URL", "JX_DAGSTER_STORAGE_URL", "DAGSTER_HOME", "JX_DAGSTER_ARTIFACTS"):
+        assert f"export {key}=" in out
+
+
+def test_external_urls_use_existing_postgres_and_install_nothing(scratch_db, dagster_url, tmp_path):
+    done = run_cli(
+        "db",
+        "up",
+        env={
+            "JX_WAREHOUSE_URL": scratch_db,
+            "JX_DAGSTER_STORAGE_URL": dagster_url,
+            "JX_STATE_DIR": str(tmp_path),
+            "JX_PG_BINDIR": str(tmp_path / "nobin"),
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"warehouse migrations applied: {[m.version for m in discover()]}" in done.stdout
+    assert not (tmp_path / "pg").exists()
+    with connect(scratch_db) as conn:
+        assert conn.execute("select to_regclass('core.admin_unit')").fetchone()[0] == "core.admin_unit"
