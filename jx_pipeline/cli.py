@@ -7,6 +7,7 @@ Every subcommand resolves connections through ``lib.settings``; problems the use
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -108,7 +109,8 @@ def db_migrate(args: argparse.Namespace) -> int:
 
 
 def _dagster(argv: list[str]) -> int:
-    env = {**os.environ, **settings.dagster_env()}
+    # Dagster's deprecation/beta warnings are noise for a user of the pipeline; PYTHONWARNINGS overrides.
+    env = {"PYTHONWARNINGS": "ignore", **os.environ, **settings.dagster_env()}
     os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), argv[0])
     return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT)
@@ -117,7 +119,17 @@ def _dagster(argv: list[str]) -> int:
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
     rc = _dagster(
-        ["dagster", "asset", "materialize", "-m", "jx_pipeline.definitions", "--select", args.select]
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "jx_pipeline.definitions",
+            "--select",
+            args.select,
+            "--config-json",
+            json.dumps({"loggers": {"console": {"config": {"log_level": args.log_level}}}}),
+        ]
     )
     if rc != 0:
         raise JxError(
@@ -178,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets through Dagster (runs recorded in Postgres)")
     mat.add_argument("--select", default="*", help="Dagster asset selection (default: everything)")
     mat.add_argument("--summary", action="store_true", help="print the warehouse tables afterwards")
+    mat.add_argument(
+        "--log-level", default="INFO", help="console log level of the run (DEBUG shows every event)"
+    )
     mat.set_defaults(func=materialize)
 
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
