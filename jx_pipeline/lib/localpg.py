@@ -37,10 +37,10 @@ def missing_packages() -> list[str]:
     absent = [tool for tool in ("initdb", "pg_ctl", "postgres") if not (bin_dir() / tool).exists()]
     if absent:
         missing.append(f"PostgreSQL {PG_MAJOR} server ({bin_dir() / absent[0]} not found)")
-    if not (share_dir() / "extension" / "postgis.control").exists():
-        missing.append(
-            f"PostGIS 3 for PostgreSQL {PG_MAJOR} ({share_dir()}/extension/postgis.control not found)"
-        )
+    postgis = [share_dir() / "extension" / "postgis.control", bin_dir().parent / "lib" / "postgis-3.so"]
+    absent_postgis = [p for p in postgis if not p.exists()]
+    if absent_postgis:
+        missing.append(f"PostGIS 3 for PostgreSQL {PG_MAJOR} ({absent_postgis[0]} not found)")
     return missing
 
 
