@@ -42,8 +42,13 @@ def db_up(args: argparse.Namespace) -> int:
             if _ensure_database(cluster.url("postgres"), db):
                 _log(f"created database {db}")
     wh_url, dg_url = settings.resolve_urls()
-    with connect(dg_url, what="Dagster storage database"):
-        pass
+    with connect(dg_url, what="Dagster storage database") as conn:
+        fresh = conn.execute("select to_regclass('runs') is null").fetchone()[0]
+    if fresh and _dagster(["dagster", "instance", "migrate"], quiet=True) != 0:
+        raise JxError(
+            f"could not create Dagster's storage tables in {mask_url(dg_url)}",
+            fix='eval "$(jx-pipeline db env)" && .venv/bin/dagster instance migrate',
+        )
     with connect(wh_url, what="warehouse") as conn:
         ran = migrate(conn)
     _log(f"warehouse migrations applied: {ran or 'none pending'}")
@@ -108,12 +113,13 @@ def db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dagster(argv: list[str]) -> int:
+def _dagster(argv: list[str], quiet: bool = False) -> int:
     # Dagster's deprecation/beta warnings are noise for a user of the pipeline; PYTHONWARNINGS overrides.
     env = {"PYTHONWARNINGS": "ignore", **os.environ, **settings.dagster_env()}
     os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), argv[0])
-    return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT)
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT, stdout=out)
 
 
 def materialize(args: argparse.Namespace) -> int:

@@ -39,17 +39,25 @@ def wh(warehouse_url):
 
 
 @pytest.fixture
-def scratch_db(warehouse_url):
-    """A new, empty database on the same server, dropped afterwards; yields its URL."""
-    name = f"jx_test_{uuid.uuid4().hex[:10]}"
-    base = warehouse_url.rsplit("/", 1)[0]
-    with connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
+def make_scratch_db(warehouse_url):
+    """Creates new, empty databases on the same server (dropped afterwards); each call returns a URL."""
+    base, names = warehouse_url.rsplit("/", 1)[0], []
+
+    def make() -> str:
+        names.append(f"jx_test_{uuid.uuid4().hex[:10]}")
         with connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(f'create database "{names[-1]}"')
+        return f"{base}/{names[-1]}"
+
+    yield make
+    with connect(warehouse_url, autocommit=True) as conn:
+        for name in names:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def scratch_db(make_scratch_db) -> str:
+    return make_scratch_db()
 
 
 def free_port() -> int:

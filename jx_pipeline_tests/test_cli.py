@@ -32,19 +32,19 @@ def test_db_env_exports_what_dagster_needs():
         assert f"export {key}=" in out
 
 
-def test_external_urls_use_existing_postgres_and_install_nothing(scratch_db, dagster_url, tmp_path):
-    done = run_cli(
-        "db",
-        "up",
-        env={
-            "JX_WAREHOUSE_URL": scratch_db,
-            "JX_DAGSTER_STORAGE_URL": dagster_url,
-            "JX_STATE_DIR": str(tmp_path),
-            "JX_PG_BINDIR": str(tmp_path / "nobin"),
-        },
-    )
+def test_external_urls_use_existing_postgres_and_install_nothing(make_scratch_db, tmp_path):
+    wh_url, dg_url = make_scratch_db(), make_scratch_db()
+    env = {
+        "JX_WAREHOUSE_URL": wh_url,
+        "JX_DAGSTER_STORAGE_URL": dg_url,
+        "JX_STATE_DIR": str(tmp_path),
+        "JX_PG_BINDIR": str(tmp_path / "nobin"),
+    }
+    done = run_cli("db", "up", env=env)
     assert done.returncode == 0, done.stderr
     assert f"warehouse migrations applied: {[m.version for m in discover()]}" in done.stdout
     assert not (tmp_path / "pg").exists()
-    with connect(scratch_db) as conn:
+    with connect(wh_url) as conn:
         assert conn.execute("select to_regclass('core.admin_unit')").fetchone()[0] == "core.admin_unit"
+    with connect(dg_url) as conn:  # Dagster's storage tables are created up front
+        assert conn.execute("select to_regclass('runs')").fetchone()[0] == "runs"
