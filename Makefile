@@ -18,6 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
+	$(UV) pip check --quiet --python $(BIN)/python
 	@touch $@
 
 db: $(STAMP)
