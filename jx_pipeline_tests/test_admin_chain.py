@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from jx_pipeline.defs.admin import assets, checks
+from jx_pipeline.lib import divisions as sources
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -78,7 +79,7 @@ def test_bad_source_row_names_file_row_and_column_and_keeps_previous_state(
     _materialize(warehouse_url)
     before = table_digest(wh, "raw.admin_division", "source_file, row_number")
     wh.commit()
-    src = assets.sources.source_dir()
+    src = sources.source_dir()
     for f in src.glob("*.csv"):
         (tmp_path / f.name).write_bytes(f.read_bytes())
     villages = (tmp_path / "jiaxing_villages.csv").read_text(encoding="utf-8").splitlines()
@@ -87,7 +88,7 @@ def test_bad_source_row_names_file_row_and_column_and_keeps_previous_state(
     monkeypatch.setenv("JX_ADMIN_DIVISIONS_DIR", str(tmp_path))
 
     with pytest.raises(JxError) as err:
-        list(assets.sources.read_rows())
+        list(sources.read_rows())
     assert "jiaxing_villages.csv row 6 column code" in err.value.message and "33O402" in err.value.message
 
     result = dg.materialize(

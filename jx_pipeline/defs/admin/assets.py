@@ -4,7 +4,8 @@ import uuid
 
 import dagster as dg
 
-from jx_pipeline.defs.admin import checks, sources
+from jx_pipeline.defs.admin import checks
+from jx_pipeline.lib import divisions as sources
 from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
 
 OWNERS = ["team:jx-data-engineering"]

@@ -1,0 +1,187 @@
+"""The feed catalog's schema: what a data engineer may write in ``feeds.yaml``, checked before anything runs.
+
+Pydantic models give one clear message per mistake (feed id and field named); ``catalog_json_schema()`` exports
+the same rules as JSON Schema for editors and reviewers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Canonical fields a source column can map to; staging (issue 4) types and validates each of them.
+CANONICAL_FIELDS = (
+    "record_key",
+    "person_name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "phone",
+    "address",
+    "org_name",
+    "credit_code",
+    "legal_rep_name",
+    "legal_rep_id",
+    "reg_date",
+    "reg_capital",
+    "industry",
+    "event_date",
+    "period",
+    "amount",
+    "lon",
+    "lat",
+    "entity_name",
+    "entity_type",
+    "village_name",
+    "status",
+    "remark",
+    "updated_at",
+    "deleted",
+    "change_type",
+)
+ARCHETYPES = (
+    "person_registry",
+    "person_service",
+    "org_registry",
+    "org_economy",
+    "org_permit",
+    "place_event",
+    "nature_record",
+)
+_ID = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+_SOURCE_COL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Department(_Strict):
+    code: str
+    name: str = Field(description="Chinese name, e.g. 公安局")
+    name_en: str
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"department code {v!r} must be lower-case ASCII (a-z, 0-9, _)")
+        return v
+
+
+class FileSource(_Strict):
+    kind: Literal["file"]
+    format: Literal["csv", "jsonl", "xlsx", "parquet"]
+    encoding: Literal["utf-8", "utf-8-sig", "gbk", "gb18030"] = "utf-8"
+    delimiter: str = ","
+
+
+class DatabaseSource(_Strict):
+    kind: Literal["database"]
+    table: str
+    watermark: str = Field(description="source column that increases on every insert/update")
+    deleted_flag: str | None = Field(default=None, description="source column set to 1 for deleted rows")
+
+
+class Coordinates(_Strict):
+    x: str
+    y: str
+    crs: Literal["cgcs2000", "gcj02", "bd09"]
+
+
+class Feed(_Strict):
+    id: str
+    department: str
+    name: str
+    name_en: str
+    domain: Literal["population", "legal_person", "economy", "other"]
+    archetype: str
+    source: FileSource | DatabaseSource = Field(discriminator="kind")
+    cadence: Literal["daily", "weekly", "monthly"] = "daily"
+    records: int = Field(gt=0, description="records at scale 1.0 (the full city)")
+    key: list[str]
+    columns: dict[str, str] = Field(description="source column -> canonical field")
+    date_format: str = "%Y-%m-%d"
+    coordinates: Coordinates | None = None
+    change_column: str | None = Field(default=None, description="file feeds: I/U/D operation of increments")
+    schema_drift: Literal["fail", "accept_extra"] = "fail"
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"feed id {v!r} must be lower-case ASCII (a-z, 0-9, _)")
+        return v
+
+    @field_validator("archetype")
+    @classmethod
+    def _archetype(cls, v: str) -> str:
+        if v not in ARCHETYPES:
+            raise ValueError(f"archetype {v!r} is not one of {list(ARCHETYPES)}")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str]) -> dict[str, str]:
+        for src, canon in v.items():
+            if not _SOURCE_COL.match(src):
+                raise ValueError(f"source column {src!r} must be an ASCII identifier")
+            if canon not in CANONICAL_FIELDS:
+                raise ValueError(f"column {src!r} maps to unknown canonical field {canon!r}")
+        targets = list(v.values())
+        dup = sorted({t for t in targets if targets.count(t) > 1})
+        if dup:
+            raise ValueError(f"canonical field(s) {dup} are mapped from more than one source column")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feed:
+        missing = [k for k in self.key if k not in self.columns]
+        if missing:
+            raise ValueError(f"key column(s) {missing} are not in columns")
+        if "record_key" not in self.columns.values():
+            raise ValueError("one source column must map to record_key")
+        if self.coordinates:
+            for col in (self.coordinates.x, self.coordinates.y):
+                if col not in self.columns:
+                    raise ValueError(f"coordinate column {col!r} is not in columns")
+        if isinstance(self.source, DatabaseSource) and self.source.watermark not in self.columns:
+            raise ValueError(f"watermark column {self.source.watermark!r} is not in columns")
+        if self.change_column and self.change_column not in self.columns:
+            raise ValueError(f"change column {self.change_column!r} is not in columns")
+        return self
+
+    def column_for(self, canonical: str) -> str | None:
+        return next((src for src, canon in self.columns.items() if canon == canonical), None)
+
+
+class Catalog(_Strict):
+    version: int
+    departments: list[Department]
+    feeds: list[Feed]
+
+    @model_validator(mode="after")
+    def _refs(self) -> Catalog:
+        codes = [d.code for d in self.departments]
+        if len(set(codes)) != len(codes):
+            raise ValueError("department codes must be unique")
+        ids = [f.id for f in self.feeds]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"feed ids {dup} occur more than once")
+        unknown = sorted({f.department for f in self.feeds} - set(codes))
+        if unknown:
+            raise ValueError(f"feeds name unknown departments {unknown}")
+        return self
+
+    def department(self, code: str) -> Department:
+        return next(d for d in self.departments if d.code == code)
+
+    def feed(self, feed_id: str) -> Feed:
+        return next(f for f in self.feeds if f.id == feed_id)
+
+
+def catalog_json_schema() -> dict:
+    return Catalog.model_json_schema()

@@ -1,0 +1,123 @@
+"""Writing feeds the way departments deliver them: CSV (UTF-8, BOM, GBK, GB18030), JSON lines, Excel, Parquet.
+
+Every writer is byte-deterministic (no timestamps in files or archive entries), so the same seed and scale
+give byte-identical worlds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jx_pipeline.catalog.schema import Feed
+from jx_pipeline.world.render import DATE_VARIANTS
+
+DATE_FIELDS = ("birth_date", "reg_date", "event_date")
+FIXED_TIME = datetime(2026, 1, 1)
+
+
+def _fmt_dates(values: pd.Series, fmt: str, variant: np.ndarray) -> pd.Series:
+    parsed = pd.to_datetime(values, format="%Y%m%d", errors="coerce")
+    out = parsed.dt.strftime(fmt).astype(object)
+    for k, vfmt in enumerate(DATE_VARIANTS):
+        sel = variant == k
+        if sel.any():
+            out[sel] = parsed[sel].dt.strftime(vfmt)
+    return out.where(parsed.notna(), None)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    def one(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, float):
+            return f"{v:.6f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.2f}"
+        return str(v)
+
+    return values.map(one).astype(object)
+
+
+def to_source(feed: Feed, frame: pd.DataFrame, extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+    """Canonical frame -> the feed's own column names and formats, every value text (or null)."""
+    variant = frame["_date_variant"].to_numpy() if "_date_variant" in frame else np.full(len(frame), -1)
+    cols = {}
+    for src, canon in feed.columns.items():
+        if extra and canon in extra:
+            cols[src] = extra[canon]
+        elif canon in DATE_FIELDS and canon in frame:
+            cols[src] = _fmt_dates(frame[canon], feed.date_format, variant)
+        elif canon in frame:
+            cols[src] = _text(frame[canon])
+        else:
+            cols[src] = pd.Series([None] * len(frame), dtype=object)
+    return pd.DataFrame({k: pd.Series(v).reset_index(drop=True).astype(object) for k, v in cols.items()})
+
+
+def _normalize_zip(path: Path) -> None:
+    """Rewrite an .xlsx with fixed entry timestamps (openpyxl stamps the current time)."""
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
+    path.write_bytes(buf.getvalue())
+
+
+def write_xlsx(frame: pd.DataFrame, path: Path, sheet: str) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "jx-pipeline world"
+    wb.properties.created = wb.properties.modified = FIXED_TIME
+    ws = wb.create_sheet(sheet[:31])
+    ws.append(list(frame.columns))
+    for row in frame.itertuples(index=False, name=None):
+        ws.append(list(row))
+    wb.save(path)
+    _normalize_zip(path)
+
+
+def write_feed_file(feed: Feed, frame: pd.DataFrame, path: Path) -> None:
+    src = feed.source
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if src.format == "csv":
+        crlf = src.encoding in ("gbk", "gb18030")  # Windows desktop exports
+        frame.to_csv(
+            path,
+            index=False,
+            encoding=src.encoding,
+            sep=src.delimiter,
+            lineterminator="\r\n" if crlf else "\n",
+        )
+    elif src.format == "jsonl":
+        with path.open("w", encoding="utf-8", newline="\n") as fh:
+            for rec in frame.to_dict(orient="records"):
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    elif src.format == "parquet":
+        table = pa.Table.from_pandas(
+            frame, preserve_index=False, schema=pa.schema([(c, pa.string()) for c in frame.columns])
+        )
+        pq.write_table(table, path, compression="zstd")
+    elif src.format == "xlsx":
+        write_xlsx(frame, path, feed.id)
+    else:  # pragma: no cover - the catalog schema allows no other format
+        raise ValueError(src.format)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[bytes, bytes] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    pq.write_table(table, path, compression="zstd")
