@@ -72,7 +72,10 @@ def address(m, a: int, i: int, noise: AddressNoise, building=None, unit=None, ro
             county = vocab.COUNTY_ALIASES[m.ap_county_code[a]][
                 pick % len(vocab.COUNTY_ALIASES[m.ap_county_code[a]])
             ]
-    num = lambda v: cn_number(v) if f["chinese_numerals"] and v < 100 else str(v)
+
+    def num(v):
+        return cn_number(v) if f["chinese_numerals"] and v < 100 else str(v)
+
     segs = []
     if not f["drop_province"]:
         segs.append("浙江省")
