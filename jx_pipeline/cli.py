@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from jx_pipeline.lib import localpg, settings
 from jx_pipeline.lib.errors import JxError, mask_url
@@ -38,7 +39,7 @@ def db_up(args: argparse.Namespace) -> int:
         localpg.ensure_packages(install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
         localpg.init(cluster, log=_log)
         localpg.start(cluster, log=_log)
-        for db in (settings.WAREHOUSE_DB, settings.DAGSTER_DB):
+        for db in (settings.WAREHOUSE_DB, settings.DAGSTER_DB, settings.SOURCES_DB):
             if _ensure_database(cluster.url("postgres"), db):
                 _log(f"created database {db}")
     wh_url, dg_url = settings.resolve_urls()
@@ -110,6 +111,40 @@ def db_migrate(args: argparse.Namespace) -> int:
     with connect(wh_url, what="warehouse") as conn:
         ran = migrate(conn, target=args.target)
     _log(f"applied migrations: {ran or 'none pending'}")
+    return 0
+
+
+def world_generate(args: argparse.Namespace) -> int:
+    from jx_pipeline.world import generate, sourcedb
+
+    opts = generate.Options(
+        out=Path(args.out),
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        start=args.start_date,
+        noise_file=Path(args.noise) if args.noise else None,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    if args.reuse and generate.up_to_date(opts):
+        _log(f"world in {opts.out} is up to date (seed {opts.seed}, scale {opts.scale}, days {opts.days})")
+    else:
+        started = time.monotonic()
+        manifest = generate.generate(opts, log=_log)
+        counts = manifest["counts"]
+        _log(
+            f"wrote {counts['records']:,} records of {counts['feeds']} feeds to {opts.out} "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+    if args.source_db != "none":
+        from jx_pipeline.catalog import load_catalog
+
+        url = sourcedb.source_db_url(args.source_db)
+        loaded = sourcedb.load(opts.out, url, load_catalog())
+        _log(
+            f"loaded {len(loaded)} source-database tables ({sum(loaded.values()):,} rows) into {mask_url(url)}"
+        )
     return 0
 
 
@@ -200,6 +235,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", help="console log level of the run (DEBUG shows every event)"
     )
     mat.set_defaults(func=materialize)
+
+    world = sub.add_parser("world", help="the synthetic Jiaxing world").add_subparsers(
+        dest="world_command", required=True
+    )
+    gen = world.add_parser("generate", help="generate geography, people, 168 feeds and ground truth")
+    gen.add_argument(
+        "--scale", type=float, required=True, help="1.0 = the whole city (~90M records); 0.001 for tests"
+    )
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--days", type=int, default=0, help="daily increments after the initial extract")
+    gen.add_argument(
+        "--out", required=True, help="output folder (new, empty, or written by this command before)"
+    )
+    gen.add_argument("--start-date", default="2026-11-01", help="landing date of the initial extract")
+    gen.add_argument("--noise", help="YAML overriding noise rates (see jx_pipeline/world/noise.yaml)")
+    gen.add_argument("--workers", type=int, default=2, help="processes writing feeds")
+    gen.add_argument(
+        "--source-db",
+        default=None,
+        help="URL of the department source database, or 'none' (default: JX_SOURCE_DB_URL or the local cluster)",
+    )
+    gen.add_argument(
+        "--reuse", action="store_true", help="keep an existing world made with the same settings"
+    )
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=world_generate)
 
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
     ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))

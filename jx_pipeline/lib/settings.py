@@ -17,6 +17,7 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 WAREHOUSE_DB = "jx_warehouse"
 DAGSTER_DB = "jx_dagster"
+SOURCES_DB = "jx_sources"
 DEFAULT_PORT = 55432
 
 

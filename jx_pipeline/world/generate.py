@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,5 +258,24 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
     return manifest
 
 
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+def _settings(opts: Options, catalog_sha: str | None, noise: dict) -> dict:
+    return {
+        "seed": opts.seed,
+        "scale": opts.scale,
+        "days": opts.days,
+        "start_date": opts.start,
+        "catalog_sha256": catalog_sha,
+        "noise": noise,
+    }
+
+
+def up_to_date(opts: Options) -> bool:
+    """True when ``opts.out`` holds a complete world made with these settings (every file's hash verified)."""
+    manifest_path = opts.out / MANIFEST
+    if not manifest_path.exists():
+        return False
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    want = _settings(opts, _sha256(catalog_path()), load_noise(opts.noise_file))
+    if any(manifest.get(k) != v for k, v in want.items()):
+        return False
+    return all((opts.out / p).exists() and _sha256(opts.out / p) == h for p, h in manifest["files"].items())

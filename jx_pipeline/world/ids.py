@@ -4,7 +4,12 @@ unified social credit codes (GB 32100). Check characters come from python-stdnum
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
+import stdnum
 from stdnum.cn import ric, uscc
 
 # Birth-place code of a Jiaxing county valid in a birth year (python-stdnum cn/loc.dat ranges).
@@ -17,34 +22,41 @@ _JIAXING_CODES = {
     "330482": [(1983, "332123"), (1991, "330422"), (9999, "330482")],
     "330483": [(1983, "332126"), (1993, "330425"), (9999, "330483")],
 }
-# Places migrants to Jiaxing come from; codes valid for every birth year in cn/loc.dat.
-MIGRANT_CODES = (
-    "340121",
-    "340221",
-    "341122",
-    "341221",
-    "341321",
-    "362321",
-    "411321",
-    "411421",
-    "412722",
-    "422301",
-    "432522",
-    "510722",
-    "511321",
-    "513030",
-    "522121",
-    "522425",
-    "532128",
-    "612321",
-    "320321",
-    "330326",
-)
+# Provinces most migrants to Jiaxing come from: Anhui, Henan, Sichuan, Jiangxi, Hubei, Hunan, Guizhou, Jiangsu.
+MIGRANT_PROVINCES = ("34", "41", "51", "36", "42", "43", "52", "32")
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def birthplace_code(county: str, year: int) -> str:
     return next(code for last, code in _JIAXING_CODES[county] if year <= last)
+
+
+@lru_cache(maxsize=1)
+def _county_ranges() -> list[tuple[str, int, int]]:
+    """(code, first year, last year) of every county-level code in python-stdnum's cn/loc.dat."""
+    path = Path(stdnum.__file__).parent / "cn" / "loc.dat"
+    out, prov = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if not line.startswith(" "):
+            prov = line[:2]
+            continue
+        code = prov + line.strip()[:4]
+        m = re.search(r'county="([^"]*)"', line)
+        if code.endswith("00") or not m:
+            continue
+        for part in m.group(1).split(","):
+            span = re.match(r"\[(\d*)-(\d*)\]", part)
+            first, last = (int(span[1] or 0), int(span[2] or 9999)) if span else (0, 9999)
+            out.append((code, first, last))
+    return out
+
+
+@lru_cache(maxsize=256)
+def migrant_codes(year: int) -> tuple[str, ...]:
+    """Birth-place codes in the migrant provinces that python-stdnum accepts for a birth year."""
+    return tuple(sorted({c for c, a, b in _county_ranges() if c[:2] in MIGRANT_PROVINCES and a <= year <= b}))
 
 
 def resident_id(region: str, birth: str, seq: int) -> str:
@@ -79,8 +91,10 @@ def credit_code(rng: np.random.Generator, prefix: str, county: str, modern: bool
     GB 32100 but rejected by python-stdnum, which expects digits in the first 8 places).
     """
     body = f"{prefix}{county}{_org_code(rng, modern)}"
-    if body[:2].isdigit():
-        return body + uscc.calc_check_digit(body + "0")
-    weights = [pow(3, i, 31) for i in range(17)]
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(body, weights, strict=True))
-    return body + _USCC_ALPHABET[(31 - total) % 31]
+    return body + (uscc.calc_check_digit(body + "0") if body[:2].isdigit() else credit_code_check(body))
+
+
+def credit_code_check(body: str) -> str:
+    """GB 32100 check character of 17 characters, letters allowed anywhere (python-stdnum wants digits first)."""
+    total = sum(_USCC_ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(body))
+    return _USCC_ALPHABET[(31 - total) % 31]

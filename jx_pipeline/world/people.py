@@ -126,14 +126,14 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
         slots = []  # (x, y, whole_cell)
         ci = 0
         for _ in range(complexes[vi]):
-            slots.append((sx_all[idx[ci]], sy_all[idx[ci]], True))
+            slots.append((sx_all[idx[ci]], sy_all[idx[ci]], sx_all[idx[ci]], sy_all[idx[ci]]))
             ci += 1
         sub = (np.arange(16) % 4 - 1.5) * 20, (np.arange(16) // 4 - 1.5) * 20
         small_needed = rural_plates[vi] + shop_plates[vi]
         while small_needed > 0 and ci < len(idx):
             take = min(16, small_needed)
             for k in range(take):
-                slots.append((sx_all[idx[ci]] + sub[0][k], sy_all[idx[ci]] + sub[1][k], False))
+                slots.append((sx_all[idx[ci]] + sub[0][k], sy_all[idx[ci]] + sub[1][k], sx_all[idx[ci]], sy_all[idx[ci]]))
             small_needed -= take
             ci += 1
         roads_here = town_roads[town_of[vil]]
@@ -145,7 +145,9 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
             ("shop", shop_plates[vi]),
         ):
             for j in range(count):
-                x, y, _ = slots.pop(0)
+                x, y, cx, cy = slots.pop(0)
+                if not shapely.contains_xy(admin.geometry.polygons[vil], x, y):  # slot over the border: cell centre
+                    x, y = cx, cy
                 road = number = group_no = cname = None
                 if kind == "rural":
                     group_no, number = j // group_size + 1, j % group_size + 1
@@ -253,11 +255,15 @@ def _persons(seed, hh, ap, town_of, county_of_town) -> pd.DataFrame:
     counties = np.array(sorted(ids._JIAXING_CODES))
     other = rng.choice(counties, n)
     born_in = np.where(rng.random(n) < 0.8, home_county, other)
-    mig_code = rng.choice(np.array(ids.MIGRANT_CODES), size=len(hh))[hidx]
+    mig_pick = rng.integers(0, 1 << 30, len(hh))[hidx]  # one home county per migrant household
     seq = rng.integers(0, 500, n) * 2 + gender  # odd for men
     id_numbers, seen = [], set()
     for i in range(n):
-        region = mig_code[i] if migrant[i] else ids.birthplace_code(born_in[i], int(year[i]))
+        if migrant[i]:
+            choices = ids.migrant_codes(int(year[i]))
+            region = choices[mig_pick[i] % len(choices)]
+        else:
+            region = ids.birthplace_code(born_in[i], int(year[i]))
         s = int(seq[i])
         while True:
             num = ids.resident_id(region, birth[i], s)

@@ -67,7 +67,17 @@ def _subjects(rng, pool: np.ndarray, n: int, distinct: bool) -> np.ndarray:
     return rng.choice(pool, size=n, replace=True)
 
 
+_POOLS: dict[tuple[int, str], np.ndarray] = {}
+
+
 def _pool(feed: Feed, m: WorldModel) -> np.ndarray:
+    key = (id(m), feed.id)
+    if key not in _POOLS:
+        _POOLS[key] = _pool_uncached(feed, m)
+    return _POOLS[key]
+
+
+def _pool_uncached(feed: Feed, m: WorldModel) -> np.ndarray:
     arch = feed.archetype
     if arch.startswith("person"):
         keep = PERSON_FILTERS.get(feed.id, lambda m: np.ones(len(m.p_id), bool))(m)
@@ -134,7 +144,8 @@ def make_records(
         entity, village = m.ap_id[ap], m.ap_village[ap]
         lon, lat = m.ap_lon[ap], m.ap_lat[ap]
 
-    keys = [f"{feed.id.split('_', 1)[1].upper()}{start:%Y%m%d}{key_offset + i:08d}" for i in range(n)]
+    prefix = f"{feed.id.split('_', 1)[1].upper()}{start:%Y%m%d}"
+    keys = [f"{prefix}{key_offset + i:08d}" for i in range(n)]
     out["record_key"] = np.array(keys, dtype=object)
 
     def flag(rate_key: str, rates: dict, eligible=None) -> np.ndarray:
@@ -321,7 +332,7 @@ def feed_records(
             dele = current.loc[chosen[k_chg:]].copy()
             dele["change_type"] = "D"
             parts.append(dele.reset_index(drop=True))
-            alive[np.isin(truth.record_key.to_numpy(), chosen[k_chg:])] = False
+            alive[truth.record_key.isin(set(chosen[k_chg:])).to_numpy()] = False
             truth.loc[~alive & truth.deleted_day.isna(), "deleted_day"] = day
         if parts:
             today = pd.concat(parts, ignore_index=True)

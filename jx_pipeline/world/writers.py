@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -34,15 +35,16 @@ def _fmt_dates(values: pd.Series, fmt: str, variant: np.ndarray) -> pd.Series:
     return out.where(parsed.notna(), None)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return None
-        if isinstance(v, float):
-            return f"{v:.6f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.2f}"
-        return str(v)
+NUMERIC_FIELDS = ("amount", "reg_capital", "lon", "lat")
 
-    return values.map(one).astype(object)
+
+def _text(values: pd.Series, numeric: bool) -> pd.Series:
+    """Values as text: numbers without trailing zeros, None kept as null."""
+    if not numeric:
+        return values.astype(object).where(values.notna(), None)
+    num = pd.to_numeric(values, errors="coerce")
+    text = [f"{v:.6f}".rstrip("0").rstrip(".") for v in num.fillna(0).to_numpy(dtype=float)]
+    return pd.Series(text, index=values.index, dtype=object).where(num.notna(), None)
 
 
 def to_source(feed: Feed, frame: pd.DataFrame, extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
@@ -55,16 +57,19 @@ def to_source(feed: Feed, frame: pd.DataFrame, extra: dict[str, pd.Series] | Non
         elif canon in DATE_FIELDS and canon in frame:
             cols[src] = _fmt_dates(frame[canon], feed.date_format, variant)
         elif canon in frame:
-            cols[src] = _text(frame[canon])
+            cols[src] = _text(frame[canon], canon in NUMERIC_FIELDS)
         else:
             cols[src] = pd.Series([None] * len(frame), dtype=object)
     return pd.DataFrame({k: pd.Series(v).reset_index(drop=True).astype(object) for k, v in cols.items()})
 
 
 def _normalize_zip(path: Path) -> None:
-    """Rewrite an .xlsx with fixed entry timestamps (openpyxl stamps the current time)."""
+    """Rewrite an .xlsx with fixed timestamps (openpyxl stamps the save time in entries and core.xml)."""
     with zipfile.ZipFile(path) as src:
         entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    fixed = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    entries = [(n, re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + fixed, d) if n == "docProps/core.xml" else d)
+               for n, d in entries]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
         for name, data in entries:

@@ -1,0 +1,214 @@
+"""The synthetic world: deterministic, valid identities, truth that matches the feeds, every format readable."""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from stdnum.cn import ric, uscc
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.catalog.schema import DatabaseSource
+from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pg import connect
+from jx_pipeline.world import generate, ids, people, places, render
+from jx_pipeline.world.sourcedb import load as load_sources
+from jx_pipeline_tests.conftest import run_cli
+
+SCALE, SEED, DAYS = 0.001, 11, 2
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "w"
+    generate.generate(generate.Options(out=out, scale=SCALE, seed=SEED, days=DAYS, progress=False), log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest(world) -> dict:
+    return json.loads((world / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_same_seed_and_scale_give_byte_identical_output(world, manifest, tmp_path):
+    again = tmp_path / "again"
+    generate.generate(generate.Options(out=again, scale=SCALE, seed=SEED, days=DAYS, progress=False, workers=1),
+                      log=lambda m: None)
+    assert (again / "manifest.json").read_bytes() == (world / "manifest.json").read_bytes()
+    for rel in manifest["files"]:
+        assert (again / rel).read_bytes() == (world / rel).read_bytes(), rel
+    other = tmp_path / "other"
+    generate.generate(generate.Options(out=other, scale=SCALE, seed=SEED + 1, days=0, progress=False), log=lambda m: None)
+    assert (other / "truth/records.parquet").read_bytes() != (world / "truth/records.parquet").read_bytes()
+
+
+def test_counts_grow_linearly_with_scale():
+    admin = places.admin_units(SEED)
+    small, _, _ = people.build(SEED, 0.001, admin)
+    big, nat, _ = people.build(SEED, 0.004, admin)
+    assert len(big.households) == 4 * len(small.households)
+    assert len(big.orgs) == 4 * len(small.orgs)
+    assert len(nat) == round(440_000 * 0.004)
+    assert 3.6 <= len(big.persons) / len(small.persons) <= 4.4
+
+
+def test_identities_are_valid_and_noise_makes_them_invalid():
+    admin = places.admin_units(SEED)
+    pop, _, _ = people.build(SEED, 0.001, admin)
+    assert all(ric.is_valid(n) for n in pop.persons.id_number)
+    assert pop.persons.id_number.is_unique
+    assert any(n.startswith("3321") for n in pop.persons.id_number)  # historical Jiaxing prefecture codes
+    digits = pop.orgs[pop.orgs.kind != "N2"].credit_code
+    assert all(uscc.is_valid(c) for c in digits)
+    letters = pop.orgs[pop.orgs.kind == "N2"].credit_code
+    assert len(letters) and not any(uscc.is_valid(c) for c in letters)  # valid GB 32100, rejected by stdnum
+    assert all(ids.credit_code_check(c[:17]) == c[17] for c in letters)
+    assert pop.orgs.credit_code.is_unique
+    for i, n in enumerate(pop.persons.id_number[:500]):
+        assert not ric.is_valid(render.mistype(n, i * 7919))
+    for i, c in enumerate(digits[:300]):
+        assert not uscc.is_valid(render.mistype(c, i * 104729))
+    legacy = ids.legacy_id(pop.persons.id_number.iloc[0])
+    assert len(legacy) == 15 and legacy.isdigit()
+
+
+def test_every_truth_entity_exists_and_villages_are_real(world):
+    truth = pd.read_parquet(world / "truth/records.parquet")
+    ents = pd.read_parquet(world / "truth/entities.parquet")
+    geo = pd.read_parquet(world / "entities/geo_entities.parquet")
+    linked = truth.entity_id.dropna()
+    assert len(linked) > 0.95 * len(truth)
+    assert set(linked) <= set(ents.entity_id) and set(ents.entity_id) == set(geo.entity_id)
+    admin = pd.read_parquet(world / "entities/admin_units.parquet")
+    assert set(truth.village_code.dropna()) <= set(admin.code[admin.level == "village"])
+    assert list(truth.columns[:7]) == ["feed_id", "record_key", "person_id", "org_id", "entity_id", "village_code",
+                                       "difficulty"]
+    assert set(truth.difficulty) == {"easy", "medium", "hard", "undeterminable"}
+    assert truth.entity_id[truth.difficulty == "undeterminable"].isna().all()
+    assert set(truth.feed_id) == {f.id for f in load_catalog().feeds}
+
+
+def test_geometry_tessellates_jiaxing_in_cgcs2000(world):
+    meta = json.loads(pq.read_schema(world / "entities/admin_units.parquet").metadata[b"geo"])
+    assert meta["columns"]["geometry"]["crs"]["id"] == {"authority": "EPSG", "code": 4490}
+    admin = pd.read_parquet(world / "entities/admin_units.parquet")
+    assert admin.level.value_counts().to_dict() == {"village": 1202, "town": 72, "county": 7, "city": 1}
+    geoms = shapely.from_wkb(admin.geometry.to_numpy())
+    city = geoms[admin.level.to_numpy() == "city"][0]
+    for level in ("county", "town", "village"):
+        parts = geoms[admin.level.to_numpy() == level]
+        assert abs(shapely.area(parts).sum() / city.area - 1) < 1e-3, level  # no gaps, no overlaps
+    minx, miny, maxx, maxy = city.bounds
+    assert 120.2 < minx < maxx < 121.4 and 30.3 < miny < maxy < 31.1
+    ents = pd.read_parquet(world / "entities/geo_entities.parquet")
+    eg = shapely.from_wkb(ents.geometry.to_numpy())
+    plates = ents.entity_type.to_numpy() == "address_point"
+    village_geom = dict(zip(admin.code, geoms, strict=True))
+    homes = np.array([village_geom[v] for v in ents.village_code[plates]], dtype=object)
+    assert shapely.covers(homes, eg[plates]).all()  # every door plate lies in its own village
+    assert {"farmland", "river", "forest", "address_point", "building", "road"} <= set(ents.entity_type)
+
+
+def _read(feed, path: Path) -> pd.DataFrame:
+    fmt = feed.source.format
+    if fmt == "csv":
+        raw = path.read_bytes()
+        text = raw.decode(feed.source.encoding)  # strict: fails if the file is not in its declared encoding
+        if feed.source.encoding == "utf-8-sig":
+            assert raw.startswith(b"\xef\xbb\xbf")
+        if feed.source.encoding in ("gbk", "gb18030") and any(ord(c) > 127 for c in text):
+            with pytest.raises(UnicodeDecodeError):
+                raw.decode("utf-8")
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    if fmt == "jsonl":
+        return pd.read_json(path, lines=True, dtype=str)
+    if fmt == "xlsx":
+        return pd.read_excel(path, dtype=str)
+    return pd.read_parquet(path)
+
+
+def test_every_feed_reads_back_in_its_declared_format(world, manifest):
+    cat = load_catalog()
+    truth = pd.read_parquet(world / "truth/records.parquet")
+    for feed in cat.feeds:
+        files = sorted(p for p in manifest["files"] if f"/{feed.id}/" in p or p.endswith(f"/{getattr(feed.source, 'table', '-')}.parquet"))
+        assert files, feed.id
+        keys = set()
+        for rel in files:
+            frame = pd.read_parquet(world / rel) if isinstance(feed.source, DatabaseSource) else _read(feed, world / rel)
+            assert list(frame.columns) == list(feed.columns), (feed.id, rel)
+            keys |= set(frame[feed.key[0]])
+        assert keys == set(truth.record_key[truth.feed_id == feed.id]), feed.id
+
+
+def test_increments_carry_new_changed_and_deleted_records(world, manifest):
+    cat = load_catalog()
+    ops = set()
+    for feed in cat.feeds:
+        if isinstance(feed.source, DatabaseSource) or feed.source.format != "parquet":
+            continue
+        for rel in manifest["files"]:
+            if f"/{feed.id}/2026-11-0" in rel and not rel.endswith("20261101.parquet"):
+                ops |= set(pd.read_parquet(world / rel)[feed.change_column])
+    assert ops == {"I", "U", "D"}
+    truth = pd.read_parquet(world / "truth/records.parquet")
+    assert truth.deleted_day.notna().any() and (truth.first_day > 0).any()
+
+
+def test_source_tables_load_into_postgres_with_watermarks(world, scratch_db):
+    cat = load_catalog()
+    counts = load_sources(world, scratch_db, cat)
+    db_feeds = [f for f in cat.feeds if isinstance(f.source, DatabaseSource)]
+    assert len(counts) == len(db_feeds) >= 20
+    feed = db_feeds[0]
+    with connect(scratch_db) as conn:
+        n, latest, deleted = conn.execute(
+            f'select count(*), max("{feed.source.watermark}"), count(*) filter (where "SCBZ" = \'1\')'
+            f' from "{feed.department}"."{feed.source.table}"').fetchone()
+    assert n == counts[f"{feed.department}.{feed.source.table}"] > 0
+    assert latest >= pd.Timestamp("2026-11-01")  # increments after the initial extract carry later watermarks
+    assert deleted >= 0
+
+
+def test_bad_arguments_and_foreign_files(tmp_path):
+    for args, needle in ((["--scale", "0"], "--scale 0.0 is out of range"), (["--scale", "11"], "out of range"),
+                         (["--seed", "-1"], "--seed -1 is out of range")):
+        base = {"--scale": "0.001", "--seed": "1"}
+        base.update(dict(zip(args[::2], args[1::2], strict=True)))
+        done = run_cli("world", "generate", *[x for kv in base.items() for x in kv], "--out", str(tmp_path / "x"),
+                       "--source-db", "none", "--quiet")
+        assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr, done.stderr
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(JxError, match="holds files the generator did not write"):
+        generate.generate(generate.Options(out=foreign, scale=0.001, seed=1, progress=False), log=lambda m: None)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_regenerating_replaces_own_files_but_never_foreign_ones(world, manifest, tmp_path):
+    out = tmp_path / "w"
+    generate.generate(generate.Options(out=out, scale=SCALE, seed=SEED, days=1, progress=False), log=lambda m: None)
+    (out / "landing" / "extra.csv").write_text("not ours")
+    with pytest.raises(JxError, match="extra.csv"):
+        generate.generate(generate.Options(out=out, scale=SCALE, seed=SEED, days=0, progress=False), log=lambda m: None)
+    assert (out / "landing" / "extra.csv").exists()
+    (out / "landing" / "extra.csv").unlink()
+    m = generate.generate(generate.Options(out=out, scale=SCALE, seed=SEED, days=0, progress=False), log=lambda m: None)
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert on_disk == set(m["files"])  # day 1 files of the previous run are gone
+    assert np.isclose(m["scale"], SCALE)
+
+
+def test_noise_file_is_validated(tmp_path):
+    bad = tmp_path / "noise.yaml"
+    bad.write_text("address:\n  typo: 2\n")
+    with pytest.raises(JxError, match=r"address.typo = 2 is not a rate"):
+        generate.load_noise(bad)
+    bad.write_text("address:\n  sneeze: 0.1\n")
+    with pytest.raises(JxError, match="unknown kind address.sneeze"):
+        generate.load_noise(bad)
