@@ -1,5 +1,5 @@
 # jx-pipeline: every common task. Each target sets up what it needs; re-running is safe and fast.
-#   make demo   - Python env + local PostgreSQL/PostGIS + materialize everything
+#   make demo   - Python env + local PostgreSQL/PostGIS + a synthetic world + materialize everything
 #   make test   - the same set-up, then the whole test suite
 #   make ui     - Dagster UI (and daemon) on http://127.0.0.1:3000
 #   make down   - stop the local cluster
@@ -11,7 +11,13 @@ STAMP := $(VENV)/.installed
 JX := $(BIN)/jx-pipeline
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test ui down db lint lock clean-state
+# the demo's world: `make demo SCALE=0.01 SEED=7 WORLD=path` (a world folder not made by the generator is used as is)
+SCALE ?= 0.001
+SEED ?= 7
+DAYS ?= 2
+WORLD ?= .jx/world
+
+.PHONY: demo test ui down db world lint lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -24,15 +30,18 @@ $(STAMP): requirements.lock pyproject.toml
 db: $(STAMP)
 	@$(JX) db up
 
-demo: db
-	@$(JX) materialize --select '*' --summary
+world: db
+	@$(JX) world generate --scale $(SCALE) --seed $(SEED) --days $(DAYS) --out $(WORLD) --reuse
+
+demo: world
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '*' --summary
 
 test: db
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 ui: db
-	@$(JX) ui
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) ui
 
 down:
 	@if [ -x $(JX) ]; then $(JX) db down; else echo "no environment yet: nothing to stop"; fi

@@ -127,6 +127,10 @@ def world_generate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
+    foreign_world = (opts.out / "entities").is_dir() and not (opts.out / generate.MANIFEST).exists()
+    if args.reuse and foreign_world:
+        _log(f"using the world in {opts.out} as it is (not written by the generator)")
+        return 0
     if args.reuse and generate.up_to_date(opts):
         _log(f"world in {opts.out} is up to date (seed {opts.seed}, scale {opts.scale}, days {opts.days})")
     else:

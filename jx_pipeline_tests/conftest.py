@@ -22,6 +22,21 @@ except JxError as exc:  # pragma: no cover - only when the database was never st
 JX = str(Path(sys.executable).with_name("jx-pipeline"))
 
 
+WORLD_SCALE, WORLD_SEED, WORLD_DAYS = 0.001, 11, 2
+
+
+@pytest.fixture(scope="session", autouse=True)
+def world(tmp_path_factory) -> Path:
+    """One small generated world for the session; JX_WORLD_DIR points every asset (and subprocess) at it."""
+    from jx_pipeline.world import generate
+
+    out = tmp_path_factory.mktemp("world") / "w"
+    opts = generate.Options(out=out, scale=WORLD_SCALE, seed=WORLD_SEED, days=WORLD_DAYS, progress=False)
+    generate.generate(opts, log=lambda m: None)
+    os.environ["JX_WORLD_DIR"] = str(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def warehouse_url() -> str:
     return os.environ["JX_WAREHOUSE_URL"]

@@ -10,7 +10,7 @@ from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import run_cli, table_digest
 
-ASSETS = [assets.raw_admin_division, assets.core_admin_unit]
+ASSETS = [assets.raw_admin_division, assets.raw_admin_boundary, assets.core_admin_unit]
 
 
 def _materialize(warehouse_url):
@@ -40,7 +40,9 @@ def test_materialize_builds_admin_units_with_metadata(warehouse_url, wh):
     assert mats["raw/reference/admin_division"]["dagster/row_count"].value == 1281
 
     evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evals == {"level_counts": True, "parent_tree": True}
+    assert evals == {"level_counts": True, "parent_tree": True, "boundaries": True}
+    assert wh.execute("select count(*) from core.admin_unit where geom is null").fetchone()[0] == 0
+    assert mats["raw/reference/admin_boundary"]["dagster/row_count"].value == 1282
 
 
 def test_rematerializing_leaves_an_identical_table(warehouse_url, wh):
@@ -71,6 +73,22 @@ def test_checks_fail_on_a_broken_tree(warehouse_url, wh):
     assert not results["parent_tree"].passed
     assert results["parent_tree"].metadata["broken_units"].value == orphans + 1
     assert "parent missing" in results["parent_tree"].metadata["sample"].value
+
+
+def test_boundary_check_fails_on_a_gap_or_overlap(warehouse_url, wh):
+    _materialize(warehouse_url)
+    with wh.transaction(force_rollback=True):
+        wh.execute(
+            "update core.admin_unit set geom = st_multi(st_translate(geom, 0.002, 0)) where code = '330402007024'"
+        )
+        moved = {r.check_name: r for r in checks.evaluate(wh)}["boundaries"]
+    assert not moved.passed
+    assert moved.metadata["parents_not_tessellated"].value >= 1  # its town now has a gap and an overlap
+    with wh.transaction(force_rollback=True):
+        wh.execute("update core.admin_unit set geom = null where code = '330402007024'")
+        gone = {r.check_name: r for r in checks.evaluate(wh)}["boundaries"]
+    assert not gone.passed and gone.metadata["units_without_boundary"].value == 1
+    assert {r.check_name: r for r in checks.evaluate(wh)}["boundaries"].passed
 
 
 def test_bad_source_row_names_file_row_and_column_and_keeps_previous_state(
@@ -111,4 +129,4 @@ def test_cli_materialize_records_the_run_in_postgres(dagster_url):
                       (select run_id from runs order by create_timestamp desc limit 1)"""
         ).fetchone()[0]
     assert after == before + 1
-    assert checks_passed == 2
+    assert checks_passed == 3

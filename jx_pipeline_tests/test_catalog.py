@@ -12,10 +12,20 @@ def test_shipped_catalog_validates_and_covers_the_city():
     cat = load_catalog()
     assert len(cat.departments) == 27 and len(cat.feeds) == 168
     assert {f.domain for f in cat.feeds} == {"population", "legal_person", "economy", "other"}
-    formats = {(f.source.kind, getattr(f.source, "format", None), getattr(f.source, "encoding", None)) for f in cat.feeds}
-    for wanted in [("file", "csv", "utf-8"), ("file", "csv", "utf-8-sig"), ("file", "csv", "gbk"),
-                   ("file", "csv", "gb18030"), ("file", "jsonl", "utf-8"), ("file", "xlsx", "utf-8"),
-                   ("file", "parquet", "utf-8"), ("database", None, None)]:
+    formats = {
+        (f.source.kind, getattr(f.source, "format", None), getattr(f.source, "encoding", None))
+        for f in cat.feeds
+    }
+    for wanted in [
+        ("file", "csv", "utf-8"),
+        ("file", "csv", "utf-8-sig"),
+        ("file", "csv", "gbk"),
+        ("file", "csv", "gb18030"),
+        ("file", "jsonl", "utf-8"),
+        ("file", "xlsx", "utf-8"),
+        ("file", "parquet", "utf-8"),
+        ("database", None, None),
+    ]:
         assert wanted in formats, wanted
     assert {f.coordinates.crs for f in cat.feeds if f.coordinates} == {"cgcs2000", "gcj02", "bd09"}
     assert 85_000_000 <= sum(f.records for f in cat.feeds) <= 95_000_000  # ~90M records at scale 1.0

@@ -6,7 +6,7 @@ from jx_pipeline.definitions import defs
 def test_definitions_load_with_admin_chain():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert {"raw/reference/admin_division", "core/admin_unit"} <= keys
+    assert {"raw/reference/admin_division", "raw/reference/admin_boundary", "core/admin_unit"} <= keys
     assert "warehouse" in repo.get_top_level_resources()
 
 
@@ -23,6 +23,6 @@ def test_every_asset_is_documented_for_the_ui():
 def test_admin_unit_checks_are_blocking():
     specs = list(defs.get_repository_def().asset_graph.get(dg.AssetKey(["core", "admin_unit"])).check_keys)
     names = {k.name for k in specs}
-    assert names == {"level_counts", "parent_tree"}
+    assert names == {"level_counts", "parent_tree", "boundaries"}
     graph = defs.get_repository_def().asset_graph
     assert all(graph.get_check_spec(k).blocking for k in specs)

@@ -32,6 +32,7 @@ from jx_pipeline.world.places import AdminUnits, admin_units
 from jx_pipeline.world.rng import stream
 
 MANIFEST = "manifest.json"
+TRUTH_PARTS = "truth/.parts"
 NOISE_DEFAULTS = Path(__file__).with_name("noise.yaml")
 _MODEL: WorldModel | None = None  # shared with forked workers
 
@@ -135,7 +136,7 @@ def feed_count(feed: Feed, scale: float) -> int:
     return people.scale_count(feed.records, scale)
 
 
-def _write_feed(args) -> tuple[str, list[str], pd.DataFrame]:
+def _write_feed(args) -> tuple[str, list[str]]:
     feed, out, noise, seed, scale, start, days = args
     start_ts = pd.Timestamp(start)
     result = records.feed_records(feed, _MODEL, noise, seed, feed_count(feed, scale), start_ts, days)
@@ -157,7 +158,9 @@ def _write_feed(args) -> tuple[str, list[str], pd.DataFrame]:
             extra = {"change_type": frame["change_type"]} if feed.change_column else None
             writers.write_feed_file(feed, writers.to_source(feed, frame, extra), path)
             written.append(str(path.relative_to(out)))
-    return feed.id, written, result.truth
+    # the truth goes to a part file, not back to the parent: 9M truth rows in one process would not fit 4 GB
+    writers.write_parquet(result.truth, out / TRUTH_PARTS / f"{feed.id}.parquet", schema=records.TRUTH_SCHEMA)
+    return feed.id, written
 
 
 def _write_source_table(
@@ -207,26 +210,27 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
     )
 
     tasks = [(f, out, noise, opts.seed, opts.scale, opts.start, opts.days) for f in catalog.feeds]
-    truths: dict[str, pd.DataFrame] = {}
     feed_files: dict[str, list[str]] = {}
     from tqdm import tqdm
 
     bar = tqdm(total=len(tasks), desc="feeds", unit="feed", disable=not opts.progress)
     if opts.workers > 1:
         with ProcessPoolExecutor(opts.workers, mp_context=mp.get_context("fork")) as pool:
-            for feed_id, written, truth in pool.map(_write_feed, tasks):
-                truths[feed_id], feed_files[feed_id] = truth, written
+            for feed_id, written in pool.map(_write_feed, tasks):
+                feed_files[feed_id] = written
                 bar.update()
     else:
         for task in tasks:
-            feed_id, written, truth = _write_feed(task)
-            truths[feed_id], feed_files[feed_id] = truth, written
+            feed_id, written = _write_feed(task)
+            feed_files[feed_id] = written
             bar.update()
     bar.close()
     _MODEL = None
 
-    truth = pd.concat([truths[f.id] for f in catalog.feeds], ignore_index=True)
-    writers.write_parquet(truth, out / "truth" / "records.parquet")
+    n_records = writers.concat_parquet(
+        [out / TRUTH_PARTS / f"{f.id}.parquet" for f in catalog.feeds], out / "truth" / "records.parquet"
+    )
+    (out / TRUTH_PARTS).rmdir()
     files += ["truth/records.parquet"] + [p for f in catalog.feeds for p in feed_files[f.id]]
     files = sorted(files)
     manifest = {
@@ -247,7 +251,7 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
             "address_points": len(pop.address_points),
             "buildings": len(pop.buildings),
             "roads": len(pop.roads),
-            "records": len(truth),
+            "records": n_records,
             "feeds": len(catalog.feeds),
         },
         "files": {p: _sha256(out / p) for p in files},

@@ -133,7 +133,14 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
         while small_needed > 0 and ci < len(idx):
             take = min(16, small_needed)
             for k in range(take):
-                slots.append((sx_all[idx[ci]] + sub[0][k], sy_all[idx[ci]] + sub[1][k], sx_all[idx[ci]], sy_all[idx[ci]]))
+                slots.append(
+                    (
+                        sx_all[idx[ci]] + sub[0][k],
+                        sy_all[idx[ci]] + sub[1][k],
+                        sx_all[idx[ci]],
+                        sy_all[idx[ci]],
+                    )
+                )
             small_needed -= take
             ci += 1
         roads_here = town_roads[town_of[vil]]
@@ -146,7 +153,9 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
         ):
             for j in range(count):
                 x, y, cx, cy = slots.pop(0)
-                if not shapely.contains_xy(admin.geometry.polygons[vil], x, y):  # slot over the border: cell centre
+                if not shapely.contains_xy(
+                    admin.geometry.polygons[vil], x, y
+                ):  # slot over the border: cell centre
                     x, y = cx, cy
                 road = number = group_no = cname = None
                 if kind == "rural":

@@ -80,7 +80,8 @@ def natural_entities(seed: int, admin: AdminUnits, cells: pd.DataFrame, n_total:
             dx = erng.choice([-1.0, 1.0], size=length)  # always moving on: a river never folds onto a point
             dy = erng.choice([-1.0, 0.0, 1.0], size=length) * 0.15
             steps = np.cumsum(np.column_stack([dx, dy]), axis=0) * geo.CELL_M
-            line = shapely.LineString(np.vstack([[cx, cy], [cx, cy] + steps]))
+            origin = np.array([cx, cy])
+            line = shapely.LineString(np.vstack([origin, origin + steps]))
             geom = line.buffer(erng.uniform(4, 12), cap_style="flat")
             name = f"{erng.choice(vocab.WATER_STEMS)}{erng.choice(vocab.WATER_STEMS)}{erng.choice(vocab.RIVER_SUFFIXES)}"
         else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
 from jx_pipeline.lib import coords
@@ -19,6 +20,19 @@ from jx_pipeline.world.places import TYPE_LABEL
 from jx_pipeline.world.rng import stream
 
 DATE_FIELDS = ("birth_date", "reg_date", "event_date")
+TRUTH_SCHEMA = pa.schema(
+    [
+        ("feed_id", pa.string()),
+        ("record_key", pa.string()),
+        ("person_id", pa.string()),
+        ("org_id", pa.string()),
+        ("entity_id", pa.string()),
+        ("village_code", pa.string()),
+        ("difficulty", pa.string()),
+        ("first_day", pa.int16()),
+        ("deleted_day", pa.int16()),
+    ]
+)
 STATUSES = ("存续", "在业", "正常", "有效")
 # which subjects a feed draws (by feed id); the rest draw from everyone of their kind
 PERSON_FILTERS = {

@@ -68,8 +68,15 @@ def _normalize_zip(path: Path) -> None:
     with zipfile.ZipFile(path) as src:
         entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
     fixed = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    entries = [(n, re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + fixed, d) if n == "docProps/core.xml" else d)
-               for n, d in entries]
+    entries = [
+        (
+            n,
+            re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + fixed, d)
+            if n == "docProps/core.xml"
+            else d,
+        )
+        for n, d in entries
+    ]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
         for name, data in entries:
@@ -120,9 +127,31 @@ def write_feed_file(feed: Feed, frame: pd.DataFrame, path: Path) -> None:
         raise ValueError(src.format)
 
 
-def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[bytes, bytes] | None = None) -> None:
+def write_parquet(
+    frame: pd.DataFrame,
+    path: Path,
+    metadata: dict[bytes, bytes] | None = None,
+    schema: pa.Schema | None = None,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False, schema=schema)
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     pq.write_table(table, path, compression="zstd")
+
+
+def concat_parquet(parts: list[Path], path: Path) -> int:
+    """Stream part files (same schema) into one Parquet file in the given order, deleting each part; returns rows."""
+    rows, writer = 0, None
+    try:
+        for part in parts:
+            table = pq.read_table(part)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+            rows += table.num_rows
+            part.unlink()
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

@@ -19,3 +19,9 @@ on conflict (code) do update
        parent_code = excluded.parent_code, short_name = excluded.short_name
  where (core.admin_unit.name, core.admin_unit.level, core.admin_unit.parent_code, core.admin_unit.short_name)
        is distinct from (excluded.name, excluded.level, excluded.parent_code, excluded.short_name);
+
+-- Boundaries, where they have been landed.
+update core.admin_unit u
+   set geom = b.geom
+  from raw.admin_boundary b
+ where b.code = u.code and u.geom is distinct from b.geom;

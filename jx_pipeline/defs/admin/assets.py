@@ -7,6 +7,7 @@ import dagster as dg
 from jx_pipeline.defs.admin import checks
 from jx_pipeline.lib import divisions as sources
 from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
+from jx_pipeline.lib.world import world_file
 
 OWNERS = ["team:jx-data-engineering"]
 
@@ -40,8 +41,46 @@ def raw_admin_division(
 
 
 @dg.asset(
+    key=["raw", "reference", "admin_boundary"],
+    group_name="reference",
+    kinds={"postgres", "postgis", "parquet"},
+    owners=OWNERS,
+    tags={"layer": "raw"},
+    description="Admin-unit boundaries (CGCS2000, EPSG:4490) from the world's spatial hand-over "
+    "(entities/admin_units.parquet under JX_WORLD_DIR).",
+)
+def raw_admin_boundary(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    import pyarrow.parquet as pq
+    import shapely
+
+    path = world_file("entities/admin_units.parquet")
+    table = pq.read_table(path, columns=["code", "name", "level", "geometry"])
+    geoms = shapely.set_srid(shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False)), 4490)
+    ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    batch_id = context.run.run_id if context.run else uuid.uuid4().hex
+    with warehouse.connect() as conn, conn.transaction():
+        conn.execute("delete from raw.admin_boundary")
+        with conn.cursor().copy(
+            "copy raw.admin_boundary (batch_id, source_file, row_number, code, name, level, geom) from stdin"
+        ) as copy:
+            cols = zip(
+                table.column("code").to_pylist(),
+                table.column("name").to_pylist(),
+                table.column("level").to_pylist(),
+                ewkb,
+                strict=True,
+            )
+            for i, (code, name, level, geom) in enumerate(cols, start=1):
+                copy.write_row((batch_id, str(path), i, code, name, level, geom))
+        meta = table_metadata(conn, "raw", "admin_boundary")
+    return dg.MaterializeResult(metadata={**meta, "batch_id": batch_id, "source_file": str(path)})
+
+
+@dg.asset(
     key=["core", "admin_unit"],
-    deps=[raw_admin_division],
+    deps=[raw_admin_division, raw_admin_boundary],
     group_name="reference",
     kinds={"postgres", "postgis"},
     owners=OWNERS,
@@ -67,4 +106,4 @@ def core_admin_unit(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-defs = dg.Definitions(assets=[raw_admin_division, core_admin_unit])
+defs = dg.Definitions(assets=[raw_admin_division, raw_admin_boundary, core_admin_unit])

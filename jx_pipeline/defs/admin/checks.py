@@ -23,6 +23,12 @@ SPECS = [
         description="1 city, 7 counties, 72 towns/sub-districts, 1,202 villages/communities.",
     ),
     dg.AssetCheckSpec(
+        "boundaries",
+        asset=ASSET_KEY,
+        blocking=True,
+        description="Every unit has a boundary, and each unit's children tessellate it: no gap, no overlap (0.1 %).",
+    ),
+    dg.AssetCheckSpec(
         "parent_tree",
         asset=ASSET_KEY,
         blocking=True,
@@ -42,6 +48,7 @@ def evaluate(conn: psycopg.Connection) -> list[dg.AssetCheckResult]:
         f"- {code} ({lvl}, parent {parent}): {problem}" for code, lvl, parent, problem in broken[:10]
     )
     return [
+        _boundaries(conn),
         dg.AssetCheckResult(
             check_name="level_counts",
             asset_key=ASSET_KEY,
@@ -63,3 +70,29 @@ def evaluate(conn: psycopg.Connection) -> list[dg.AssetCheckResult]:
             },
         ),
     ]
+
+
+TOLERANCE = 0.001
+
+
+def _boundaries(conn: psycopg.Connection) -> dg.AssetCheckResult:
+    missing = conn.execute("select count(*) from core.admin_unit where geom is null").fetchone()[0]
+    rows = conn.execute(sql_file("admin/check_admin_boundaries.sql")).fetchall()
+    bad = []
+    for code, level, parent, total, union in rows:
+        gap, overlap = abs(union - parent) / parent, (total - union) / parent
+        if gap > TOLERANCE or overlap > TOLERANCE:
+            bad.append((code, level, gap, overlap))
+    worst = max((max(g, o) for _, _, g, o in bad), default=0.0)
+    return dg.AssetCheckResult(
+        check_name="boundaries",
+        asset_key=ASSET_KEY,
+        passed=missing == 0 and not bad,
+        metadata={
+            "units_without_boundary": dg.MetadataValue.int(missing),
+            "parents_checked": dg.MetadataValue.int(len(rows)),
+            "parents_not_tessellated": dg.MetadataValue.int(len(bad)),
+            "worst_mismatch_share": dg.MetadataValue.float(round(worst, 6)),
+            "sample": dg.MetadataValue.md("\n".join(f"- {c} ({lv})" for c, lv, _, _ in bad[:10]) or "none"),
+        },
+    )
