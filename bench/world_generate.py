@@ -2,7 +2,7 @@
 
 Baseline in the same run: writing the same number of truth rows as one plain CSV with pandas (the I/O floor
 of producing that many rows, without any generation). Targets (issue 3): scale 0.01 <= 60 s, scale 0.1
-<= 10 min, peak memory (all processes) <= 4 GB.
+<= 10 min, peak memory <= 4 GB (PSS summed over the main process and its workers).
 
     .venv/bin/python bench/world_generate.py --scales 0.01 0.1 --days 1
 """
@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
-    total, todo = 0, [pid]
+def _tree_memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) summed over a process and its descendants, from /proc. RSS counts pages that forked workers
+    share with their parent once per process; PSS splits them, so its sum is the memory really in use."""
+    rss, pss, todo = 0, 0, [pid]
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -33,13 +34,15 @@ def _tree_rss_kb(pid: int) -> int:
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except OSError:
             pass
         todo.extend(children.get(p, []))
-    return total
+    return rss, pss
 
 
 def run(scale: float, days: int, seed: int, workdir: Path) -> dict:
@@ -62,9 +65,10 @@ def run(scale: float, days: int, seed: int, workdir: Path) -> dict:
     ]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    peak = 0
+    peak_rss = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_kb(proc.pid))
+        rss, pss = _tree_memory_kb(proc.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.5)
     wall = time.monotonic() - started
     if proc.returncode:
@@ -82,7 +86,8 @@ def run(scale: float, days: int, seed: int, workdir: Path) -> dict:
         "records": records,
         "wall_s": round(wall, 1),
         "records_per_s": round(records / wall),
-        "peak_rss_mb": round(peak / 1024),
+        "peak_pss_mb": round(peak_pss / 1024),
+        "peak_rss_sum_mb": round(peak_rss / 1024),
         "baseline_csv_s": round(base, 1),
         "ratio_to_baseline": round(wall / base, 1),
         "output_mb": round(size / 2**20),
@@ -100,7 +105,7 @@ def main() -> None:
             r = run(scale, args.days, args.seed, Path(tmp))
             print(
                 f"scale {r['scale']}: {r['records']:,} records in {r['wall_s']} s = {r['records_per_s']:,} records/s; "
-                f"peak memory {r['peak_rss_mb']:,} MB (all processes); output {r['output_mb']:,} MB; "
+                f"peak memory {r['peak_pss_mb']:,} MB PSS ({r['peak_rss_sum_mb']:,} MB RSS summed over processes); output {r['output_mb']:,} MB; "
                 f"plain CSV of the same rows {r['baseline_csv_s']} s -> generation is {r['ratio_to_baseline']}x that"
             )
             print(json.dumps(r))

@@ -42,6 +42,14 @@ class WarehouseResource(dg.ConfigurableResource):
             yield conn
 
 
+def replace_rows(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:
+    """Replace a table's rows with ``rows`` by COPY, inside the caller's transaction (atomic with it)."""
+    conn.execute(f"delete from {table}")
+    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def table_metadata(conn: psycopg.Connection, schema: str, table: str) -> dict:
     """The standard Dagster table metadata: row count, qualified name and column schema with comments."""
     db = conn.execute("select current_database()").fetchone()[0]

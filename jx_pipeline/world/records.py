@@ -141,20 +141,16 @@ def make_records(
         person = subjects
         ap = m.p_ap[person]
         truth_person = m.p_id[person]
-        entity, village = m.ap_id[ap], m.ap_village[ap]
-        lon, lat = m.ap_lon[ap], m.ap_lat[ap]
     elif arch.startswith("org"):
         org = subjects
         ap = m.o_ap[org]
         truth_org = m.o_id[org]
-        entity, village = m.ap_id[ap], m.ap_village[ap]
-        lon, lat = m.ap_lon[ap], m.ap_lat[ap]
-    elif arch == "nature_record":
-        ap = None
+    else:
+        ap = None if arch == "nature_record" else subjects
+    if ap is None:  # natural entities
         entity, village = m.n_id[subjects], m.n_village[subjects]
         lon, lat = m.n_lon[subjects], m.n_lat[subjects]
-    else:
-        ap = subjects
+    else:  # door plates
         entity, village = m.ap_id[ap], m.ap_village[ap]
         lon, lat = m.ap_lon[ap], m.ap_lat[ap]
 

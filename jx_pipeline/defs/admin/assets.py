@@ -6,7 +6,7 @@ import dagster as dg
 
 from jx_pipeline.defs.admin import checks
 from jx_pipeline.lib import divisions as sources
-from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
+from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
 OWNERS = ["team:jx-data-engineering"]
@@ -26,14 +26,9 @@ def raw_admin_division(
 ) -> dg.MaterializeResult:
     batch_id = context.run.run_id if context.run else uuid.uuid4().hex
     rows = list(sources.read_rows())  # 1,281 rows; read fully so a bad row stops before the table is touched
+    columns = ["batch_id", "source_file", "row_number", "level", "code", "name", "parent_code"]
     with warehouse.connect() as conn, conn.transaction():
-        conn.execute("delete from raw.admin_division")
-        with conn.cursor().copy(
-            "copy raw.admin_division (batch_id, source_file, row_number, level, code, name, parent_code)"
-            " from stdin"
-        ) as copy:
-            for row in rows:
-                copy.write_row((batch_id, *row))
+        replace_rows(conn, "raw.admin_division", columns, ((batch_id, *row) for row in rows))
         meta = table_metadata(conn, "raw", "admin_division")
     return dg.MaterializeResult(
         metadata={**meta, "batch_id": batch_id, "source_dir": str(sources.source_dir())}
@@ -60,20 +55,17 @@ def raw_admin_boundary(
     geoms = shapely.set_srid(shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False)), 4490)
     ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
     batch_id = context.run.run_id if context.run else uuid.uuid4().hex
+    columns = ["batch_id", "source_file", "row_number", "code", "name", "level", "geom"]
+    cols = zip(
+        table.column("code").to_pylist(),
+        table.column("name").to_pylist(),
+        table.column("level").to_pylist(),
+        ewkb,
+        strict=True,
+    )
+    rows = ((batch_id, str(path), i, *values) for i, values in enumerate(cols, start=1))
     with warehouse.connect() as conn, conn.transaction():
-        conn.execute("delete from raw.admin_boundary")
-        with conn.cursor().copy(
-            "copy raw.admin_boundary (batch_id, source_file, row_number, code, name, level, geom) from stdin"
-        ) as copy:
-            cols = zip(
-                table.column("code").to_pylist(),
-                table.column("name").to_pylist(),
-                table.column("level").to_pylist(),
-                ewkb,
-                strict=True,
-            )
-            for i, (code, name, level, geom) in enumerate(cols, start=1):
-                copy.write_row((batch_id, str(path), i, code, name, level, geom))
+        replace_rows(conn, "raw.admin_boundary", columns, rows)
         meta = table_metadata(conn, "raw", "admin_boundary")
     return dg.MaterializeResult(metadata={**meta, "batch_id": batch_id, "source_file": str(path)})
 
