@@ -19,6 +19,7 @@ from jx_pipeline.world.rng import stream
 HOUSEHOLDS_AT_1 = 2_200_000
 ORGS_AT_1 = 600_000
 NATURAL_AT_1 = 440_000
+ROADS_PER_TOWN_AT_1 = 125  # ~9,000 named roads in the whole city
 HOUSEHOLDS_PER_COMPLEX = 120
 HOUSEHOLDS_PER_BUILDING = 24
 ORG_KINDS = {  # credit-code prefix: share
@@ -52,12 +53,18 @@ def _is_community(name: str) -> bool:
 
 
 def _road_names(rng: np.random.Generator, county: str, n: int, taken: set[str]) -> list[str]:
-    names = []
+    """n road names new to the county; two-stem names (e.g. 禾兴中山路) once single stems run short."""
+    names, tries = [], 0
     while len(names) < n:
-        name = f"{rng.choice(vocab.ROAD_STEMS)}{rng.choice(vocab.ROAD_SUFFIXES)}"
+        tries += 1
+        stem = str(rng.choice(vocab.ROAD_STEMS))
+        if tries > 50:
+            stem += str(rng.choice(vocab.ROAD_STEMS))
+        name = f"{stem}{rng.choice(vocab.ROAD_SUFFIXES)}"
         if (county, name) not in taken:
             taken.add((county, name))
             names.append(name)
+            tries = 0
     return names
 
 
@@ -95,7 +102,9 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
     for town in sorted(set(villages.parent_code)):
         trng = stream(seed, "roads", town)
         county = county_of_town[town]
-        names = _road_names(trng, county, int(trng.integers(3, 8)), taken)
+        names = _road_names(
+            trng, county, max(3, round(ROADS_PER_TOWN_AT_1 * scale)) + int(trng.integers(0, 4)), taken
+        )
         sx, sy = admin.geometry.seats[town]
         for name in names:
             ang, length = trng.uniform(0, np.pi), trng.uniform(800, 3000)
