@@ -34,7 +34,8 @@ world: db
 	@$(JX) world generate --scale $(SCALE) --seed $(SEED) --days $(DAYS) --out $(WORLD) --reuse
 
 demo: world
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '*' --summary
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:reference'
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'tag:jx/ingest=feed' --partition-range world --summary
 
 test: db
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

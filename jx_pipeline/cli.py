@@ -161,8 +161,32 @@ def _dagster(argv: list[str], quiet: bool = False) -> int:
     return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT, stdout=out)
 
 
+def _world_days() -> str:
+    """The landing days of the current world as a partition range START...END."""
+    from jx_pipeline.lib.world import world_dir
+
+    days = sorted(p.name for p in (world_dir() / "landing").glob("*/*/*") if p.is_dir())
+    sources = world_dir() / "manifest.json"
+    if sources.exists():  # a generated world: its start date and increments also cover the source tables
+        import json
+        from datetime import date, timedelta
+
+        m = json.loads(sources.read_text(encoding="utf-8"))
+        start = date.fromisoformat(m["start_date"])
+        days += [str(start), str(start + timedelta(days=m["days"]))]
+    if not days:
+        raise JxError(f"the world at {world_dir()} has no landing days", fix="jx-pipeline world generate ...")
+    return f"{min(days)}...{max(days)}"
+
+
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    partition = []
+    if args.partition_range:
+        partition = [
+            "--partition-range",
+            _world_days() if args.partition_range == "world" else args.partition_range,
+        ]
     rc = _dagster(
         [
             "dagster",
@@ -172,8 +196,14 @@ def materialize(args: argparse.Namespace) -> int:
             "jx_pipeline.definitions",
             "--select",
             args.select,
+            *partition,
             "--config-json",
-            json.dumps({"loggers": {"console": {"config": {"log_level": args.log_level}}}}),
+            json.dumps(
+                {
+                    "loggers": {"console": {"config": {"log_level": args.log_level}}},
+                    "execution": {"config": {args.executor: {}}},
+                }
+            ),
         ]
     )
     if rc != 0:
@@ -235,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets through Dagster (runs recorded in Postgres)")
     mat.add_argument("--select", default="*", help="Dagster asset selection (default: everything)")
     mat.add_argument("--summary", action="store_true", help="print the warehouse tables afterwards")
+    mat.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default="in_process",
+        help="in_process (default): one process, no per-step start-up; multiprocess: steps in parallel",
+    )
+    mat.add_argument(
+        "--partition-range", help="START...END of daily partitions, or 'world' for the world's landing days"
+    )
     mat.add_argument(
         "--log-level", default="INFO", help="console log level of the run (DEBUG shows every event)"
     )

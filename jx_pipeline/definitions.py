@@ -3,9 +3,12 @@
 import dagster as dg
 
 from jx_pipeline.defs.admin import assets as admin
+from jx_pipeline.defs.ingest import assets as ingest
 from jx_pipeline.lib.warehouse import WarehouseResource
 
-defs = dg.Definitions.merge(
-    admin.defs,
-    dg.Definitions(resources={"warehouse": WarehouseResource(url=dg.EnvVar("JX_WAREHOUSE_URL"))}),
-)
+RESOURCES = {
+    "warehouse": WarehouseResource(url=dg.EnvVar("JX_WAREHOUSE_URL")),
+    "source_db": ingest.SourceDatabaseResource(url=dg.EnvVar("JX_SOURCE_DB_URL")),
+}
+
+defs = dg.Definitions.merge(admin.defs, ingest.build_defs(), dg.Definitions(resources=RESOURCES))

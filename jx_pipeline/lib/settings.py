@@ -85,8 +85,11 @@ def resolve_urls() -> tuple[str, str]:
 def dagster_env() -> dict[str, str]:
     """Environment for a Dagster process: URLs read by dagster.yaml and the resources, and DAGSTER_HOME."""
     wh, dg = resolve_urls()
+    local = external_urls() is None
     return {
         "JX_WAREHOUSE_URL": wh,
+        "JX_SOURCE_DB_URL": os.environ.get("JX_SOURCE_DB_URL")
+        or (local_cluster().url(SOURCES_DB) if local else ""),
         "JX_DAGSTER_STORAGE_URL": dg,
         "DAGSTER_HOME": str(PROJECT_ROOT),
         "JX_DAGSTER_ARTIFACTS": str(STATE_DIR / "dagster"),

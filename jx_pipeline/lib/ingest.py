@@ -1,0 +1,294 @@
+"""Loading one feed partition into ``raw``: landing files or a source-database slice, streamed with COPY.
+
+Each partition load is one transaction: the partition's previous rows are replaced, so a re-run never
+duplicates and a crash leaves the previous good state. Every row read is either loaded (with lineage: batch,
+partition, source file, row number) or written to ``quality.rejects`` with its reason; ``quality.load_audit``
+records the reconciliation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import DatabaseSource, Feed
+from jx_pipeline.lib import readers
+from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pg import connect
+
+LINEAGE = ("_extra", "_batch_id", "_partition", "_source_file", "_row_number")
+CATALOG_FIX = "update the feed's columns in jx_pipeline/catalog/feeds.yaml, or ask the department to re-send"
+
+
+@dataclass
+class LoadResult:
+    feed_id: str
+    partition: str
+    batch_id: str
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+
+
+def raw_table(feed: Feed) -> sql.Composed:
+    return sql.SQL("raw.{}").format(sql.Identifier(feed.id))
+
+
+def raw_columns(feed: Feed) -> list[str]:
+    return [c.lower() for c in feed.columns]
+
+
+def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
+    cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in raw_columns(feed))
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} ({}, _extra jsonb, _batch_id text not null, _partition text not null,"
+            " _source_file text not null, _row_number bigint not null)"
+        ).format(raw_table(feed), cols)
+    )
+    for c in raw_columns(feed):  # a column added to the catalog later
+        conn.execute(
+            sql.SQL("alter table {} add column if not exists {} text").format(
+                raw_table(feed), sql.Identifier(c)
+            )
+        )
+    conn.execute(
+        sql.SQL("create index if not exists {} on {} (_partition)").format(
+            sql.Identifier(f"{feed.id}_partition"), raw_table(feed)
+        )
+    )
+
+
+def check_drift(feed: Feed, where: str, found: list[str]) -> list[str]:
+    """Compare a header with the catalog; returns the extra columns the feed's policy accepts."""
+    expected = list(feed.columns)
+    dup = sorted({c for c in found if found.count(c) > 1})
+    if dup:
+        raise JxError(f"feed {feed.id} {where} row 1: column(s) {dup} appear more than once", fix=CATALOG_FIX)
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    if missing:
+        hint = f" (renamed to {extra}?)" if extra and len(extra) == len(missing) else ""
+        raise JxError(
+            f"feed {feed.id} {where} row 1: column(s) {missing} missing{hint}; found {found}", fix=CATALOG_FIX
+        )
+    if extra and feed.schema_drift == "fail":
+        raise JxError(
+            f"feed {feed.id} {where} row 1: unexpected column(s) {extra} (schema_drift: fail)",
+            fix="add them to the feed's columns, or set schema_drift: accept_extra in the catalog",
+        )
+    return extra
+
+
+def landing_files(world: Path, feed: Feed, partition: str) -> list[Path]:
+    folder = world / "landing" / feed.department / feed.id / partition
+    return (
+        sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if folder.is_dir()
+        else []
+    )
+
+
+def _nul_rows(batch: pa.RecordBatch) -> tuple[pa.Array, list[tuple[int, str, str]]]:
+    """Mask of rows free of NUL bytes (PostgreSQL text cannot hold them) and the offending (row, column, value)."""
+    bad = None
+    hits = []
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        m = pc.fill_null(pc.match_substring(col, "\x00"), False)
+        if pc.any(m).as_py():
+            for i in pc.indices_nonzero(m).to_pylist():
+                hits.append((i, name, col[i].as_py()))
+            bad = m if bad is None else pc.or_(bad, m)
+    return (pc.invert(bad) if bad is not None else None), hits
+
+
+def _copy_file(
+    conn, feed: Feed, path: Path, partition: str, batch_id: str, result: LoadResult, rejects: list[tuple]
+) -> None:
+    before = path.stat()
+    found = readers.header(feed, path)
+    extra = check_drift(feed, f"file {path}", found)
+    result.extra_columns = sorted(set(result.extra_columns) | set(extra))
+    target = raw_columns(feed) + list(LINEAGE)
+    stmt = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+        raw_table(feed), sql.SQL(", ").join(sql.Identifier(c) for c in target)
+    )
+    row = 1  # the header
+    with conn.cursor().copy(stmt) as copy:
+        for batch in readers.batches(feed, path, found):
+            n = batch.num_rows
+            numbers = pa.array(range(row + 1, row + 1 + n), pa.int64())
+            row += n
+            keep, hits = _nul_rows(batch)
+            by_row: dict[int, list[tuple[str, str]]] = {}
+            for i, col, value in hits:
+                by_row.setdefault(i, []).append((col, value))
+            for i, cells in sorted(by_row.items()):  # one reject per row, naming every bad column
+                rejects.append(
+                    (
+                        row - n + 1 + i,
+                        ",".join(c for c, _ in cells),
+                        "nul_byte: NUL character in value",
+                        (cells[0][1] or "").replace("\x00", "\\0")[:200],
+                    )
+                )
+            if keep is not None:
+                batch, numbers = batch.filter(keep), numbers.filter(keep)
+            cols = [batch.column(c) for c in feed.columns]
+            if extra:
+                ex = [
+                    json.dumps(dict(zip(extra, vals, strict=True)), ensure_ascii=False)
+                    for vals in zip(*(batch.column(c).to_pylist() for c in extra), strict=True)
+                ]
+                cols.append(pa.array(ex, pa.string()))
+            else:
+                cols.append(pa.nulls(batch.num_rows, pa.string()))
+            m = batch.num_rows
+            cols += [
+                pa.array([batch_id] * m, pa.string()),
+                pa.array([partition] * m, pa.string()),
+                pa.array([str(path)] * m, pa.string()),
+                numbers,
+            ]
+            copy.write(readers.csv_bytes(pa.Table.from_arrays(cols, names=target)))
+            result.rows_read += n
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise JxError(
+            f"feed {feed.id} file {path} changed while it was read ({before.st_size} -> {after.st_size} bytes)",
+            fix="wait until the upload is complete, then re-run this partition",
+        )
+    result.files.append(str(path))
+
+
+def _copy_database(
+    conn, feed: Feed, source_url: str, partition: str, first: bool, batch_id: str, result: LoadResult
+) -> None:
+    src: DatabaseSource = feed.source
+    if not source_url:
+        raise JxError(
+            f"feed {feed.id}: no source database configured", fix="export JX_SOURCE_DB_URL=postgresql://..."
+        )
+    day = date.fromisoformat(partition)
+    table = sql.SQL("{}.{}").format(sql.Identifier(feed.department), sql.Identifier(src.table))
+    wm = sql.Identifier(src.watermark)
+    with connect(source_url, what=f"source database of feed {feed.id}") as source:
+        found = [
+            r[0]
+            for r in source.execute(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
+                " order by ordinal_position",
+                (feed.department, src.table),
+            ).fetchall()
+        ]
+        if not found:
+            raise JxError(
+                f"feed {feed.id}: table {feed.department}.{src.table} not found in the source database",
+                fix="check the feed's source.table in the catalog and the source database URL",
+            )
+        extra = check_drift(feed, f"table {feed.department}.{src.table}", found)
+        result.extra_columns = extra
+        extra_json = (
+            sql.SQL("json_build_object({})::text").format(
+                sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c)) for c in extra)
+            )
+            if extra
+            else sql.SQL("null")
+        )
+        cond = sql.SQL("{wm} < {end}").format(wm=wm, end=sql.Literal(str(day + timedelta(days=1))))
+        if not first:  # the first partition takes everything written before it: the initial extract
+            cond = sql.SQL("{} and {wm} >= {start}").format(cond, wm=wm, start=sql.Literal(str(day)))
+        key = sql.SQL(", ").join(sql.Identifier(k) for k in feed.key)
+        select = sql.SQL(
+            "select {cols}, {extra}, {batch}, {part}, {file}, row_number() over (order by {wm}, {key})"
+            " from {table} where {cond}"
+        ).format(
+            cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in feed.columns),
+            extra=extra_json,
+            batch=sql.Literal(batch_id),
+            part=sql.Literal(partition),
+            file=sql.Literal(f"db:{feed.department}.{src.table}"),
+            wm=wm,
+            key=key,
+            table=table,
+            cond=cond,
+        )
+        target = sql.SQL(", ").join(sql.Identifier(c) for c in raw_columns(feed) + list(LINEAGE))
+        with (
+            source.cursor().copy(sql.SQL("copy ({}) to stdout").format(select)) as out,
+            conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(raw_table(feed), target)) as into,
+        ):
+            for data in out:
+                into.write(data)
+        n = conn.execute(
+            sql.SQL("select count(*) from {} where _partition = %s").format(raw_table(feed)), (partition,)
+        ).fetchone()[0]
+    result.files = [f"db:{feed.department}.{src.table}"]
+    result.rows_read = result.rows_loaded = n
+
+
+def load_partition(
+    conn: psycopg.Connection,
+    feed: Feed,
+    partition: str,
+    batch_id: str,
+    *,
+    world: Path,
+    source_url: str = "",
+    first_partition: str = "",
+) -> LoadResult:
+    """Replace the raw rows of one feed partition, atomically; returns the accounting."""
+    result = LoadResult(feed.id, partition, batch_id)
+    rejects: list[tuple] = []
+    with conn.transaction():
+        ensure_raw_table(conn, feed)
+        conn.execute(sql.SQL("delete from {} where _partition = %s").format(raw_table(feed)), (partition,))
+        conn.execute(
+            "delete from quality.rejects where feed_id = %s and partition_key = %s and stage = 'raw'",
+            (feed.id, partition),
+        )
+        if isinstance(feed.source, DatabaseSource):
+            _copy_database(conn, feed, source_url, partition, partition <= first_partition, batch_id, result)
+        else:
+            for path in landing_files(world, feed, partition):
+                file_rejects: list[tuple] = []
+                _copy_file(conn, feed, path, partition, batch_id, result, file_rejects)
+                rejects += [(feed.id, partition, "raw", batch_id, str(path), *r) for r in file_rejects]
+        result.rows_rejected = len(rejects)
+        result.rows_loaded = result.rows_read - result.rows_rejected
+        if rejects:
+            with conn.cursor().copy(
+                "copy quality.rejects (feed_id, partition_key, stage, batch_id, source_file,"
+                " row_number, column_name, reason, value) from stdin"
+            ) as copy:
+                for r in rejects:
+                    copy.write_row(r)
+        conn.execute(
+            """insert into quality.load_audit (feed_id, partition_key, stage, batch_id, source_files, rows_read,
+                                               rows_loaded, rows_rejected, extra_columns)
+               values (%s, %s, 'raw', %s, %s, %s, %s, %s, %s)
+               on conflict (feed_id, partition_key, stage) do update set
+                 batch_id = excluded.batch_id, source_files = excluded.source_files, rows_read = excluded.rows_read,
+                 rows_loaded = excluded.rows_loaded, rows_rejected = excluded.rows_rejected,
+                 extra_columns = excluded.extra_columns, loaded_at = now()""",
+            (
+                feed.id,
+                partition,
+                batch_id,
+                result.files,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_rejected,
+                result.extra_columns,
+            ),
+        )
+    return result
