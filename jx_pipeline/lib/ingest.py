@@ -48,14 +48,22 @@ def raw_columns(feed: Feed) -> list[str]:
 
 
 def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
+    """The feed's raw table, LIST-partitioned by landing day: replacing a day is dropping one partition."""
+    kind = conn.execute(
+        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'raw' and c.relname = %s",
+        (feed.id,),
+    ).fetchone()
+    if kind and kind[0] != "p":
+        raise JxError(
+            f"raw.{feed.id} was created by an older jx-pipeline (not partitioned by day)",
+            fix=f'psql "$(jx-pipeline db url)" -c \'drop table raw."{feed.id}"\'  then re-run the load',
+        )
     cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in raw_columns(feed))
     conn.execute(
         sql.SQL(
-            "create table if not exists {} ({}, _extra jsonb,"
-            " _batch_id text not null default current_setting('jx.batch_id', true),"
-            " _partition text not null default current_setting('jx.partition', true),"
-            " _source_file text not null default current_setting('jx.source_file', true),"
-            " _row_number bigint not null default nextval(current_setting('jx.row_seq')::regclass))"
+            "create table if not exists {} ({}, _extra jsonb, _batch_id text not null, _partition text not null,"
+            " _source_file text not null, _row_number bigint not null) partition by list (_partition)"
         ).format(raw_table(feed), cols)
     )
     for c in raw_columns(feed):  # a column added to the catalog later
@@ -64,11 +72,36 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
                 raw_table(feed), sql.Identifier(c)
             )
         )
+
+
+def _day_table(feed: Feed, partition: str) -> tuple[sql.Composed, sql.Composed, str]:
+    name = f"{feed.id}__{partition.replace('-', '')}"
+    return (
+        sql.SQL("raw.{}").format(sql.Identifier(name)),
+        sql.SQL("raw.{}").format(sql.Identifier(name + "_row")),
+        name,
+    )
+
+
+def new_day_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_id: str) -> None:
+    """Drop the day's partition (its rows from an earlier load) and create it empty, with lineage defaults:
+    constants and a row counter, so that COPY of a file's own columns fills the lineage at COPY speed."""
+    table, seq, _ = _day_table(feed, partition)
+    conn.execute(sql.SQL("drop table if exists {}").format(table))
+    conn.execute(sql.SQL("create sequence {} start 2").format(seq))
     conn.execute(
-        sql.SQL("create index if not exists {} on {} (_partition)").format(
-            sql.Identifier(f"{feed.id}_partition"), raw_table(feed)
+        sql.SQL(
+            "create table {t} partition of {parent} (_batch_id default {b}, _partition default {p},"
+            " _row_number default nextval({s})) for values in ({p})"
+        ).format(
+            t=table,
+            parent=raw_table(feed),
+            b=sql.Literal(batch_id),
+            p=sql.Literal(partition),
+            s=sql.Literal(seq.as_string(conn)),
         )
     )
+    conn.execute(sql.SQL("alter sequence {} owned by {}._row_number").format(seq, table))
 
 
 def check_drift(feed: Feed, where: str, found: list[str]) -> list[str]:
@@ -117,18 +150,18 @@ def _nul_rows(batch: pa.RecordBatch) -> tuple[pa.Array, list[tuple[int, str, str
 PG_ENCODING = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "gbk": "GBK", "gb18030": "GB18030"}
 
 
-def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: str, batch_id: str) -> int:
+def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: str) -> int:
     """The common case at the speed of COPY: the file's bytes go to the server as they are, the server decodes
-    the declared encoding, and the lineage columns come from defaults set for this transaction."""
+    the declared encoding, and the lineage columns come from the day partition's defaults."""
+    table, seq, _ = _day_table(feed, partition)
     conn.execute(
-        "select set_config('jx.batch_id', %s, true), set_config('jx.partition', %s, true),"
-        " set_config('jx.source_file', %s, true), set_config('jx.row_seq', 'pg_temp.jx_row', true)",
-        (batch_id, partition, str(path)),
+        sql.SQL("alter table {} alter column _source_file set default {}").format(
+            table, sql.Literal(str(path))
+        )
     )
-    conn.execute("drop sequence if exists pg_temp.jx_row")
-    conn.execute("create temporary sequence jx_row start 2")
+    conn.execute(sql.SQL("alter sequence {} restart with 2").format(seq))
     stmt = sql.SQL("copy {} ({}) from stdin (format csv, header true, delimiter {}, encoding {})").format(
-        raw_table(feed),
+        table,
         sql.SQL(", ").join(sql.Identifier(c.lower()) for c in found),
         sql.Literal(feed.source.delimiter),
         sql.Literal(PG_ENCODING[feed.source.encoding]),
@@ -152,7 +185,7 @@ def _copy_file(
     if feed.source.format == "csv" and not extra:
         try:
             with conn.transaction():  # a savepoint: on a NUL byte or a malformed row, take the careful path
-                result.rows_read += _copy_csv_direct(conn, feed, path, found, partition, batch_id)
+                result.rows_read += _copy_csv_direct(conn, feed, path, found, partition)
             _unchanged(feed, path, before)
             result.files.append(str(path))
             return
@@ -295,7 +328,7 @@ def load_partition(
     rejects: list[tuple] = []
     with conn.transaction():
         ensure_raw_table(conn, feed)
-        conn.execute(sql.SQL("delete from {} where _partition = %s").format(raw_table(feed)), (partition,))
+        new_day_partition(conn, feed, partition, batch_id)
         conn.execute(
             "delete from quality.rejects where feed_id = %s and partition_key = %s and stage = 'raw'",
             (feed.id, partition),
