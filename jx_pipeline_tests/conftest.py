@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -53,8 +54,8 @@ def wh(warehouse_url):
         yield conn
 
 
-@pytest.fixture
-def make_scratch_db(warehouse_url):
+@contextmanager
+def scratch_databases(warehouse_url: str):
     """Creates new, empty databases on the same server (dropped afterwards); each call returns a URL."""
     base, names = warehouse_url.rsplit("/", 1)[0], []
 
@@ -64,10 +65,24 @@ def make_scratch_db(warehouse_url):
             conn.execute(f'create database "{names[-1]}"')
         return f"{base}/{names[-1]}"
 
-    yield make
-    with connect(warehouse_url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    try:
+        yield make
+    finally:
+        with connect(warehouse_url, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def make_scratch_db(warehouse_url):
+    with scratch_databases(warehouse_url) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def make_scratch_db_module(warehouse_url):
+    with scratch_databases(warehouse_url) as make:
+        yield make
 
 
 @pytest.fixture

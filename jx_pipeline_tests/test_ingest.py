@@ -40,26 +40,6 @@ def source_url(world, make_scratch_db_module):
     return url
 
 
-@pytest.fixture(scope="module")
-def make_scratch_db_module(warehouse_url):
-    import uuid
-
-    from jx_pipeline.lib.pg import connect
-
-    base, names = warehouse_url.rsplit("/", 1)[0], []
-
-    def make():
-        names.append(f"jx_test_{uuid.uuid4().hex[:10]}")
-        with connect(warehouse_url, autocommit=True) as conn:
-            conn.execute(f'create database "{names[-1]}"')
-        return f"{base}/{names[-1]}"
-
-    yield make
-    with connect(warehouse_url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 def _dept(code, catalog=None):
     defs = ingest_assets.build_defs(catalog)
     return next(a for a in defs.assets if a.node_def.name == f"raw_{code}")

@@ -168,7 +168,7 @@ def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: 
     )
     with conn.cursor() as cur:
         with cur.copy(stmt) as copy, path.open("rb") as fh:
-            if feed.source.encoding == "utf-8-sig" and fh.read(3) != b"\xef\xbb\xbf":
+            if feed.source.encoding in ("utf-8", "utf-8-sig") and fh.read(3) != b"\xef\xbb\xbf":
                 fh.seek(0)
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 copy.write(chunk)
