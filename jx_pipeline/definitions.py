@@ -4,6 +4,7 @@ import dagster as dg
 
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.ingest import assets as ingest
+from jx_pipeline.defs.ingest import schedules as ingest_schedules
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 RESOURCES = {
@@ -11,4 +12,6 @@ RESOURCES = {
     "source_db": ingest.SourceDatabaseResource(url=dg.EnvVar("JX_SOURCE_DB_URL")),
 }
 
-defs = dg.Definitions.merge(admin.defs, ingest.build_defs(), dg.Definitions(resources=RESOURCES))
+defs = dg.Definitions.merge(
+    admin.defs, ingest.build_defs(), ingest_schedules.defs, dg.Definitions(resources=RESOURCES)
+)

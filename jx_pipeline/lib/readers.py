@@ -28,7 +28,9 @@ def header(feed: Feed, path: Path) -> list[str]:
     fmt = feed.source.format
     try:
         if fmt == "csv":
-            enc = "utf-8-sig" if feed.source.encoding == "utf-8" else feed.source.encoding  # tolerate a stray BOM
+            enc = (
+                "utf-8-sig" if feed.source.encoding == "utf-8" else feed.source.encoding
+            )  # tolerate a stray BOM
             with path.open(encoding=enc, newline="") as fh:
                 return next(csv.reader(fh, delimiter=feed.source.delimiter), [])
         if fmt == "parquet":
