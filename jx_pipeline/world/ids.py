@@ -12,6 +12,8 @@ import numpy as np
 import stdnum
 from stdnum.cn import ric, uscc
 
+from jx_pipeline.lib.standardize import credit_code_check
+
 # Birth-place code of a Jiaxing county valid in a birth year (python-stdnum cn/loc.dat ranges).
 _JIAXING_CODES = {
     "330402": [(1983, "332102"), (9999, "330402")],
@@ -24,7 +26,6 @@ _JIAXING_CODES = {
 }
 # Provinces most migrants to Jiaxing come from: Anhui, Henan, Sichuan, Jiangxi, Hubei, Hunan, Guizhou, Jiangsu.
 MIGRANT_PROVINCES = ("34", "41", "51", "36", "42", "43", "52", "32")
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def birthplace_code(county: str, year: int) -> str:
@@ -74,7 +75,7 @@ def _org_code(rng: np.random.Generator, modern: bool) -> str:
     """9-character organisation code (GB 11714): 8 characters and a mod-11 check character."""
     chars = "0123456789"
     body = (
-        ("MA" + "".join(rng.choice(list(_USCC_ALPHABET[:10] + "ABCDEFGH"), 6)))
+        ("MA" + "".join(rng.choice(list("0123456789ABCDEFGH"), 6)))
         if modern
         else "".join(rng.choice(list(chars), 8))
     )
@@ -92,9 +93,3 @@ def credit_code(rng: np.random.Generator, prefix: str, county: str, modern: bool
     """
     body = f"{prefix}{county}{_org_code(rng, modern)}"
     return body + (uscc.calc_check_digit(body + "0") if body[:2].isdigit() else credit_code_check(body))
-
-
-def credit_code_check(body: str) -> str:
-    """GB 32100 check character of 17 characters, letters allowed anywhere (python-stdnum wants digits first)."""
-    total = sum(_USCC_ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(body))
-    return _USCC_ALPHABET[(31 - total) % 31]

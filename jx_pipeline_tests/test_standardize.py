@@ -1,0 +1,70 @@
+"""Standard forms of IDs, credit codes, phones and dates, with the reason when a value cannot be used."""
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from jx_pipeline.lib import standardize as std
+from jx_pipeline.world import ids, people, places, render
+from jx_pipeline.world.writers import DATE_VARIANTS
+
+
+@pytest.fixture(scope="module")
+def pop():
+    return people.build(5, 0.001, places.admin_units(5))[0]
+
+
+def test_resident_ids_valid_legacy_and_broken(pop):
+    for n in pop.persons.id_number[:300]:
+        assert std.resident_id(n) == (n, None)
+        if n[6:8] == "19":
+            assert std.resident_id(ids.legacy_id(n)) == (n, None)  # 15 -> 18 upgrade restores the same number
+    n = pop.persons.id_number.iloc[0]
+    spaced = " ".join([n[:6], n[6:14], n[14:]]).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert std.resident_id(spaced) == (n, None)
+    assert std.resident_id(render.mistype(n, 3))[1] == "id_checksum"
+    assert std.resident_id(n[:17])[1] == "id_length"
+    assert std.resident_id("33040219A0010112X3")[1] == "id_format"
+    body = "33040219990230123"  # 30 February
+    assert std.resident_id(body + std.ric.calc_check_digit(body + "0"))[1] == "id_birth_date"
+    assert std.resident_id(None) == (None, "id_empty")
+
+
+def test_credit_codes_including_letter_authorities(pop):
+    for code in pop.orgs.credit_code:
+        assert std.credit_code(code) == (code, None), code
+    n2 = next(c for c in pop.orgs.credit_code if c.startswith("N2"))
+    assert not std.uscc.is_valid(n2) and std.credit_code(n2.lower()) == (n2, None)
+    assert std.credit_code(render.mistype(n2, 7))[1] in {"credit_code_checksum", "credit_code_length"}
+    assert std.credit_code("91330402MA2" + "I" * 7)[1] == "credit_code_format"  # I is not in the alphabet
+    assert std.credit_code("")[1] == "credit_code_empty"
+    assert ids.credit_code(np.random.default_rng(1), "N2", "330402", True)[-1] == std.credit_code_check(
+        ids.credit_code(np.random.default_rng(1), "N2", "330402", True)[:17]
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("138 0013 8000", ("13800138000", None)),
+        ("+86 13800138000", ("13800138000", None)),
+        ("0573-82345678", ("057382345678", None)),
+        ("1380013800", (None, "phone_invalid")),
+        ("", (None, "phone_empty")),
+    ],
+)
+def test_phones(raw, expected):
+    assert std.phone(raw) == expected
+
+
+def test_dates_in_every_format_the_feeds_use():
+    d = date(2024, 3, 7)
+    for fmt in (*DATE_VARIANTS, "%Y-%m-%d %H:%M:%S"):
+        assert std.parse_date(d.strftime(fmt)) == ("2024-03-07", None), fmt
+    assert std.parse_date("2024/3/7 08:00", "%Y/%m/%d") == ("2024-03-07", None)
+    assert std.parse_date("２０２４年３月７日") == ("2024-03-07", None)
+    assert std.parse_date("2026-02-30")[1] == "date_impossible"
+    assert std.parse_date("sometime")[1] == "date_unparseable"
+    assert std.parse_date("1899-12-31")[1] == "date_out_of_range"
+    assert std.parse_date("2099-01-01")[1] == "date_out_of_range"
