@@ -64,3 +64,35 @@ def cgcs2000_to(crs: str, lon, lat):
         return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     glon, glat = cgcs2000_to_gcj02(lon, lat)
     return (glon, glat) if crs == "gcj02" else gcj02_to_bd09(glon, glat)
+
+
+def bd09_to_gcj02(lon, lat):
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    x, y = lon - 0.0065, lat - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta), z * np.sin(theta)
+
+
+def gcj02_to_cgcs2000(lon, lat, iterations: int = 6):
+    """Inverse of the GCJ-02 offset by fixed-point iteration (the offset varies slowly: each step gains ~5
+    decimal places; 6 steps are far below a millimetre)."""
+    glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    wlon, wlat = glon.copy(), glat.copy()
+    for _ in range(iterations):
+        flon, flat = cgcs2000_to_gcj02(wlon, wlat)
+        wlon, wlat = wlon - (flon - glon), wlat - (flat - glat)
+    return wlon, wlat
+
+
+def to_cgcs2000(crs: str, lon, lat):
+    """Lon/lat in the named system ('cgcs2000', 'gcj02', 'bd09') to CGCS2000."""
+    if crs == "cgcs2000":
+        return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if crs == "bd09":  # the published closed form is off by up to ~0.15 m: refine it like the GCJ-02 inverse
+        blon, blat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        lon, lat = bd09_to_gcj02(blon, blat)
+        for _ in range(3):
+            flon, flat = gcj02_to_bd09(lon, lat)
+            lon, lat = lon - (flon - blon), lat - (flat - blat)
+    return gcj02_to_cgcs2000(lon, lat)

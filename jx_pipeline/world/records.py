@@ -19,7 +19,6 @@ from jx_pipeline.world.model import WorldModel
 from jx_pipeline.world.places import TYPE_LABEL
 from jx_pipeline.world.rng import stream
 
-DATE_FIELDS = ("birth_date", "reg_date", "event_date")
 TRUTH_SCHEMA = pa.schema(
     [
         ("feed_id", pa.string()),
