@@ -17,7 +17,8 @@ from jx_pipeline.lib.pg import connect
 
 try:
     os.environ.update(settings.dagster_env())
-except JxError as exc:  # pragma: no cover - only when the database was never started
+    connect(os.environ["JX_WAREHOUSE_URL"]).close()
+except JxError as exc:  # pragma: no cover - only when the database is not running
     pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
 
 JX = str(Path(sys.executable).with_name("jx-pipeline"))
