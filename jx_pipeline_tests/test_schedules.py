@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from jx_pipeline.catalog import load_catalog
 from jx_pipeline.definitions import defs
 from jx_pipeline.defs.ingest import schedules
 
@@ -30,11 +31,7 @@ def test_sensor_requests_changed_feeds_once_per_day(world, monkeypatch):
     days = sorted({r.partition_key for r in first})
     assert days == ["2026-11-01", "2026-11-02", "2026-11-03"]
     day1 = next(r for r in first if r.partition_key == "2026-11-01")
-    file_feeds = [
-        f
-        for f in __import__("jx_pipeline.catalog", fromlist=["x"]).load_catalog().feeds
-        if f.source.kind == "file"
-    ]
+    file_feeds = [f for f in load_catalog().feeds if f.source.kind == "file"]
     assert len(day1.asset_selection) == len(file_feeds)
     again = list(schedules.landing_files_sensor(dg.build_sensor_context(cursor=ctx.cursor)))
     assert again == []  # nothing new
