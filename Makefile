@@ -33,9 +33,12 @@ db: $(STAMP)
 world: db
 	@$(JX) world generate --scale $(SCALE) --seed $(SEED) --days $(DAYS) --out $(WORLD) --reuse
 
+# every feed: raw load, staging + checks, quality scorecard (the `ingest` job's assets)
+INGEST = tag:jx/ingest=feed or tag:jx/staged=feed or key:quality/scorecard
+
 demo: world
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:reference'
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'tag:jx/ingest=feed' --partition-range world --summary
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '$(INGEST)' --partition-range world --summary
 
 test: db
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

@@ -5,6 +5,8 @@ import dagster as dg
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.ingest import assets as ingest
 from jx_pipeline.defs.ingest import schedules as ingest_schedules
+from jx_pipeline.defs.quality import assets as quality
+from jx_pipeline.defs.staged import assets as staged
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 RESOURCES = {
@@ -13,5 +15,10 @@ RESOURCES = {
 }
 
 defs = dg.Definitions.merge(
-    admin.defs, ingest.build_defs(), ingest_schedules.defs, dg.Definitions(resources=RESOURCES)
+    admin.defs,
+    ingest.build_defs(),
+    staged.build_defs(),
+    quality.build_defs(),
+    ingest_schedules.defs,
+    dg.Definitions(resources=RESOURCES),
 )

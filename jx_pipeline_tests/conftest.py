@@ -86,6 +86,17 @@ def make_scratch_db_module(warehouse_url):
         yield make
 
 
+@pytest.fixture(scope="module")
+def source_url(world, make_scratch_db_module) -> str:
+    """The world's department source databases, loaded into a scratch database."""
+    from jx_pipeline.catalog import load_catalog
+    from jx_pipeline.world.sourcedb import load
+
+    url = make_scratch_db_module()
+    load(world, url, load_catalog())
+    return url
+
+
 @pytest.fixture
 def scratch_db(make_scratch_db) -> str:
     return make_scratch_db()

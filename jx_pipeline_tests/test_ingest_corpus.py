@@ -148,7 +148,7 @@ def test_odd_but_loadable_files_reconcile(case, tmp_path, wh):
     if case == "nul_bytes":
         assert wh.execute(
             "select row_number, column_name, reason from quality.rejects where feed_id = 'gaj_ldrk'"
-            " and partition_key = %s",
+            " and partition_key = %s and stage = 'raw'",
             (DAY,),
         ).fetchall() == [(3, "BRXM", "nul_byte: NUL character in value")]
     if case == "sql_in_values":

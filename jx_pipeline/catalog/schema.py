@@ -7,7 +7,7 @@ the same rules as JSON Schema for editors and reviewers.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -91,6 +91,13 @@ class Coordinates(_Strict):
     crs: Literal["cgcs2000", "gcj02", "bd09"]
 
 
+class Expectation(_Strict):
+    """A hand-written Great Expectations 1.x expectation; column names are canonical fields."""
+
+    type: str = Field(pattern=r"^expect_[a-z_]+$", description="e.g. expect_column_values_to_be_between")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class Feed(_Strict):
     id: str
     department: str
@@ -107,6 +114,10 @@ class Feed(_Strict):
     coordinates: Coordinates | None = None
     change_column: str | None = Field(default=None, description="file feeds: I/U/D operation of increments")
     schema_drift: Literal["fail", "accept_extra"] = "fail"
+    expectations: list[Expectation] = Field(default_factory=list, description="added to the generated suite")
+    completeness: dict[str, float] = Field(
+        default_factory=dict, description="field -> share of rows that must keep a usable value (overrides)"
+    )
 
     @field_validator("id")
     @classmethod
@@ -151,6 +162,16 @@ class Feed(_Strict):
             raise ValueError(f"watermark column {self.source.watermark!r} is not in columns")
         if self.change_column and self.change_column not in self.columns:
             raise ValueError(f"change column {self.change_column!r} is not in columns")
+        mapped = set(self.columns.values())
+        for f, share in self.completeness.items():
+            if f not in mapped or not 0 <= share <= 1:
+                raise ValueError(f"completeness {f}: {share} must name a mapped field and lie in [0, 1]")
+        for e in self.expectations:
+            named = [e.kwargs[k] for k in ("column", "column_A", "column_B") if k in e.kwargs]
+            if any(c not in mapped for c in named):
+                raise ValueError(
+                    f"expectation {e.type} names {named}; this feed's fields are {sorted(mapped)}"
+                )
         return self
 
     def column_for(self, canonical: str) -> str | None:

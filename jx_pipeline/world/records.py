@@ -240,6 +240,9 @@ def make_records(
         if day == 0
         else np.full(n, f"{start + pd.Timedelta(days=day):%Y%m%d}", dtype=object)
     )
+    if person is not None:  # nobody is registered before they are born
+        birth = out["birth_date"]
+        out["event_date"] = np.where(out["event_date"] < birth, birth, out["event_date"])
     if "period" in cols:
         months = (
             pd.period_range(end=start.to_period("M") - 1, periods=24, freq="M").strftime("%Y%m").to_numpy()

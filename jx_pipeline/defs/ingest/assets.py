@@ -25,8 +25,15 @@ class SourceDatabaseResource(dg.ConfigurableResource):
     url: str = ""
 
 
-def feed_key(feed: Feed) -> dg.AssetKey:
-    return dg.AssetKey(["raw", feed.department, feed.id.removeprefix(f"{feed.department}_")])
+def feed_key(feed: Feed, layer: str = "raw") -> dg.AssetKey:
+    return dg.AssetKey([layer, feed.department, feed.id.removeprefix(f"{feed.department}_")])
+
+
+def by_department(catalog: Catalog) -> dict[str, list[Feed]]:
+    depts: dict[str, list[Feed]] = {}
+    for feed in catalog.feeds:
+        depts.setdefault(feed.department, []).append(feed)
+    return depts
 
 
 def _spec(feed: Feed, catalog: Catalog) -> dg.AssetSpec:
@@ -129,7 +136,6 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
 
 def build_defs(catalog: Catalog | None = None) -> dg.Definitions:
     catalog = catalog or load_catalog()
-    depts: dict[str, list[Feed]] = {}
-    for feed in catalog.feeds:
-        depts.setdefault(feed.department, []).append(feed)
-    return dg.Definitions(assets=[_department_asset(code, feeds, catalog) for code, feeds in depts.items()])
+    return dg.Definitions(
+        assets=[_department_asset(code, feeds, catalog) for code, feeds in by_department(catalog).items()]
+    )

@@ -1,4 +1,4 @@
-"""When raw ingestion runs: a daily schedule for yesterday's landing day, and a sensor that reacts to new files.
+"""When ingestion (raw, staged, scorecard) runs: a daily schedule for yesterday's landing day, and a sensor that reacts to new files.
 
 The schedule covers feeds that land on time; the sensor picks up late or re-sent files (a file's modification
 time newer than the last run saw) and asks for just those feeds and days. Both start stopped: an operator turns
@@ -14,19 +14,29 @@ from jx_pipeline.catalog import Catalog, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, feed_key
 from jx_pipeline.lib.world import world_dir
 
-raw_job = dg.define_asset_job(
-    "raw_ingest", selection=dg.AssetSelection.tag("jx/ingest", "feed"), partitions_def=DAILY
+SCORECARD = dg.AssetKey(["quality", "scorecard"])
+
+INGEST = (
+    dg.AssetSelection.tag("jx/ingest", "feed")
+    | dg.AssetSelection.tag("jx/staged", "feed")
+    | dg.AssetSelection.assets(SCORECARD)
+)
+ingest_job = dg.define_asset_job(
+    "ingest",
+    selection=INGEST,
+    partitions_def=DAILY,
+    description="Every feed: raw load, staging with its checks, then the quality scorecard.",
 )
 
 
 @dg.schedule(
-    name="raw_ingest_daily",
+    name="ingest_daily",
     cron_schedule="30 2 * * *",
-    job=raw_job,
+    job=ingest_job,
     execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
-def daily_raw(context: dg.ScheduleEvaluationContext):
+def daily_ingest(context: dg.ScheduleEvaluationContext):
     """At 02:30 Beijing time, ingest yesterday's landing day (today's partition is still filling)."""
     day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"daily:{day}", partition_key=day)
@@ -51,12 +61,12 @@ def landing_changes(
         newest = max(p.stat().st_mtime_ns for p in files)
         mark = f"{feed.id}/{folder.name}"
         if newest > seen.get(mark, 0):
-            changed.setdefault(folder.name, []).append(feed_key(feed))
+            changed.setdefault(folder.name, []).extend([feed_key(feed), feed_key(feed, "staged")])
             cursor[mark] = newest
     return changed, cursor
 
 
-@dg.sensor(job=raw_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def landing_files_sensor(context: dg.SensorEvaluationContext):
     """New or re-sent files in the landing zone: one run per landing day, for the feeds whose files changed."""
     seen = json.loads(context.cursor) if context.cursor else {}
@@ -67,7 +77,9 @@ def landing_files_sensor(context: dg.SensorEvaluationContext):
             context.log.warning(f"landing folder {day} is not a partition of {DAILY}: skipped")
             continue
         yield dg.RunRequest(
-            run_key=f"{day}:{cursor_digest(cursor, day)}", partition_key=day, asset_selection=keys
+            run_key=f"{day}:{cursor_digest(cursor, day)}",
+            partition_key=day,
+            asset_selection=[*keys, SCORECARD],
         )
     context.update_cursor(json.dumps(cursor, sort_keys=True))
 
@@ -76,4 +88,4 @@ def cursor_digest(cursor: dict[str, int], day: str) -> str:
     return str(max(v for k, v in cursor.items() if k.endswith(f"/{day}")))
 
 
-defs = dg.Definitions(jobs=[raw_job], schedules=[daily_raw], sensors=[landing_files_sensor])
+defs = dg.Definitions(jobs=[ingest_job], schedules=[daily_ingest], sensors=[landing_files_sensor])

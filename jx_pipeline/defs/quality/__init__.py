@@ -1,0 +1,1 @@
+"""Data quality across feeds: the per-department scorecard operators read to see which feeds degrade."""

@@ -1,0 +1,1 @@
+"""Staged layer: typed, standardized feeds with Great Expectations checks."""

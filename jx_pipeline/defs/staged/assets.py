@@ -1,0 +1,90 @@
+"""Staged assets built from the feed catalog: each raw feed typed and standardized, then validated by its GE suite.
+
+One subsettable step per department, like raw. Both checks run in the asset's own step and are blocking: a
+partition that does not reconcile, or fails its expectations, stops everything downstream (linking, marts).
+"""
+
+import dagster as dg
+
+from jx_pipeline.catalog import Catalog, Feed, load_catalog
+from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
+from jx_pipeline.lib import canonical
+from jx_pipeline.lib.warehouse import WarehouseResource
+
+
+def _spec(feed: Feed, catalog: Catalog) -> dg.AssetSpec:
+    dept = catalog.department(feed.department)
+    columns = [
+        dg.TableColumn(f, canonical.sql_type(f).replace(" not null", ""), description=src)
+        for src, f in [(feed.column_for("record_key"), "record_key")]
+        + [(s, c) for s, c in feed.columns.items() if c != "record_key"]
+    ]
+    return dg.AssetSpec(
+        key=feed_key(feed, "staged"),
+        deps=[feed_key(feed)],
+        group_name=feed.department,
+        owners=OWNERS,
+        kinds={"postgres"} | ({"postgis"} if feed.coordinates else set()),
+        tags={"layer": "staged", "domain": feed.domain, "cadence": feed.cadence, "jx/staged": "feed"},
+        description=(
+            f"{feed.name} ({feed.name_en}) from {dept.name}: canonical typed columns (IDs checked and 15→18"
+            " upgraded, credit codes, phones, dates, amounts"
+            + (f", coordinates {feed.coordinates.crs}→CGCS2000" if feed.coordinates else "")
+            + "); bad values nulled with a reason in quality.rejects."
+        ),
+        metadata={
+            "feed_id": feed.id,
+            "dagster/table_name": f"jx_warehouse.staged.{feed.id}",
+            "dagster/column_schema": dg.TableSchema(columns=columns),
+        },
+    )
+
+
+def _checks(keys: list[dg.AssetKey]) -> list[dg.AssetCheckSpec]:
+    return [
+        spec
+        for k in keys
+        for spec in (
+            dg.AssetCheckSpec(
+                "rows_reconcile",
+                asset=k,
+                blocking=True,
+                description="Rows read from raw = rows staged + rows rejected, for every partition staged.",
+            ),
+            dg.AssetCheckSpec(
+                "expectations",
+                asset=k,
+                blocking=True,
+                description="The feed's Great Expectations suite (generated from the catalog + its own).",
+            ),
+        )
+    ]
+
+
+def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.AssetsDefinition:
+    by_key = {feed_key(f, "staged"): f for f in feeds}
+
+    @dg.multi_asset(
+        name=f"staged_{code}",
+        specs=[_spec(f, catalog) for f in feeds],
+        check_specs=_checks(list(by_key)),
+        can_subset=True,
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        op_tags={"jx/department": code},
+    )
+    def _stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        from jx_pipeline.defs.staged import results  # imports Great Expectations (~6 s): only when staging
+
+        with warehouse.connect() as conn:
+            for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+                yield from results.stage(conn, by_key[key], key, context.partition_keys, context.run.run_id)
+
+    return _stage
+
+
+def build_defs(catalog: Catalog | None = None) -> dg.Definitions:
+    catalog = catalog or load_catalog()
+    return dg.Definitions(
+        assets=[_department_asset(code, feeds, catalog) for code, feeds in by_department(catalog).items()]
+    )

@@ -1,0 +1,107 @@
+"""What a staged feed reports to Dagster: its materialization metadata and both check results, per run.
+
+Kept apart from the asset definitions because it imports Great Expectations, which costs ~6 s; the code location
+loads without it.
+"""
+
+from collections import Counter
+
+import dagster as dg
+import psycopg
+
+from jx_pipeline.catalog import Feed
+from jx_pipeline.lib import expectations, staging
+
+
+def _store(conn: psycopg.Connection, feed: Feed, partition: str, outcome: list[dict]) -> None:
+    with conn.transaction():
+        conn.execute(
+            "delete from quality.expectation_result where feed_id = %s and partition_key = %s",
+            (feed.id, partition),
+        )
+        with conn.cursor().copy(
+            "copy quality.expectation_result (feed_id, partition_key, expectation, column_name, success,"
+            " element_count, unexpected_count, suite_source) from stdin"
+        ) as copy:
+            for r in outcome:
+                copy.write_row(
+                    (
+                        feed.id,
+                        partition,
+                        r["expectation"],
+                        r["column"],
+                        r["success"],
+                        r["element_count"],
+                        r["unexpected_count"],
+                        r["source"],
+                    )
+                )
+
+
+def _table(outcome: list[dict]) -> str:
+    lines = [
+        "| partition | expectation | column | ok | unexpected | % | sample |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['partition']} | {r['expectation'].removeprefix('expect_')} | {r['column']} |"
+        f" {'✅' if r['success'] else '❌'} | {r['unexpected_count']} | {r['unexpected_percent']} |"
+        f" {', '.join(r['sample'])} |"
+        for r in outcome
+    ]
+    return "\n".join(lines)
+
+
+def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: list[str], batch_id: str):
+    """Stage and validate each partition of the run; yield the asset's result and its two checks."""
+    staged, outcome, suites = [], [], {}
+    for p in partitions:
+        staged.append(staging.stage_partition(conn, feed, p, batch_id))
+        df = expectations.frame(conn, feed, p)
+        suites[p] = suite = expectations.suite(feed, len(df))
+        result = expectations.validate(feed, df, suite)
+        _store(conn, feed, p, result)
+        outcome += [{"partition": p, **r} for r in result]
+    reasons = sum((r.reasons for r in staged), Counter())
+    read = sum(r.rows_read for r in staged)
+    loaded = sum(r.rows_staged for r in staged)
+    rejected = sum(r.rows_rejected for r in staged)
+    audit = conn.execute(
+        "select count(*) filter (where s.rows_read <> s.rows_loaded + s.rows_rejected"
+        "   or s.rows_read <> r.rows_loaded), coalesce(sum(s.rows_loaded), 0)"
+        "  from quality.load_audit s join quality.load_audit r using (feed_id, partition_key)"
+        " where s.stage = 'staged' and r.stage = 'raw' and feed_id = %s and partition_key = any(%s)",
+        (feed.id, partitions),
+    ).fetchone()
+    counted = conn.execute(
+        f'select count(*) from staged."{feed.id}" where _partition = any(%s)', (partitions,)
+    ).fetchone()[0]
+    counts = {"rows_read": read, "rows_staged": loaded, "rows_rejected": rejected}
+    yield dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(counted),
+            **counts,
+            "values_nulled": sum(r.values_nulled for r in staged),
+            "reject_reasons": dg.MetadataValue.json(dict(reasons.most_common())),
+        },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name="rows_reconcile",
+        passed=audit[0] == 0 and counted == loaded == audit[1] and read == loaded + rejected,
+        metadata={**counts, "rows_in_table": counted},
+    )
+    failed = [r for r in outcome if not r["success"]]
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name="expectations",
+        passed=not failed,
+        metadata={
+            "expectations": len(outcome),
+            "failed": len(failed),
+            "unexpected_total": sum(r["unexpected_count"] or 0 for r in outcome),
+            "results": dg.MetadataValue.md(_table(outcome)),
+            "suite": dg.MetadataValue.json({p: expectations.suite_json(s) for p, s in suites.items()}),
+        },
+    )

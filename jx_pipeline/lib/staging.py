@@ -1,0 +1,292 @@
+"""Standardizing one raw feed partition into ``staged``: typed canonical columns, one per mapped field.
+
+A bad value becomes null and is written to ``quality.rejects`` (scope ``value``) with its reason; a row whose key
+is empty, or an earlier copy of a key delivered again the same day, is not staged (scope ``row``). Rows read =
+rows staged + rows rejected, recorded in ``quality.load_audit`` (stage ``staged``). Like raw, the staged table is
+partitioned by landing day and a partition is replaced in one transaction.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import Feed
+from jx_pipeline.lib import canonical, coords
+from jx_pipeline.lib.errors import JxError
+
+# Jiaxing's extent with a margin; points inside it are then tested against the city boundary (if loaded).
+BBOX = (120.0, 30.2, 121.6, 31.2)
+CITY_MARGIN_M = 200
+CHUNK = 20000
+
+
+@dataclass
+class StageResult:
+    feed_id: str
+    partition: str
+    rows_read: int = 0
+    rows_staged: int = 0
+    rows_rejected: int = 0
+    values_nulled: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+
+def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
+    name = feed.id if partition is None else f"{feed.id}__{partition.replace('-', '')}"
+    return sql.SQL("staged.{}").format(sql.Identifier(name))
+
+
+def fields(feed: Feed) -> list[str]:
+    """Canonical fields of the feed in staged column order (record_key first)."""
+    return ["record_key"] + [c for c in feed.columns.values() if c != "record_key"]
+
+
+def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
+    cols = [sql.SQL("{} {}").format(sql.Identifier(f), sql.SQL(canonical.sql_type(f))) for f in fields(feed)]
+    if feed.coordinates:
+        cols.append(
+            sql.SQL(
+                "geom geometry(Point, 4490) generated always as"
+                " (case when lon is not null and lat is not null then st_setsrid(st_makepoint(lon, lat), 4490) end)"
+                " stored"
+            )
+        )
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} ({}, _batch_id text not null, _partition text not null,"
+            " _source_file text not null, _row_number bigint not null) partition by list (_partition)"
+        ).format(staged_table(feed), sql.SQL(", ").join(cols))
+    )
+    for f in fields(feed):  # a field mapped in the catalog later
+        conn.execute(
+            sql.SQL("alter table {} add column if not exists {} {}").format(
+                staged_table(feed), sql.Identifier(f), sql.SQL(canonical.sql_type(f).replace(" not null", ""))
+            )
+        )
+
+
+def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, int]:
+    """Keys delivered more than once in the partition -> the row kept (the last delivered)."""
+    rows = conn.execute(
+        sql.SQL(
+            "select btrim({k}), max(_row_number) from raw.{t} where _partition = %s and btrim({k}) <> ''"
+            " group by 1 having count(*) > 1"
+        ).format(k=sql.Identifier(key_col.lower()), t=sql.Identifier(feed.id)),
+        (partition,),
+    ).fetchall()
+    return dict(rows)
+
+
+def _coordinates(feed: Feed, xs: list, ys: list) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Source x/y (declared CRS) -> CGCS2000 lon/lat, NaN where unusable, with the reason per row."""
+    n = len(xs)
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    reasons: list[str | None] = [None] * n
+    for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
+        a, b = (a or "").strip(), (b or "").strip()
+        if not a and not b:
+            continue
+        try:
+            x[i], y[i] = float(a), float(b)
+        except ValueError:
+            reasons[i] = "coord_invalid"
+            continue
+        if not (np.isfinite(x[i]) and np.isfinite(y[i])):
+            reasons[i] = "coord_invalid"
+    ok = np.isfinite(x) & np.isfinite(y)
+    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+    if ok.any():
+        lon[ok], lat[ok] = coords.to_cgcs2000(feed.coordinates.crs, x[ok], y[ok])
+    inside = (lon >= BBOX[0]) & (lon <= BBOX[2]) & (lat >= BBOX[1]) & (lat <= BBOX[3])
+    for i in np.flatnonzero(ok & ~inside):
+        reasons[i] = "coord_outside_jiaxing"
+    lon[~inside], lat[~inside] = np.nan, np.nan
+    return lon, lat, reasons
+
+
+def _outside_city(conn, feed: Feed, partition: str) -> list[tuple[str, int, str]]:
+    """Points inside the box but outside the city boundary (plus a margin) are nulled with a reason."""
+    if not feed.coordinates:
+        return []
+    city = conn.execute(
+        "select 1 from core.admin_unit where level = 'city' and geom is not null"
+        if conn.execute("select to_regclass('core.admin_unit')").fetchone()[0]
+        else "select 1 where false"
+    ).fetchone()
+    if not city:
+        return []
+    day = staged_table(feed, partition)
+    rows = conn.execute(
+        sql.SQL(
+            "with city as (select st_buffer(st_transform(geom, 4549), %s) g from core.admin_unit"
+            " where level = 'city') select _source_file, _row_number, lon || ',' || lat from {} s, city"
+            " where s.geom is not null and not st_intersects(st_transform(s.geom, 4549), city.g)"
+        ).format(day),
+        (CITY_MARGIN_M,),
+    ).fetchall()
+    if rows:
+        conn.execute(
+            sql.SQL("update {} set lon = null, lat = null where _row_number = any(%s)").format(day),
+            ([r[1] for r in rows],),
+        )
+    return rows
+
+
+def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_id: str) -> StageResult:
+    """Replace the staged rows of one feed partition from its raw rows, atomically; returns the accounting."""
+    result = StageResult(feed.id, partition)
+    src = list(feed.columns)
+    key_col = feed.column_for("record_key")
+    names = fields(feed)
+    std = canonical.standardizers(names, feed.date_format, date.fromisoformat(partition))
+    source_of = {canon: s for s, canon in feed.columns.items()}
+    rejects: list[tuple] = []
+    with conn.transaction():
+        audit = conn.execute(
+            "select rows_loaded from quality.load_audit where feed_id = %s and partition_key = %s and stage = 'raw'",
+            (feed.id, partition),
+        ).fetchone()
+        if audit is None:
+            raise JxError(
+                f"feed {feed.id}: raw partition {partition} has not been loaded",
+                fix=f"materialize raw/{feed.department}/... for {partition} first (the staged asset's upstream)",
+            )
+        ensure_staged_table(conn, feed)
+        day = staged_table(feed, partition)
+        conn.execute(sql.SQL("drop table if exists {}").format(day))
+        conn.execute(
+            sql.SQL("create table {} partition of {} for values in ({})").format(
+                day, staged_table(feed), sql.Literal(partition)
+            )
+        )
+        conn.execute(
+            "delete from quality.rejects where feed_id = %s and partition_key = %s and stage = 'staged'",
+            (feed.id, partition),
+        )
+        dups = _duplicates(conn, feed, partition, key_col)
+        select = sql.SQL(
+            "select {}, _source_file, _row_number from raw.{} where _partition = %s order by _row_number"
+        ).format(sql.SQL(", ").join(sql.Identifier(c.lower()) for c in src), sql.Identifier(feed.id))
+        target = sql.SQL(", ").join(
+            sql.Identifier(c) for c in [*names, "_batch_id", "_partition", "_source_file", "_row_number"]
+        )
+        col_index = {c: i for i, c in enumerate(src)}
+        stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects)
+        copy_in = sql.SQL("copy {} ({}) from stdin").format(day, target)
+        with conn.cursor(name=f"stage_{feed.id}") as cur:
+            cur.execute(select, (partition,))
+            while chunk := cur.fetchmany(
+                CHUNK
+            ):  # a connection cannot read a cursor while it COPYs: alternate
+                result.rows_read += len(chunk)
+                rows = stager.rows(chunk)
+                with conn.cursor().copy(copy_in) as copy:
+                    for out, path, number in rows:
+                        copy.write_row([*out, batch_id, partition, path, number])
+        for path, row, value in _outside_city(conn, feed, partition):
+            rejects.append(
+                (path, row, f"{source_of['lon']},{source_of['lat']}", "coord_outside_jiaxing", value, "value")
+            )
+        _finish(conn, feed, partition, batch_id, result, rejects, audit[0])
+    return result
+
+
+class _ChunkStager:
+    """Standardizes chunks of raw rows of one partition; rejects accumulate in the given list."""
+
+    def __init__(self, feed, names, std, source_of, col_index, key_col, dups, rejects):
+        self.feed, self.names, self.std, self.source_of = feed, names, std, source_of
+        self.col, self.key_col, self.dups, self.rejects = col_index, key_col, dups, rejects
+        self.n_src = len(col_index)
+        self.coord_cols = f"{source_of.get('lon')},{source_of.get('lat')}"
+
+    def rows(self, chunk: list[tuple]) -> list[tuple[list, str, int]]:
+        feed, col, rejects = self.feed, self.col, self.rejects
+        lonlat = None
+        if feed.coordinates:
+            xs = [r[col[feed.coordinates.x]] for r in chunk]
+            ys = [r[col[feed.coordinates.y]] for r in chunk]
+            lonlat = _coordinates(feed, xs, ys)
+        out_rows = []
+        for j, row in enumerate(chunk):
+            path, number = row[self.n_src], row[self.n_src + 1]
+            key = (row[col[self.key_col]] or "").strip()
+            if not key:
+                rejects.append((path, number, self.key_col, "key_empty", None, "row"))
+                continue
+            kept = self.dups.get(key)
+            if kept is not None and kept != number:
+                rejects.append(
+                    (path, number, self.key_col, "duplicate_key", f"{key} (row {kept} kept)", "row")
+                )
+                continue
+            out: list = [key]
+            for f in self.names[1:]:
+                if f in ("lon", "lat"):
+                    v = lonlat[0 if f == "lon" else 1][j]
+                    out.append(None if np.isnan(v) else float(v))
+                    if f == "lon" and lonlat[2][j]:
+                        xy = f"{row[col[feed.coordinates.x]]},{row[col[feed.coordinates.y]]}"
+                        rejects.append((path, number, self.coord_cols, lonlat[2][j], xy, "value"))
+                    continue
+                raw_value = row[col[self.source_of[f]]]
+                value, reason = self.std[f](raw_value)
+                out.append(value)
+                if reason:
+                    rejects.append(
+                        (path, number, self.source_of[f], reason, canonical.mask(f, raw_value), "value")
+                    )
+            out_rows.append((out, path, number))
+        return out_rows
+
+
+def _finish(
+    conn,
+    feed: Feed,
+    partition: str,
+    batch_id: str,
+    result: StageResult,
+    rejects: list[tuple],
+    raw_loaded: int,
+) -> None:
+    if rejects:
+        with conn.cursor().copy(
+            "copy quality.rejects (feed_id, partition_key, stage, batch_id, source_file, row_number, column_name,"
+            " reason, value, scope) from stdin"
+        ) as copy:
+            for r in rejects:
+                copy.write_row((feed.id, partition, "staged", batch_id, *r))
+    result.rows_rejected = sum(1 for r in rejects if r[5] == "row")
+    result.values_nulled = len(rejects) - result.rows_rejected
+    result.reasons = Counter(r[3] for r in rejects)
+    result.rows_staged = conn.execute(
+        sql.SQL("select count(*) from {}").format(staged_table(feed, partition))
+    ).fetchone()[0]
+    if result.rows_read != raw_loaded:
+        raise JxError(
+            f"feed {feed.id} partition {partition}: raw holds {result.rows_read} rows but its load recorded {raw_loaded}",
+            fix="re-run the raw partition, then the staged one",
+        )
+    conn.execute(
+        """insert into quality.load_audit (feed_id, partition_key, stage, batch_id, source_files, rows_read,
+                                           rows_loaded, rows_rejected)
+           select %s, %s, 'staged', %s, source_files, %s, %s, %s from quality.load_audit
+            where feed_id = %s and partition_key = %s and stage = 'raw'
+           on conflict (feed_id, partition_key, stage) do update set
+             batch_id = excluded.batch_id, source_files = excluded.source_files, rows_read = excluded.rows_read,
+             rows_loaded = excluded.rows_loaded, rows_rejected = excluded.rows_rejected, loaded_at = now()""",
+        (
+            feed.id,
+            partition,
+            batch_id,
+            result.rows_read,
+            result.rows_staged,
+            result.rows_rejected,
+            feed.id,
+            partition,
+        ),
+    )

@@ -1,0 +1,197 @@
+"""The staged layer through Dagster: typed tables from the world's feeds, GE checks that block downstream assets,
+exact accounting, and the quality scorecard."""
+
+import dagster as dg
+import pytest
+import yaml
+from stdnum.cn import ric
+
+from jx_pipeline.catalog import DEFAULT_CATALOG, load_catalog
+from jx_pipeline.defs.ingest import assets as ingest_assets
+from jx_pipeline.defs.quality import assets as quality_assets
+from jx_pipeline.defs.staged import assets as staged_assets
+from jx_pipeline.lib import expectations
+from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.warehouse import WarehouseResource
+
+DAY = "2026-11-01"
+
+
+def _defs(catalog, code):
+    feeds = ingest_assets.by_department(catalog)[code]
+    return (
+        ingest_assets._department_asset(code, feeds, catalog),
+        staged_assets._department_asset(code, feeds, catalog),
+    )
+
+
+def _resources(url, source_url=""):
+    return {
+        "warehouse": WarehouseResource(url=url),
+        "source_db": ingest_assets.SourceDatabaseResource(url=source_url),
+    }
+
+
+def test_every_feed_has_a_staged_asset_with_blocking_checks():
+    defs = staged_assets.build_defs()
+    keys = {k for a in defs.assets for k in a.keys}
+    assert len(keys) == 168 and all(k.path[0] == "staged" for k in keys)
+    checks = {(c.asset_key.path[0], c.name, c.blocking) for a in defs.assets for c in a.check_specs}
+    assert checks == {("staged", "rows_reconcile", True), ("staged", "expectations", True)}
+
+
+def test_a_department_stages_typed_rows_that_reconcile(warehouse_url, source_url, wh):
+    catalog = load_catalog()
+    raw, staged = _defs(catalog, "scjgj")
+    result = dg.materialize([raw, staged], partition_key=DAY, resources=_resources(warehouse_url, source_url))
+    assert result.success
+    mats = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    qydj = mats["staged/scjgj/qydj"]
+    assert qydj["rows_read"].value == qydj["rows_staged"].value + qydj["rows_rejected"].value > 0
+    spec = staged.specs_by_key[dg.AssetKey(["staged", "scjgj", "qydj"])]
+    assert {c.name for c in spec.metadata["dagster/column_schema"].columns} >= {
+        "credit_code",
+        "reg_date",
+        "reg_capital",
+    }
+    evals = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "staged"]
+    assert len(evals) == 2 * len(staged.keys) and all(e.passed for e in evals)
+    types = dict(
+        wh.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'staged' and table_name = 'scjgj_qydj'"
+        ).fetchall()
+    )
+    assert types["reg_date"] == "date" and types["reg_capital"] == "numeric"
+    # every credit code kept is 18 characters; every raw row is staged or rejected, never both or neither
+    assert (
+        wh.execute('select count(*) from staged."scjgj_qydj" where length(credit_code) <> 18').fetchone()[0]
+        == 0
+    )
+    lost = wh.execute(
+        """select count(*) from raw."scjgj_qydj" r
+            where r._partition = %(d)s
+              and not exists (select 1 from staged."scjgj_qydj" s where s._partition = %(d)s and s._row_number = r._row_number)
+              and not exists (select 1 from quality.rejects q where q.feed_id = 'scjgj_qydj' and q.stage = 'staged'
+                                and q.scope = 'row' and q.partition_key = %(d)s and q.row_number = r._row_number)""",
+        {"d": DAY},
+    ).fetchone()[0]
+    assert lost == 0
+
+
+def test_staged_ids_pass_stdnum_and_legacy_ids_are_upgraded(warehouse_url, wh):
+    catalog = load_catalog()
+    raw, staged = _defs(catalog, "gaj")
+    key = ingest_assets.feed_key(catalog.feed("gaj_ldrk"))
+    result = dg.materialize(
+        [raw, staged],
+        selection=[key, ingest_assets.feed_key(catalog.feed("gaj_ldrk"), "staged")],
+        partition_key=DAY,
+        resources=_resources(warehouse_url),
+    )
+    assert result.success
+    pairs = wh.execute(
+        """select r.zjhm, s.id_number from raw."gaj_ldrk" r join staged."gaj_ldrk" s using (_partition, _row_number)
+            where r._partition = %s""",
+        (DAY,),
+    ).fetchall()
+    kept = [s for _, s in pairs if s]
+    assert kept and all(ric.is_valid(s) for s in kept)
+    legacy = [(r, s) for r, s in pairs if r and len(r) == 15]
+    assert legacy and all(s is None or (s[:6] + s[8:17] == r) for r, s in legacy)
+    assert sum(1 for _, s in legacy if s) >= len(legacy) // 2
+
+
+def _bad_catalog(tmp_path, world):
+    """A test-only feed whose delivery has mostly invalid IDs: its completeness expectation must fail."""
+    data = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    data["feeds"].append(
+        {
+            "id": "gaj_bad_ids",
+            "department": "gaj",
+            "name": "测试",
+            "name_en": "Bad IDs",
+            "domain": "population",
+            "archetype": "person_service",
+            "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
+            "records": 10,
+            "key": ["BH"],
+            "columns": {"BH": "record_key", "SFZH": "id_number", "RQ": "event_date"},
+        }
+    )
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    good = "33042119900101001" + ric.calc_check_digit("330421199001010010")
+    ids = [good, good] + [good[:-1] + ("0" if good[-1] != "0" else "1")] * 8
+    folder = world / "landing" / "gaj" / "gaj_bad_ids" / DAY
+    folder.mkdir(parents=True)
+    lines = ["BH,SFZH,RQ"] + [f"B{i},{v},2026-10-01" for i, v in enumerate(ids)]
+    (folder / "a.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_failing_expectations_block_downstream_and_show_in_the_scorecard(
+    tmp_path, warehouse_url, wh, monkeypatch
+):
+    world = tmp_path / "world"
+    monkeypatch.setenv("JX_CATALOG", str(_bad_catalog(tmp_path, world)))
+    monkeypatch.setenv("JX_WORLD_DIR", str(world))
+    catalog = load_catalog()
+    raw, staged = _defs(catalog, "gaj")
+    scorecard = quality_assets.build_defs().assets[0]
+    feed = catalog.feed("gaj_bad_ids")
+    keys = [
+        ingest_assets.feed_key(feed),
+        ingest_assets.feed_key(feed, "staged"),
+        dg.AssetKey(["quality", "scorecard"]),
+    ]
+    result = dg.materialize(
+        [raw, staged, scorecard],
+        selection=keys,
+        partition_key=DAY,
+        resources=_resources(warehouse_url),
+        raise_on_error=False,
+    )
+    assert not result.success
+    evals = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == keys[1]}
+    assert evals["rows_reconcile"].passed and not evals["expectations"].passed
+    assert evals["expectations"].metadata["failed"].value == 1
+    assert "id_number" in evals["expectations"].metadata["results"].value
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert keys[2] not in materialized  # the blocking check stopped the downstream scorecard
+
+    # run downstream on its own: the scorecard shows the failure and the reasons
+    assert dg.materialize([scorecard], partition_key=DAY, resources=_resources(warehouse_url)).success
+    card = wh.execute(
+        "select rows_read, rows_staged, rows_rejected, rows_flagged, pass_rate, expectations_failed, reasons"
+        " from quality.scorecard where feed_id = 'gaj_bad_ids' and partition_key = %s",
+        (DAY,),
+    ).fetchone()
+    assert card[:4] == (10, 10, 0, 8) and float(card[4]) == 0.2 and card[5] == 1
+    assert card[6] == {"id_checksum": 8}
+    dept = wh.execute(
+        "select rows_read, rows_flagged from quality.department_scorecard where department = 'gaj'"
+        " and partition_key = %s",
+        (DAY,),
+    ).fetchone()
+    assert dept[0] >= 10 and dept[1] >= 8
+
+
+def test_allowance_scales_with_partition_size():
+    small, large, huge = (expectations.allowance(0.9, n) for n in (10, 1000, 10**9))
+    assert small < large < huge <= 0.9 and huge >= 0.899
+    assert expectations.allowance(1.0, 3) == 1.0
+
+
+def test_a_catalog_expectation_that_ge_does_not_know_is_a_clear_error(tmp_path):
+    feed = load_catalog().feed("scjgj_qydj")
+    bad = feed.model_copy(
+        update={"expectations": [feed.expectations[0].model_copy(update={"type": "expect_magic"})]}
+    )
+    with pytest.raises(
+        JxError, match="feed scjgj_qydj: expect_magic is not a Great Expectations expectation"
+    ):
+        expectations.suite(bad, 100)
