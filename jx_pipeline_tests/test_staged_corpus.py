@@ -182,3 +182,25 @@ def test_restaging_replaces_the_partition(tmp_path, wh):
     assert len(rejects) == 1
     assert wh.execute(f'select count(*) from staged."{FEED.id}"').fetchone()[0] == 2
     wh.rollback()
+
+
+@pytest.fixture(scope="module")
+def city_boundary(warehouse_url):
+    """The admin chain, so that the city's boundary is in core.admin_unit."""
+    import dagster as dg
+
+    from jx_pipeline.defs.admin import assets as admin
+    from jx_pipeline.lib.warehouse import WarehouseResource
+
+    assets = [admin.raw_admin_division, admin.raw_admin_boundary, admin.core_admin_unit]
+    assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=warehouse_url)}).success
+
+
+def test_a_point_in_the_box_but_outside_the_city_is_nulled(city_boundary, tmp_path, wh):
+    west = [str(round(float(v), 6)) for v in coords.cgcs2000_to("gcj02", 120.1, 30.6)]  # in Hangzhou
+    _, rejects = _stage(
+        tmp_path, wh, [{"XH": "K1", **GOOD}, {"XH": "K2", **GOOD, "JD": west[0], "WD": west[1]}]
+    )
+    assert [r[:4] for r in rejects] == [(3, "JD,WD", "coord_outside_jiaxing", "value")]
+    assert _value(wh, "K2", "geom") is None and _value(wh, "K1", "geom") is not None
+    wh.rollback()
