@@ -223,7 +223,8 @@ def _summary() -> None:
         rows = conn.execute(
             """select n.nspname || '.' || c.relname, c.reltuples::bigint
                  from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                where c.relkind = 'r' and n.nspname in ('raw','staged','quality','core','mart')
+                where c.relkind in ('r', 'p') and not c.relispartition
+                  and n.nspname in ('raw','staged','quality','core','mart')
                 order by 1"""
         ).fetchall()
         tables = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0]) for name, _ in rows]
@@ -234,6 +235,55 @@ def _summary() -> None:
     print(
         "runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000"
     )
+
+
+def _address_parser(source: str):
+    from jx_pipeline.lib import address
+
+    if source == "none":
+        return address.AddressParser()
+    if source.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        path = Path(source)
+        if not path.is_file():
+            raise JxError(
+                f"gazetteer file {path} not found", fix="pass a world's entities/geo_entities.parquet"
+            )
+        t = pq.read_table(path, columns=["entity_id", "entity_type", "village_code", "address"]).to_pylist()
+        points = [
+            (r["entity_id"], r["village_code"], r["address"])
+            for r in t
+            if r["entity_type"] == "address_point"
+        ]
+        return address.AddressParser(points=points)
+    wh_url, _ = settings.resolve_urls()
+    try:
+        with connect(wh_url) as conn:
+            return address.from_warehouse(conn)
+    except JxError:
+        if source == "warehouse":
+            raise
+        print(
+            "jx-pipeline: warehouse not reachable: parsing with the divisions only (no door plates)",
+            file=sys.stderr,
+        )
+        return address.AddressParser()
+
+
+def address_parse(args: argparse.Namespace) -> int:
+    """UTF-8 lines on stdin -> one JSON object per line on stdout, in order."""
+    from jx_pipeline.lib import address
+
+    parser = _address_parser(args.gazetteer)
+    out = sys.stdout
+    for line in sys.stdin:
+        p = parser.parse(line.rstrip("\r\n"))
+        row = p.as_dict()
+        row["standard"] = address.standard(parser, p) if (p.county_code or p.road or p.group) else None
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
 
 
 def ui(args: argparse.Namespace) -> int:
@@ -304,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=world_generate)
+
+    addr = sub.add_parser("address", help="the Jiaxing address parser").add_subparsers(
+        dest="address_command", required=True
+    )
+    parse = addr.add_parser(
+        "parse", help="read addresses (UTF-8 lines) on stdin, write one JSON object per line on stdout"
+    )
+    parse.add_argument(
+        "--gazetteer",
+        default="auto",
+        help="door plates from 'warehouse' (core.geo_entity), a geo_entities.parquet file, or 'none'"
+        " (default auto: the warehouse when it answers, else none)",
+    )
+    parse.set_defaults(func=address_parse)
 
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
     ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jx_pipeline.defs.admin import assets as admin
+from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest import assets as ingest
 from jx_pipeline.defs.ingest import schedules as ingest_schedules
 from jx_pipeline.defs.quality import assets as quality
@@ -16,6 +17,7 @@ RESOURCES = {
 
 defs = dg.Definitions.merge(
     admin.defs,
+    entities.defs,
     ingest.build_defs(),
     staged.build_defs(),
     quality.build_defs(),

@@ -129,6 +129,9 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
     settle = cells[cells.settlement]
     cell_groups = settle.groupby("village_code").indices
     sx_all, sy_all = settle.x.to_numpy(), settle.y.to_numpy()
+    numbers: dict[
+        tuple[str, str], int
+    ] = {}  # door numbers run along a road across its villages: no two alike
     for vi, vil in enumerate(villages.code):
         vrng = stream(seed, "plates", vil)
         idx = cell_groups.get(vil, np.array([], dtype=int))
@@ -153,7 +156,6 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
             small_needed -= take
             ci += 1
         roads_here = town_roads[town_of[vil]]
-        numbers = {}
         group_size = int(vrng.integers(15, 40))
         for kind, count in (
             ("complex", complexes[vi]),
@@ -176,13 +178,12 @@ def build(seed: int, scale: float, admin: places.AdminUnits):
                         else None
                     )
                     if road is None:  # a shop in a village: addressed like a rural house
-                        group_no, number = (
-                            rural_plates[vi] // group_size + 1 + j // group_size,
-                            j % group_size + 1,
-                        )
+                        k = rural_plates[vi] + j  # numbered on after the village's houses
+                        group_no, number = k // group_size + 1, k % group_size + 1
                     else:
-                        numbers[road] = numbers.get(road, 0) + int(vrng.integers(1, 8))
-                        number = numbers[road]
+                        key = (town_of[vil], road)
+                        numbers[key] = numbers.get(key, 0) + int(vrng.integers(1, 8))
+                        number = numbers[key]
                     if kind == "complex":
                         cname = f"{vrng.choice(vocab.FIRM_STEMS)}{vrng.choice(vocab.FIRM_STEMS)}{vrng.choice(vocab.COMPLEX_STEMS)}"
                 ap_rows.append((vil, kind, road, number, group_no, cname, x, y))

@@ -12,7 +12,8 @@ delete from core.admin_unit u
 
 insert into core.admin_unit (code, name, level, parent_code, short_name)
 select code, name, level, parent_code,
-       regexp_replace(name, '(村民委员会|居民委员会|村委会|居委会)$', '')
+       regexp_replace(regexp_replace(regexp_replace(name, '(居民委员会|居委会)$', ''), '(村民委员会|村委会)$', '村'),
+                      '村村$', '村')  -- 博山村委会 -> 博山村, 长安桥村村民委员会 -> 长安桥村
   from admin_unit_next
 on conflict (code) do update
    set name = excluded.name, level = excluded.level,

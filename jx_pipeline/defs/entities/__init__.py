@@ -1,0 +1,1 @@
+"""Geographic entities and the door-plate gazetteer: what every record is linked to."""

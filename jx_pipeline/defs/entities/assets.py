@@ -1,0 +1,131 @@
+"""Geographic entities from the natural-resources hand-over, and the door-plate gazetteer parsed from them.
+
+``core.geo_entity`` holds every entity (山水林田湖草, roads, buildings, door plates) in CGCS2000 with a GiST index;
+``core.address_point`` is each door plate's address parsed and standardized by the same parser that reads the
+departments' addresses, so that a record's address and a door plate meet on the same key.
+"""
+
+import uuid
+
+import dagster as dg
+
+from jx_pipeline.lib import address
+from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, table_metadata
+from jx_pipeline.lib.world import world_file
+
+OWNERS = ["team:jx-data-engineering"]
+
+
+@dg.asset(
+    key=["core", "geo_entity"],
+    group_name="entities",
+    kinds={"postgres", "postgis", "parquet"},
+    owners=OWNERS,
+    tags={"layer": "core"},
+    description="Every geographic entity (山水林田湖草, roads, buildings, door plates 门牌) in CGCS2000, "
+    "from the hand-over file entities/geo_entities.parquet under JX_WORLD_DIR.",
+)
+def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    import pyarrow.parquet as pq
+    import shapely
+
+    path = world_file("entities/geo_entities.parquet")
+    cols = ["entity_id", "entity_type", "name", "village_code", "parent_id", "address"]
+    table = pq.read_table(path, columns=[*cols, "geometry"])
+    geoms = shapely.set_srid(shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False)), 4490)
+    batch_id = context.run.run_id if context.run else uuid.uuid4().hex
+    values = [table.column(c).to_pylist() for c in cols]
+    rows = (
+        (*row, g, batch_id)
+        for *row, g in zip(*values, shapely.to_wkb(geoms, hex=True, include_srid=True), strict=True)
+    )
+    with warehouse.connect() as conn, conn.transaction():
+        conn.execute("delete from core.address_point")
+        replace_rows(conn, "core.geo_entity", [*cols, "geom", "batch_id"], rows)
+        meta = table_metadata(conn, "core", "geo_entity")
+        per_type = dict(
+            conn.execute("select entity_type, count(*) from core.geo_entity group by 1").fetchall()
+        )
+    return dg.MaterializeResult(
+        metadata={**meta, "entities_per_type": dg.MetadataValue.json(per_type), "source_file": str(path)}
+    )
+
+
+@dg.asset(
+    key=["core", "address_point"],
+    deps=[core_geo_entity, dg.AssetKey(["core", "admin_unit"])],
+    group_name="entities",
+    kinds={"postgres", "postgis"},
+    owners=OWNERS,
+    tags={"layer": "core"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "parses_to_itself",
+            asset=["core", "address_point"],
+            blocking=True,
+            description="Every door plate's own address parses back to its village and to itself.",
+        )
+    ],
+    description="The door-plate gazetteer: each address point's address parsed into county, town, village, "
+    "road, number, complex, group, with its standard form.",
+)
+def core_address_point(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        parser = address.from_warehouse(conn)
+        points = conn.execute(
+            "select entity_id, village_code, address, st_astext(geom) from core.geo_entity"
+            " where entity_type = 'address_point' order by entity_id"
+        ).fetchall()
+        rows, wrong = [], []
+        for entity_id, village_code, text, wkt in points:
+            p = parser.parse(text)
+            if p.village_code != village_code or p.entity_id != entity_id:
+                wrong.append(f"{entity_id} {text} -> {p.village_code} {p.entity_id}")
+            rows.append(
+                (
+                    entity_id,
+                    village_code,
+                    village_code[:9],
+                    village_code[:6],
+                    p.road,
+                    p.number,
+                    p.complex,
+                    p.village,
+                    p.group,
+                    address.standard(parser, p),
+                    f"SRID=4490;{wkt}",
+                )
+            )
+        cols = [
+            "entity_id",
+            "village_code",
+            "town_code",
+            "county_code",
+            "road",
+            "number",
+            "complex",
+            "village",
+            "grp",
+            "std_address",
+            "geom",
+        ]
+        with conn.transaction():
+            replace_rows(conn, "core.address_point", cols, rows)
+            meta = table_metadata(conn, "core", "address_point")
+    return dg.MaterializeResult(
+        metadata={**meta, "not_parsed_to_itself": len(wrong)},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="parses_to_itself",
+                passed=not wrong,
+                metadata={
+                    "points": len(rows),
+                    "wrong": len(wrong),
+                    "sample": dg.MetadataValue.json(wrong[:10]),
+                },
+            )
+        ],
+    )
+
+
+defs = dg.Definitions(assets=[core_geo_entity, core_address_point])
