@@ -136,7 +136,9 @@ def to_sql_rate(path: Path, encoding: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    ap.add_argument("--repeat", type=int, default=3, help="best of N, alternating psql and ours (noisy machine)")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="best of N, alternating psql and ours (noisy machine)"
+    )
     args = ap.parse_args()
     cols = list(load_catalog().feed(FEED).columns)
     results = []
