@@ -161,14 +161,10 @@ class AddressParser:
                     self.villages_of_city.pop(alias, None)
         for alias, codes in variants.items():
             self.village_alias.setdefault(alias, codes)
-        self._sorted_villages: dict[str, list[str]] = {}
         self.names_of_county: dict[str, set[str]] = defaultdict(set)
         for alias, codes in [*self.town_alias.items(), *self.village_alias.items()]:
             for c in codes:
                 self.names_of_county[c[:6]].add(alias)
-        self._county_keys = sorted(self.county_alias, key=len, reverse=True)
-        self._bare_keys = sorted(self.bare_county, key=len, reverse=True)
-        self._town_keys = sorted(self.town_alias, key=len, reverse=True)
         # gazetteer: door plates by (town, road, number) and (village, group, number)
         self.urban: dict[tuple, list[tuple[str, str, str | None]]] = defaultdict(list)
         self.urban_city: dict[tuple, list[tuple[str, str, str | None]]] = defaultdict(list)
@@ -176,14 +172,14 @@ class AddressParser:
         self.roads_of_town: dict[str, set[str]] = defaultdict(set)
         self.roads_of_county: dict[str, set[str]] = defaultdict(set)
         self.roads: set[str] = set()
-        self._road_keys: list[str] = []
+        self._learned = False  # door-plate roads known: fuzzy road matching on
         for _, village_code, address in points or ():
             p = self.parse(address)
             if p.road:
                 self.roads_of_town[village_code[:9]].add(p.road)
                 self.roads_of_county[village_code[:6]].add(p.road)
                 self.roads.add(p.road)
-        self._road_keys = sorted(self.roads, key=len, reverse=True)
+        self._learned = True
         for entity_id, village_code, address in points or ():
             p = self.parse(address)
             if p.road and p.number:
@@ -218,35 +214,28 @@ class AddressParser:
         return out
 
     def _county(self, s: str, out: Parsed) -> str:
-        for alias in self._county_keys:
-            if s.startswith(alias):
-                out.county, out.county_code = alias, self.county_alias[alias]
-                return s[len(alias) :]
-        for stem in self._bare_keys:  # 嘉善 / 海宁 with no suffix: only when a town of it follows
-            if s.startswith(stem):
-                rest = s[len(stem) :]
-                code = self.bare_county[stem]
-                if self._prefix_of_county(rest, code):
-                    out.county, out.county_code = stem, code
-                    return rest
+        alias = _prefix(s, self.county_alias)
+        if alias:
+            out.county, out.county_code = alias, self.county_alias[alias]
+            return s[len(alias) :]
+        stem = _prefix(s, self.bare_county)  # 嘉善 / 海宁 with no suffix: only when a place of it follows
+        if stem:
+            rest, code = s[len(stem) :], self.bare_county[stem]
+            if _prefix(rest, self.names_of_county[code]) or _prefix(rest, self.roads_of_county.get(code, {})):
+                out.county, out.county_code = stem, code
+                return rest
         return s
 
-    def _prefix_of_county(self, rest: str, code: str) -> bool:
-        """Does the text go on with a town or a village of this county?"""
-        return any(rest.startswith(a) for a in self.names_of_county[code]) or any(
-            rest.startswith(r) for r in self.roads_of_county.get(code, ())
-        )
-
     def _town(self, s: str, out: Parsed) -> str:
-        for alias in self._town_keys:
-            if s.startswith(alias):
-                codes = self.town_alias[alias]
-                if out.county_code:
-                    codes = [c for c in codes if c[:6] == out.county_code] or codes
-                out.town = alias
-                if len(codes) == 1:
-                    out.town_code = codes[0]
-                return s[len(alias) :]
+        alias = _prefix(s, self.town_alias)
+        if alias:
+            codes = self.town_alias[alias]
+            if out.county_code:
+                codes = [c for c in codes if c[:6] == out.county_code] or codes
+            out.town = alias
+            if len(codes) == 1:
+                out.town_code = codes[0]
+            return s[len(alias) :]
         return s
 
     def _village_prefix(self, s: str, out: Parsed) -> str:
@@ -254,15 +243,12 @@ class AddressParser:
         if not out.town_code:
             return s
         pool = self.villages_of_town[out.town_code]
-        if out.town_code not in self._sorted_villages:
-            self._sorted_villages[out.town_code] = sorted(pool, key=len, reverse=True)
-        roads = self.roads_of_town.get(out.town_code, ())
-        for alias in self._sorted_villages[out.town_code]:
-            if s.startswith(alias):
-                rest = s[len(alias) :]
-                if not rest or rest[0].isdigit() or any(rest.startswith(r) for r in roads):
-                    out.village, out.village_code = alias, pool[alias]
-                    return rest
+        alias = _prefix(s, pool)
+        if alias:
+            rest = s[len(alias) :]
+            if not rest or rest[0].isdigit() or _prefix(rest, self.roads_of_town.get(out.town_code, {})):
+                out.village, out.village_code = alias, pool[alias]
+                return rest
         return s
 
     def _village(self, text: str, out: Parsed) -> None:
@@ -287,15 +273,13 @@ class AddressParser:
 
     def _road(self, s: str, out: Parsed) -> str:
         known = self.roads_of_town.get(out.town_code) if out.town_code else None
-        for road in self._road_keys:
-            if s.startswith(road) and (known is None or road in known or not known):
-                out.road = road
-                s = s[len(road) :]
-                break
+        road = _prefix(s, known or self.roads) if self._learned else None
+        if road:
+            out.road, s = road, s[len(road) :]
         else:  # a typo in the road's name: the one known road of the block one character away
             pool = (
                 (known or self.roads_of_county.get(out.county_code or "", self.roads))
-                if self._road_keys
+                if self._learned
                 else ()
             )
             near = [
@@ -377,6 +361,14 @@ def _by_complex(cands: list[tuple[str, str, str | None]], complex_: str | None):
     names = [c[2] or "" for c in cands]
     hit = process.extractOne(complex_, names, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN)
     return cands[hit[2]] if hit else None
+
+
+def _prefix(s: str, names) -> str | None:
+    """The longest of ``names`` (a dict or set) that ``s`` starts with: a few hash lookups, not a scan."""
+    for k in range(min(len(s), 12), 1, -1):
+        if s[:k] in names:
+            return s[:k]
+    return None
 
 
 def _near(text: str, pool: dict[str, str]) -> str | None:
