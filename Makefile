@@ -38,7 +38,8 @@ INGEST = tag:jx/ingest=feed or tag:jx/staged=feed or key:quality/scorecard
 
 demo: world
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:reference'
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '$(INGEST)' --partition-range world --summary
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '$(INGEST)' --partition-range world
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:entities or group:linking' --summary
 
 test: db
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

@@ -286,6 +286,36 @@ def address_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_cmd(args: argparse.Namespace) -> int:
+    """Compare the warehouse's links and identities with a world's ground truth; print JSON (and a summary)."""
+    from jx_pipeline.lib import evaluate
+
+    truth = Path(args.truth)
+    if not (truth / "records.parquet").is_file():
+        raise JxError(
+            f"{truth} holds no records.parquet",
+            fix="pass a generated world's truth folder: --truth DIR/truth",
+        )
+    wh_url, _ = settings.resolve_urls()
+    with connect(wh_url, what="warehouse") as conn:
+        if not conn.execute("select count(*) from core.entity_link").fetchone()[0]:
+            raise JxError(
+                "core.entity_link is empty: nothing to evaluate",
+                fix="jx-pipeline materialize --select 'group:entities or group:linking'",
+            )
+        figures = evaluate.evaluate(conn, truth)
+    if not args.all_feeds:
+        figures.pop("links_by_feed")
+    links, person, org = figures["links"], figures["identity_person"], figures["identity_legal_person"]
+    print(
+        f"links: precision {links['precision']}, recall {links['recall']} over {links['records']:,} records with a"
+        f" true entity; identity F1 persons {person.get('f1')}, legal persons {org.get('f1')}",
+        file=sys.stderr,
+    )
+    print(json.dumps(figures, ensure_ascii=False, indent=1))
+    return 0
+
+
 def ui(args: argparse.Namespace) -> int:
     return _dagster(["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)])
 
@@ -368,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
         " (default auto: the warehouse when it answers, else none)",
     )
     parse.set_defaults(func=address_parse)
+
+    ev = sub.add_parser("evaluate", help="compare links and identities in the warehouse with a world's truth")
+    ev.add_argument("--truth", required=True, help="the world's truth folder (DIR/truth)")
+    ev.add_argument("--all-feeds", action="store_true", help="include the figures of every feed")
+    ev.set_defaults(func=evaluate_cmd)
 
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
     ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))

@@ -6,6 +6,7 @@ from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest import assets as ingest
 from jx_pipeline.defs.ingest import schedules as ingest_schedules
+from jx_pipeline.defs.linking import assets as linking
 from jx_pipeline.defs.quality import assets as quality
 from jx_pipeline.defs.staged import assets as staged
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -21,6 +22,7 @@ defs = dg.Definitions.merge(
     ingest.build_defs(),
     staged.build_defs(),
     quality.build_defs(),
+    linking.build_defs(),
     ingest_schedules.defs,
     dg.Definitions(resources=RESOURCES),
 )

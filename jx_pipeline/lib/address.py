@@ -52,6 +52,7 @@ class Parsed:
     room: str | None = None
     remark: str | None = None
     entity_id: str | None = None
+    fuzzy: bool = False  # a name was matched one character away (a typo)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -268,6 +269,7 @@ class AddressParser:
         if code is None:  # a typo: the one name of the block one character away
             near = _near(text, pool)
             code = pool[near] if near else None
+            out.fuzzy = out.fuzzy or bool(near)
         if code:
             out.village_code = code
 
@@ -286,7 +288,7 @@ class AddressParser:
                 r for r in pool if len(r) >= 3 and Levenshtein.distance(r, s[: len(r)], score_cutoff=1) <= 1
             ]
             if len(near) == 1:
-                out.road, s = near[0], s[len(near[0]) :]
+                out.road, s, out.fuzzy = near[0], s[len(near[0]) :], True
             else:
                 m = _URBAN_GENERIC.match(s)
                 if not m:
@@ -306,6 +308,8 @@ class AddressParser:
                 if out.county_code:
                     cands = [c for c in cands if c[1][:6] == out.county_code]
             hit = _by_complex(cands, out.complex)
+            if hit and len(cands) > 1 and out.complex and hit[2] != out.complex:
+                out.fuzzy = True
             if hit:
                 out.entity_id, out.village_code = hit[0], hit[1]
         elif out.village_code and out.group and out.number:

@@ -94,3 +94,17 @@ def dagster_env() -> dict[str, str]:
         "DAGSTER_HOME": str(PROJECT_ROOT),
         "JX_DAGSTER_ARTIFACTS": str(STATE_DIR / "dagster"),
     }
+
+
+def pseudonym_secret() -> bytes:
+    """The key of pseudonymous master keys: JX_PSEUDONYM_SECRET, or one generated once into .jx (never in git)."""
+    if os.environ.get("JX_PSEUDONYM_SECRET"):
+        return os.environ["JX_PSEUDONYM_SECRET"].encode()
+    path = STATE_DIR / "pseudonym.key"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()

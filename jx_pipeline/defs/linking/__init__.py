@@ -1,0 +1,1 @@
+"""Linking: records attached to geographic entities, persons and organisations resolved across departments."""

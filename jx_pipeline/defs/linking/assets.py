@@ -1,0 +1,115 @@
+"""The linking assets: ``core.entity_link`` (every current staged record -> its geographic entity) and the
+master indexes ``core.person`` / ``core.legal_person`` with each record's membership.
+
+Both rebuild from the current staged state (not per day): a late correction in any feed can change a link made
+from another feed. When ``JX_EVALUATE_TRUTH`` names a world's truth folder (evaluation runs only), the figures of
+``jx-pipeline evaluate`` are added to the metadata; linking itself never reads the truth.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
+from jx_pipeline.lib import evaluate, identity, linking
+from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
+
+
+def _evaluation(conn, keys: tuple[str, ...]) -> dict:
+    truth = os.environ.get("JX_EVALUATE_TRUTH")
+    if not truth:
+        return {}
+    figures = evaluate.evaluate(conn, Path(truth))
+    return {f"evaluation/{k}": dg.MetadataValue.json(figures[k]) for k in keys}
+
+
+def build_defs() -> dg.Definitions:
+    catalog = load_catalog()
+    staged = [feed_key(f, "staged") for f in catalog.feeds]
+
+    @dg.asset(
+        key=["core", "entity_link"],
+        deps=[*staged, dg.AssetKey(["core", "address_point"])],
+        group_name="linking",
+        owners=OWNERS,
+        kinds={"postgres", "postgis"},
+        tags={"layer": "core"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "one_row_per_record",
+                asset=["core", "entity_link"],
+                blocking=True,
+                description="Every current staged record has exactly one link row (unmatched ones included).",
+            )
+        ],
+        description="Every current staged record attached to a geographic entity: by address (exact or a typo "
+        "fixed), name in village, coordinates (polygon / nearest door plate) or identity; method and score.",
+    )
+    def entity_link(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as conn:
+            counts = linking.link(conn, catalog)
+            total = sum(counts.values())
+            rows = conn.execute(
+                "select count(*), count(distinct (feed_id, record_key)) from core.entity_link"
+            ).fetchone()
+            meta = table_metadata(conn, "core", "entity_link")
+            figures = _evaluation(conn, ("links", "links_by_method", "links_by_difficulty"))
+        return dg.MaterializeResult(
+            metadata={
+                **meta,
+                "by_method": dg.MetadataValue.json(dict(counts.most_common())),
+                "link_rate": round(1 - counts["unmatched"] / total, 4) if total else 0.0,
+                **figures,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="one_row_per_record",
+                    passed=rows[0] == rows[1] == total,
+                    metadata={"records": total, "rows": rows[0]},
+                )
+            ],
+        )
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                ["core", name],
+                deps=staged,
+                group_name="linking",
+                owners=OWNERS,
+                kinds={"postgres"},
+                tags={"layer": "core"},
+                description=text,
+            )
+            for name, text in (
+                (
+                    "person",
+                    "Master index of persons: resident ID (15->18 upgraded) first, then name + birth date "
+                    "or name + phone for records without one; membership in core.identity_member.",
+                ),
+                (
+                    "legal_person",
+                    "Master index of legal persons: credit code first, then the standardized name; "
+                    "membership in core.identity_member.",
+                ),
+            )
+        ],
+        name="core_identity",
+    )
+    def identities(warehouse: WarehouseResource):
+        with warehouse.connect() as conn:
+            counts = identity.resolve(conn, catalog)
+            figures = _evaluation(conn, ("identity_person", "identity_legal_person"))
+            for kind, table in (("person", "person"), ("legal_person", "legal_person")):
+                yield dg.MaterializeResult(
+                    asset_key=["core", kind],
+                    metadata={
+                        **table_metadata(conn, "core", table),
+                        "records_by_method": dg.MetadataValue.json(dict(counts[kind].most_common())),
+                        **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
+                    },
+                )
+
+    return dg.Definitions(assets=[entity_link, identities])

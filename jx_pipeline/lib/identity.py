@@ -1,0 +1,133 @@
+"""Identity resolution: the master indexes of persons and legal persons, and each record's membership.
+
+Exact keys first — the resident ID after the 15->18 upgrade, the credit code. A record without a usable key joins
+the one master of the same name and birth date (or name and phone) — names alone are far too common; an
+organisation without a code joins the one master of the same standardized name. Anything else stays a master of
+its own. Master keys are pseudonymous (HMAC of the ID with a secret from the environment), so marts can carry them.
+"""
+
+import hashlib
+import hmac
+import re
+from collections import Counter, defaultdict
+
+import psycopg
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import Catalog
+from jx_pipeline.lib import settings, staging
+
+_ORG_PREFIX = re.compile(r"^(?:浙江省)?(?:嘉兴市|嘉兴)?")
+
+
+def pseudonym(kind: str, value: str) -> str:
+    digest = hmac.new(settings.pseudonym_secret(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return ("P" if kind == "person" else "O") + digest[:20]
+
+
+def org_name_key(name: str | None) -> str | None:
+    if not name:
+        return None
+    n = _ORG_PREFIX.sub("", name.strip()).replace("有限责任公司", "有限公司")
+    return n.removesuffix("有限公司") or None
+
+
+def _rows(conn, catalog: Catalog, fields: tuple[str, ...], need: str):
+    for feed in catalog.feeds:
+        mapped = set(feed.columns.values())
+        if (
+            need not in mapped
+            or conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None
+        ):
+            continue
+        cols = sql.SQL(", ").join(sql.Identifier(f) if f in mapped else sql.SQL("null") for f in fields)
+        query = sql.SQL(
+            "select record_key, {} from (select distinct on (record_key) * from {} order by record_key,"
+            " _partition desc, _row_number desc) s"
+        ).format(cols, staging.staged_table(feed))
+        for row in conn.execute(query).fetchall():
+            yield (feed.id, *row)
+
+
+def resolve(conn: psycopg.Connection, catalog: Catalog) -> dict[str, Counter]:
+    """Rebuild core.person, core.legal_person and core.identity_member; returns the count per method."""
+    members: list[tuple] = []
+    persons: dict[str, dict] = {}
+    people = list(_rows(conn, catalog, ("id_number", "person_name", "birth_date", "phone"), "person_name"))
+    by_name_birth, by_name_phone = defaultdict(set), defaultdict(set)
+    for feed_id, key, idno, name, birth, phone in people:
+        if idno:
+            m = pseudonym("person", idno)
+            p = persons.setdefault(m, {"id": idno, "names": Counter(), "birth": birth, "n": 0})
+            p["names"][name] += 1
+            p["n"] += 1
+            members.append((feed_id, key, "person", m, "id_number"))
+            if name and birth:
+                by_name_birth[(name, birth)].add(m)
+            if name and phone:
+                by_name_phone[(name, phone)].add(m)
+    for feed_id, key, idno, name, birth, phone in people:
+        if idno:
+            continue
+        for method, index, k in (
+            ("name_birth", by_name_birth, (name, birth)),
+            ("name_phone", by_name_phone, (name, phone)),
+        ):
+            if all(k) and len(index.get(k, ())) == 1:
+                m = next(iter(index[k]))
+                persons[m]["n"] += 1
+                members.append((feed_id, key, "person", m, method))
+                break
+        else:
+            m = pseudonym("person", f"{feed_id}/{key}")
+            persons[m] = {"id": None, "names": Counter([name]), "birth": birth, "n": 1}
+            members.append((feed_id, key, "person", m, "singleton"))
+
+    orgs: dict[str, dict] = {}
+    by_name = defaultdict(set)
+    companies = list(_rows(conn, catalog, ("credit_code", "org_name"), "org_name"))
+    for feed_id, key, code, name in companies:
+        if code:
+            m = pseudonym("org", code)
+            o = orgs.setdefault(m, {"code": code, "names": Counter(), "n": 0})
+            o["names"][name] += 1
+            o["n"] += 1
+            members.append((feed_id, key, "legal_person", m, "credit_code"))
+            if org_name_key(name):
+                by_name[org_name_key(name)].add(m)
+    for feed_id, key, code, name in companies:
+        if code:
+            continue
+        nk = org_name_key(name)
+        if nk and len(by_name.get(nk, ())) == 1:
+            m = next(iter(by_name[nk]))
+            orgs[m]["n"] += 1
+            members.append((feed_id, key, "legal_person", m, "org_name"))
+        else:
+            m = pseudonym("org", f"{feed_id}/{key}")
+            orgs[m] = {"code": None, "names": Counter([name]), "n": 1}
+            members.append((feed_id, key, "legal_person", m, "singleton"))
+
+    with conn.transaction():
+        conn.execute(
+            "delete from core.identity_member; delete from core.person; delete from core.legal_person"
+        )
+        with conn.cursor().copy(
+            "copy core.person (person_key, id_number, name, birth_date, records) from stdin"
+        ) as c:
+            for m, p in persons.items():
+                c.write_row((m, p["id"], p["names"].most_common(1)[0][0], p["birth"], p["n"]))
+        with conn.cursor().copy(
+            "copy core.legal_person (org_key, credit_code, name, records) from stdin"
+        ) as c:
+            for m, o in orgs.items():
+                c.write_row((m, o["code"], o["names"].most_common(1)[0][0], o["n"]))
+        with conn.cursor().copy(
+            "copy core.identity_member (feed_id, record_key, kind, master_key, method) from stdin"
+        ) as c:
+            for row in members:
+                c.write_row(row)
+    counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
+    for _, _, kind, _, method in members:
+        counts[kind][method] += 1
+    return counts

@@ -1,0 +1,158 @@
+"""Attaching every staged record to a geographic entity, by the strongest evidence it carries.
+
+In order: its address resolved to a door plate (exact standardized key, or a one-character typo fixed inside the
+block), the entity of its name inside its village (natural entities), its coordinates (inside a natural entity's
+polygon, or the nearest door plate within 30 m), and its identity (the entity most often linked for the same ID
+number or credit code in any feed). Otherwise it stays unmatched — kept and counted. One row per record in
+``core.entity_link`` with the method and a score.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import Catalog, Feed
+from jx_pipeline.lib import address, staging
+
+NEAREST_M = 30
+NATURAL = ("farmland", "river", "forest", "pond", "grassland", "lake", "hill")
+
+
+@dataclass
+class Record:
+    feed_id: str
+    record_key: str
+    address: str | None
+    lon: float | None
+    lat: float | None
+    identity: str | None
+    entity_name: str | None
+    village_name: str | None
+
+
+def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
+    """The latest version of every record of a feed that is not deleted."""
+    mapped = set(feed.columns.values())
+    if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
+        return []
+
+    def col(name: str) -> sql.Composable:
+        return sql.Identifier(name) if name in mapped else sql.SQL("null")
+
+    ident = sql.SQL("coalesce({}, {})").format(col("id_number"), col("credit_code"))
+    alive = sql.SQL("true")
+    if "change_type" in mapped:
+        alive = sql.SQL("coalesce(change_type, '') <> 'D'")
+    if "deleted" in mapped:
+        alive = sql.SQL("{} and not coalesce(deleted, false)").format(alive)
+    rows = conn.execute(
+        sql.SQL(
+            "select record_key, {addr}, {lon}, {lat}, {ident}, {name}, {village}, {alive} from ("
+            " select distinct on (record_key) * from {t} order by record_key, _partition desc, _row_number desc) s"
+        ).format(
+            addr=col("address"),
+            lon=col("lon"),
+            lat=col("lat"),
+            ident=ident,
+            name=col("entity_name"),
+            village=col("village_name"),
+            alive=alive,
+            t=staging.staged_table(feed),
+        )
+    ).fetchall()
+    return [Record(feed.id, *r[:7]) for r in rows if r[7]]
+
+
+def _by_coordinates(conn: psycopg.Connection, records: list[Record]) -> dict[tuple, tuple[str, str, float]]:
+    """(feed, key) -> (entity, method, score) from coordinates: natural polygons first, then door plates."""
+    pts = [r for r in records if r.lon is not None and r.lat is not None]
+    if not pts:
+        return {}
+    conn.execute(
+        "create temp table link_pt (feed_id text, record_key text, geom geometry(Point, 4490)) on commit drop"
+    )
+    with conn.cursor().copy("copy link_pt from stdin") as copy:
+        for r in pts:
+            copy.write_row((r.feed_id, r.record_key, f"SRID=4490;POINT({r.lon} {r.lat})"))
+    conn.execute("create index on link_pt using gist (geom)")
+    out = {}
+    for feed_id, key, entity in conn.execute(
+        "select p.feed_id, p.record_key, e.entity_id from link_pt p join core.geo_entity e"
+        " on e.entity_type = any(%s) and st_intersects(e.geom, p.geom)",
+        (list(NATURAL),),
+    ).fetchall():
+        out[(feed_id, key)] = (entity, "coordinate_polygon", 1.0)
+    for feed_id, key, entity, dist in conn.execute(
+        """select p.feed_id, p.record_key, a.entity_id,
+                  st_distance(st_transform(a.geom, 4549), st_transform(p.geom, 4549))
+             from link_pt p cross join lateral (
+                  select entity_id, geom from core.address_point order by geom <-> p.geom limit 1) a"""
+    ).fetchall():
+        if (feed_id, key) not in out and dist <= NEAREST_M:
+            out[(feed_id, key)] = (entity, "coordinate_nearest", round(1 - dist / NEAREST_M / 2, 3))
+    return out
+
+
+def _natural_by_name(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(
+        "select village_code, name, entity_id from core.geo_entity where entity_type = any(%s) and name is not null",
+        (list(NATURAL),),
+    ).fetchall()
+    return {(v, n): e for v, n, e in rows}
+
+
+def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
+    """Rebuild ``core.entity_link`` from the current staged records; returns the count per method."""
+    parser = address.from_warehouse(conn)
+    natural = _natural_by_name(conn)
+    kind = dict(conn.execute("select entity_id, entity_type from core.geo_entity").fetchall())
+    village_of = dict(conn.execute("select entity_id, village_code from core.geo_entity").fetchall())
+    records = [r for f in catalog.feeds for r in current_records(conn, f)]
+    links: dict[tuple, tuple[str | None, str, float]] = {}
+    with conn.transaction():
+        by_coord = _by_coordinates(conn, records)
+        for r in records:
+            k = (r.feed_id, r.record_key)
+            if r.address:
+                p = parser.parse(r.address)
+                if p.entity_id:
+                    links[k] = (
+                        p.entity_id,
+                        "address_fuzzy" if p.fuzzy else "address_exact",
+                        0.9 if p.fuzzy else 1.0,
+                    )
+                    continue
+            if r.entity_name and r.village_name:
+                v = parser.parse(r.village_name)
+                pool = parser.villages_of_city if v.village_code is None else None
+                code = v.village_code or (pool.get(r.village_name) if pool else None)
+                e = natural.get((code, r.entity_name)) if code else None
+                if e:
+                    links[k] = (e, "name_in_village", 1.0)
+                    continue
+            if k in by_coord:
+                links[k] = by_coord[k]
+        # identity: borrow the entity most often linked for the same ID number or credit code
+        votes: dict[str, Counter] = defaultdict(Counter)
+        for r in records:
+            hit = links.get((r.feed_id, r.record_key))
+            if r.identity and hit and hit[1] != "identity":
+                votes[r.identity][hit[0]] += 1
+        for r in records:
+            k = (r.feed_id, r.record_key)
+            if k not in links and r.identity and votes.get(r.identity):
+                entity, n = votes[r.identity].most_common(1)[0]
+                links[k] = (entity, "identity", round(n / sum(votes[r.identity].values()), 3))
+        conn.execute("delete from core.entity_link")
+        with conn.cursor().copy(
+            "copy core.entity_link (feed_id, record_key, entity_id, entity_type, village_code, method, score)"
+            " from stdin"
+        ) as copy:
+            for r in records:
+                entity, method, score = links.get((r.feed_id, r.record_key), (None, "unmatched", 0.0))
+                copy.write_row(
+                    (r.feed_id, r.record_key, entity, kind.get(entity), village_of.get(entity), method, score)
+                )
+    return Counter(m for _, m, _ in links.values()) + Counter(unmatched=len(records) - len(links))

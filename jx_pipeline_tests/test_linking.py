@@ -1,0 +1,98 @@
+"""Linking and identity resolution on the test world, measured against its ground truth (evaluation only)."""
+
+import json
+import subprocess
+
+import dagster as dg
+import pytest
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.defs.admin import assets as admin
+from jx_pipeline.defs.entities import assets as entities
+from jx_pipeline.lib import evaluate, identity, ingest, linking, staging
+from jx_pipeline.lib.warehouse import WarehouseResource
+from jx_pipeline_tests.conftest import JX, WORLD_DAYS
+
+DAYS = [f"2026-11-{d:02d}" for d in range(1, WORLD_DAYS + 2)]
+DEPARTMENTS = ("gaj", "scjgj", "zrzyj", "wjw", "swj")  # persons, organisations, nature, coordinates in 3 CRSs
+
+
+@pytest.fixture(scope="module")
+def linked(world, warehouse_url, source_url):
+    """The chosen departments' feeds loaded and staged for every day, the gazetteer, then links and identities."""
+    from jx_pipeline.catalog.schema import Catalog
+    from jx_pipeline.lib.pg import connect
+
+    full = load_catalog()
+    catalog = Catalog(
+        version=full.version,
+        departments=[d for d in full.departments if d.code in DEPARTMENTS],
+        feeds=[f for f in full.feeds if f.department in DEPARTMENTS],
+    )
+    assets = [admin.raw_admin_division, admin.raw_admin_boundary, admin.core_admin_unit]
+    assets += [entities.core_geo_entity, entities.core_address_point]
+    assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=warehouse_url)}).success
+    with connect(warehouse_url) as conn:
+        for feed in catalog.feeds:
+            for day in DAYS:
+                ingest.load_partition(
+                    conn, feed, day, "t", world=world, source_url=source_url, first_partition=DAYS[0]
+                )
+                staging.stage_partition(conn, feed, day, "t")
+        methods = linking.link(conn, catalog)
+        identities = identity.resolve(conn, catalog)
+        figures = evaluate.evaluate(conn, world / "truth")
+    return catalog, methods, identities, figures
+
+
+def test_every_current_record_has_one_link_row(linked, wh):
+    _catalog, methods, _, _ = linked
+    n = wh.execute("select count(*), count(distinct (feed_id, record_key)) from core.entity_link").fetchone()
+    assert n[0] == n[1] == sum(methods.values()) > 1000
+    assert {"address_exact", "coordinate_polygon", "name_in_village"} <= set(methods)
+    assert (
+        wh.execute(
+            "select count(*) from core.entity_link where (entity_id is null) <> (method = 'unmatched')"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_links_meet_the_targets_against_truth(linked):
+    _, _, _, figures = linked
+    links = figures["links"]
+    assert links["precision"] >= 0.995 and links["recall"] >= 0.98, links
+    assert figures["links_by_difficulty"]["easy"]["recall"] >= 0.99
+
+
+def test_identity_resolution_meets_the_target(linked, wh):
+    _, _, counts, figures = linked
+    assert figures["identity_person"]["f1"] >= 0.99, figures["identity_person"]
+    assert figures["identity_legal_person"]["f1"] >= 0.99, figures["identity_legal_person"]
+    assert counts["person"]["id_number"] > 0 and counts["person"]["name_birth"] > 0
+    # the master indexes carry pseudonymous keys, never the ID number itself
+    keys = [k for (k,) in wh.execute("select person_key from core.person limit 50").fetchall()]
+    assert keys and all(k.startswith("P") and len(k) == 21 for k in keys)
+    assert (
+        wh.execute(
+            "select count(*) from core.person where person_key like '%' || id_number || '%'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_evaluate_cli_prints_the_figures(linked, world):
+    done = subprocess.run(
+        [JX, "evaluate", "--truth", str(world / "truth")], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["links"] == linked[3]["links"]
+    assert "precision" in done.stderr and "F1" in done.stderr
+
+
+def test_pairwise_scores_count_pairs():
+    import pandas as pd
+
+    df = pd.DataFrame({"pred": ["a", "a", "b", "c"], "true": [1, 1, 1, 2]})
+    assert evaluate.pairwise(df, "pred", "true") == {"precision": 1.0, "recall": round(1 / 3, 4), "f1": 0.5}
