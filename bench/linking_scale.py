@@ -39,15 +39,15 @@ def run(scale: float, tmp: Path, base_url: str) -> dict:
     from jx_pipeline.defs.admin import assets as admin
     from jx_pipeline.defs.entities import assets as entities
     from jx_pipeline.lib.warehouse import WarehouseResource
-    from jx_pipeline.world import generate
+    from jx_pipeline.world import generate, sourcedb
 
     wh, src = _scratch(base_url), _scratch(base_url)
     try:
         out = tmp / f"w{scale}"
         generate.generate(
-            generate.Options(out=out, scale=scale, seed=7, days=1, progress=False, source_db=src),
-            log=lambda m: None,
+            generate.Options(out=out, scale=scale, seed=7, days=1, progress=False), log=lambda m: None
         )
+        sourcedb.load(out, src, load_catalog())
         with connect(wh) as conn:
             migrate(conn)
             conn.commit()
