@@ -1,7 +1,8 @@
 """Identity resolution: the master indexes of persons and legal persons, and each record's membership.
 
 Exact keys first — the resident ID after the 15->18 upgrade, the credit code. A record without a usable key joins
-the one master of the same name and birth date (or name and phone) — names alone are far too common; an
+the one master of the same name and birth date (or name and phone, or name and linked door plate) — names alone
+are far too common; an
 organisation without a code joins the one master of the same standardized name. Anything else stays a master of
 its own. Master keys are pseudonymous (HMAC of the ID with a secret from the environment), so marts can carry them.
 """
@@ -53,9 +54,18 @@ def resolve(conn: psycopg.Connection, catalog: Catalog) -> dict[str, Counter]:
     """Rebuild core.person, core.legal_person and core.identity_member; returns the count per method."""
     members: list[tuple] = []
     persons: dict[str, dict] = {}
-    people = list(_rows(conn, catalog, ("id_number", "person_name", "birth_date", "phone"), "person_name"))
-    by_name_birth, by_name_phone = defaultdict(set), defaultdict(set)
-    for feed_id, key, idno, name, birth, phone in people:
+    place = dict(
+        ((f, k), e)
+        for f, k, e in conn.execute(
+            "select feed_id, record_key, entity_id from core.entity_link where entity_id is not null"
+        ).fetchall()
+    )
+    people = [
+        (*r, place.get((r[0], r[1])))
+        for r in _rows(conn, catalog, ("id_number", "person_name", "birth_date", "phone"), "person_name")
+    ]
+    by_name_birth, by_name_phone, by_name_place, by_person_name = (defaultdict(set) for _ in range(4))
+    for feed_id, key, idno, name, birth, phone, entity in people:
         if idno:
             m = pseudonym("person", idno)
             p = persons.setdefault(m, {"id": idno, "names": Counter(), "birth": birth, "n": 0})
@@ -66,22 +76,31 @@ def resolve(conn: psycopg.Connection, catalog: Catalog) -> dict[str, Counter]:
                 by_name_birth[(name, birth)].add(m)
             if name and phone:
                 by_name_phone[(name, phone)].add(m)
-    for feed_id, key, idno, name, birth, phone in people:
+            if name and entity:
+                by_name_place[(name, entity)].add(m)
+            if name:
+                by_person_name[(name,)].add(m)
+    for feed_id, key, idno, name, birth, phone, entity in people:
         if idno:
             continue
         for method, index, k in (
             ("name_birth", by_name_birth, (name, birth)),
             ("name_phone", by_name_phone, (name, phone)),
+            ("name_place", by_name_place, (name, entity)),  # the same name at the same door plate
+            ("name_unique", by_person_name, (name,)),  # the name of one person only: rare names identify
         ):
             if all(k) and len(index.get(k, ())) == 1:
                 m = next(iter(index[k]))
                 persons[m]["n"] += 1
                 members.append((feed_id, key, "person", m, method))
                 break
-        else:
-            m = pseudonym("person", f"{feed_id}/{key}")
-            persons[m] = {"id": None, "names": Counter([name]), "birth": birth, "n": 1}
-            members.append((feed_id, key, "person", m, "singleton"))
+        else:  # nobody with an ID matches: records without one meet on their own strongest key
+            k = next((k for k in ((name, birth), (name, phone), (name, entity)) if all(k)), None)
+            m = pseudonym("person", f"{k[0]}/{k[1]}" if k else f"{feed_id}/{key}")
+            p = persons.setdefault(m, {"id": None, "names": Counter(), "birth": birth, "n": 0})
+            p["names"][name] += 1
+            p["n"] += 1
+            members.append((feed_id, key, "person", m, "name_key" if k else "singleton"))
 
     orgs: dict[str, dict] = {}
     by_name = defaultdict(set)

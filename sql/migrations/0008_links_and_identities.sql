@@ -35,7 +35,7 @@ create table core.identity_member (
     record_key    text not null,
     kind          text not null check (kind in ('person', 'legal_person')),
     master_key    text not null,
-    method        text not null check (method in ('id_number', 'credit_code', 'name_birth', 'name_phone', 'org_name', 'singleton')),
+    method        text not null check (method in ('id_number', 'credit_code', 'name_birth', 'name_phone', 'name_place', 'name_unique', 'name_key', 'org_name', 'singleton')),
     primary key (feed_id, record_key, kind)
 );
 create index identity_member_master on core.identity_member (kind, master_key);

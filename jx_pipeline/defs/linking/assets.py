@@ -76,7 +76,7 @@ def build_defs() -> dg.Definitions:
         specs=[
             dg.AssetSpec(
                 ["core", name],
-                deps=staged,
+                deps=[*staged, dg.AssetKey(["core", "entity_link"])],
                 group_name="linking",
                 owners=OWNERS,
                 kinds={"postgres"},
