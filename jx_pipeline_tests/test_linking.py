@@ -14,21 +14,14 @@ from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import JX, WORLD_DAYS
 
 DAYS = [f"2026-11-{d:02d}" for d in range(1, WORLD_DAYS + 2)]
-DEPARTMENTS = ("gaj", "scjgj", "zrzyj", "wjw", "swj")  # persons, organisations, nature, coordinates in 3 CRSs
 
 
 @pytest.fixture(scope="module")
 def linked(world, warehouse_url, source_url):
-    """The chosen departments' feeds loaded and staged for every day, the gazetteer, then links and identities."""
-    from jx_pipeline.catalog.schema import Catalog
+    """Every feed loaded and staged for every day, the gazetteer, then links and identities."""
     from jx_pipeline.lib.pg import connect
 
-    full = load_catalog()
-    catalog = Catalog(
-        version=full.version,
-        departments=[d for d in full.departments if d.code in DEPARTMENTS],
-        feeds=[f for f in full.feeds if f.department in DEPARTMENTS],
-    )
+    catalog = load_catalog()  # every feed: identity links borrow across all departments
     assets = [admin.raw_admin_division, admin.raw_admin_boundary, admin.core_admin_unit]
     assets += [entities.core_geo_entity, entities.core_address_point]
     assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=warehouse_url)}).success

@@ -10,7 +10,7 @@ import uuid
 import dagster as dg
 
 from jx_pipeline.lib import address
-from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, table_metadata
+from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
 OWNERS = ["team:jx-data-engineering"]
@@ -40,8 +40,9 @@ def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         for *row, g in zip(*values, shapely.to_wkb(geoms, hex=True, include_srid=True), strict=True)
     )
     with warehouse.connect() as conn, conn.transaction():
-        conn.execute("delete from core.address_point")
-        replace_rows(conn, "core.geo_entity", [*cols, "geom", "batch_id"], rows)
+        conn.execute("create temp table geo_entity_next (like core.geo_entity) on commit drop")
+        replace_rows(conn, "geo_entity_next", [*cols, "geom", "batch_id"], rows)
+        run_sql(conn, "entities/geo_entity_merge.sql")
         meta = table_metadata(conn, "core", "geo_entity")
         per_type = dict(
             conn.execute("select entity_type, count(*) from core.geo_entity group by 1").fetchall()
