@@ -16,8 +16,9 @@ def _pairs(sizes) -> int:
 
 def pairwise(df: pd.DataFrame, predicted: str, true: str) -> dict:
     """Pairwise precision/recall/F1 of a clustering, from contingency counts (no pair enumeration)."""
-    both = _pairs(df.groupby([predicted, true]).size())
-    pred, truth = _pairs(df.groupby(predicted).size()), _pairs(df.groupby(true).size())
+    pred_key, true_key = df[predicted].astype(str), df[true].astype(str)
+    both = _pairs((pred_key + "\x1f" + true_key).value_counts())
+    pred, truth = _pairs(pred_key.value_counts()), _pairs(true_key.value_counts())
     p = both / pred if pred else 1.0
     r = both / truth if truth else 1.0
     return {
