@@ -89,3 +89,21 @@ def test_pairwise_scores_count_pairs():
 
     df = pd.DataFrame({"pred": ["a", "a", "b", "c"], "true": [1, 1, 1, 2]})
     assert evaluate.pairwise(df, "pred", "true") == {"precision": 1.0, "recall": round(1 / 3, 4), "f1": 0.5}
+
+
+def test_linking_assets_show_the_evaluation_in_their_metadata(linked, world, warehouse_url, monkeypatch):
+    from jx_pipeline.defs.linking import assets as linking_assets
+    from jx_pipeline.lib.warehouse import WarehouseResource as Warehouse
+
+    monkeypatch.setenv("JX_EVALUATE_TRUTH", str(world / "truth"))
+    defs = linking_assets.build_defs()
+    res = dg.materialize(list(defs.assets), resources={"warehouse": Warehouse(url=warehouse_url)})
+    assert res.success
+    mats = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in res.get_asset_materialization_events()
+    }
+    assert mats["core/entity_link"]["evaluation/links"].value["precision"] >= 0.995
+    assert "evaluation/identity_person" in mats["core/person"]
+    assert "evaluation/identity_legal_person" in mats["core/legal_person"]
+    assert {e.check_name: e.passed for e in res.get_asset_check_evaluations()} == {"one_row_per_record": True}
