@@ -86,6 +86,19 @@ def make_scratch_db_module(warehouse_url):
         yield make
 
 
+def catalog_with(tmp_path: Path, mutate) -> Path:
+    """A copy of the shipped catalog changed by ``mutate(doc)``, written to tmp_path (for JX_CATALOG / load_catalog)."""
+    import yaml
+
+    from jx_pipeline.catalog import DEFAULT_CATALOG
+
+    doc = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    mutate(doc)
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def source_url(world, make_scratch_db_module) -> str:
     """The world's department source databases, loaded into a scratch database."""

@@ -1,18 +1,15 @@
 """Raw ingestion from the catalog: every feed an asset, COPY loads per partition, exact accounting, drift."""
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 import pytest
-import yaml
 
-from jx_pipeline.catalog import DEFAULT_CATALOG, load_catalog
+from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.lib import ingest
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.warehouse import WarehouseResource
-from jx_pipeline_tests.conftest import WORLD_DAYS, run_cli
+from jx_pipeline_tests.conftest import WORLD_DAYS, catalog_with, run_cli
 
 DAYS = [f"2026-11-{d:02d}" for d in range(1, WORLD_DAYS + 2)]
 
@@ -109,14 +106,6 @@ def test_database_feed_pulls_by_watermark_per_day(world, warehouse_url, source_u
     assert per_day[DAYS[0]] == first and sum(per_day.values()) == total
 
 
-def _catalog_with(tmp_path, mutate) -> Path:
-    doc = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
-    mutate(doc)
-    path = tmp_path / "feeds.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
-
-
 def test_a_feed_added_in_yaml_only_is_ingested(tmp_path, warehouse_url, monkeypatch):
     new = {
         "id": "gaj_test_feed",
@@ -130,7 +119,7 @@ def test_a_feed_added_in_yaml_only_is_ingested(tmp_path, warehouse_url, monkeypa
         "key": ["BH"],
         "columns": {"BH": "record_key", "DZ": "address", "RQ": "event_date"},
     }
-    cat = load_catalog(_catalog_with(tmp_path, lambda d: d["feeds"].append(new)))
+    cat = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(new)))
     world = tmp_path / "world"
     day = world / "landing" / "gaj" / "gaj_test_feed" / DAYS[0]
     day.mkdir(parents=True)
@@ -154,7 +143,7 @@ def test_a_feed_added_in_yaml_only_is_ingested(tmp_path, warehouse_url, monkeypa
 
 def _single(tmp_path, feed_id, content: bytes, drift="fail", name="x.csv"):
     cat = load_catalog(
-        _catalog_with(
+        catalog_with(
             tmp_path,
             lambda d: next(f for f in d["feeds"] if f["id"] == feed_id).update({"schema_drift": drift}),
         )

@@ -3,16 +3,16 @@ exact accounting, and the quality scorecard."""
 
 import dagster as dg
 import pytest
-import yaml
 from stdnum.cn import ric
 
-from jx_pipeline.catalog import DEFAULT_CATALOG, load_catalog
+from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.quality import assets as quality_assets
 from jx_pipeline.defs.staged import assets as staged_assets
 from jx_pipeline.lib import expectations
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.warehouse import WarehouseResource
+from jx_pipeline_tests.conftest import catalog_with
 
 DAY = "2026-11-01"
 
@@ -107,23 +107,19 @@ def test_staged_ids_pass_stdnum_and_legacy_ids_are_upgraded(warehouse_url, wh):
 
 def _bad_catalog(tmp_path, world):
     """A test-only feed whose delivery has mostly invalid IDs: its completeness expectation must fail."""
-    data = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
-    data["feeds"].append(
-        {
-            "id": "gaj_bad_ids",
-            "department": "gaj",
-            "name": "测试",
-            "name_en": "Bad IDs",
-            "domain": "population",
-            "archetype": "person_service",
-            "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
-            "records": 10,
-            "key": ["BH"],
-            "columns": {"BH": "record_key", "SFZH": "id_number", "RQ": "event_date"},
-        }
-    )
-    path = tmp_path / "feeds.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    new = {
+        "id": "gaj_bad_ids",
+        "department": "gaj",
+        "name": "测试",
+        "name_en": "Bad IDs",
+        "domain": "population",
+        "archetype": "person_service",
+        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
+        "records": 10,
+        "key": ["BH"],
+        "columns": {"BH": "record_key", "SFZH": "id_number", "RQ": "event_date"},
+    }
+    path = catalog_with(tmp_path, lambda doc: doc["feeds"].append(new))
     good = "33042119900101001" + ric.calc_check_digit("330421199001010010")
     ids = [good, good] + [good[:-1] + ("0" if good[-1] != "0" else "1")] * 8
     folder = world / "landing" / "gaj" / "gaj_bad_ids" / DAY

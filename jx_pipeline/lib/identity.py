@@ -36,16 +36,11 @@ def org_name_key(name: str | None) -> str | None:
 def _rows(conn, catalog: Catalog, fields: tuple[str, ...], need: str):
     for feed in catalog.feeds:
         mapped = set(feed.columns.values())
-        if (
-            need not in mapped
-            or conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None
-        ):
+        latest = staging.current(conn, feed) if need in mapped else None
+        if latest is None:
             continue
         cols = sql.SQL(", ").join(sql.Identifier(f) if f in mapped else sql.SQL("null") for f in fields)
-        query = sql.SQL(
-            "select record_key, {} from (select distinct on (record_key) * from {} order by record_key,"
-            " _partition desc, _row_number desc) s"
-        ).format(cols, staging.staged_table(feed))
+        query = sql.SQL("select record_key, {} from {}").format(cols, latest)
         for row in conn.execute(query).fetchall():
             yield (feed.id, *row)
 

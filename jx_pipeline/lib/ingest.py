@@ -75,8 +75,13 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
         )
 
 
+def day_name(feed: Feed, partition: str) -> str:
+    """The table of one landing day of a feed (raw and staged alike): ``<feed>__YYYYMMDD``."""
+    return f"{feed.id}__{partition.replace('-', '')}"
+
+
 def _day_table(feed: Feed, partition: str) -> tuple[sql.Composed, sql.Composed, str]:
-    name = f"{feed.id}__{partition.replace('-', '')}"
+    name = day_name(feed, partition)
     return (
         sql.SQL("raw.{}").format(sql.Identifier(name)),
         sql.SQL("raw.{}").format(sql.Identifier(name + "_row")),

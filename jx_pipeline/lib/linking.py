@@ -35,7 +35,8 @@ class Record:
 def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
     """The latest version of every record of a feed that is not deleted."""
     mapped = set(feed.columns.values())
-    if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
+    latest = staging.current(conn, feed)
+    if latest is None:
         return []
 
     def col(name: str) -> sql.Composable:
@@ -49,8 +50,7 @@ def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
         alive = sql.SQL("{} and not coalesce(deleted, false)").format(alive)
     rows = conn.execute(
         sql.SQL(
-            "select record_key, {addr}, {lon}, {lat}, {ident}, {name}, {village}, {alive} from ("
-            " select distinct on (record_key) * from {t} order by record_key, _partition desc, _row_number desc) s"
+            "select record_key, {addr}, {lon}, {lat}, {ident}, {name}, {village}, {alive} from {latest}"
         ).format(
             addr=col("address"),
             lon=col("lon"),
@@ -59,7 +59,7 @@ def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
             name=col("entity_name"),
             village=col("village_name"),
             alive=alive,
-            t=staging.staged_table(feed),
+            latest=latest,
         )
     ).fetchall()
     return [Record(feed.id, *r[:7]) for r in rows if r[7]]
@@ -125,9 +125,9 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
                     )
                     continue
             if r.entity_name and r.village_name:
-                v = parser.parse(r.village_name)
-                pool = parser.villages_of_city if v.village_code is None else None
-                code = v.village_code or (pool.get(r.village_name) if pool else None)
+                code = parser.parse(r.village_name).village_code or parser.villages_of_city.get(
+                    r.village_name
+                )
                 e = natural.get((code, r.entity_name)) if code else None
                 if e:
                     links[k] = (e, "name_in_village", 1.0)

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Feed
-from jx_pipeline.lib import canonical, coords
+from jx_pipeline.lib import canonical, coords, ingest
 from jx_pipeline.lib.errors import JxError
 
 # Jiaxing's extent with a margin; points inside it are then tested against the city boundary (if loaded).
@@ -36,8 +36,17 @@ class StageResult:
 
 
 def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
-    name = feed.id if partition is None else f"{feed.id}__{partition.replace('-', '')}"
+    name = feed.id if partition is None else ingest.day_name(feed, partition)
     return sql.SQL("staged.{}").format(sql.Identifier(name))
+
+
+def current(conn: psycopg.Connection, feed: Feed) -> sql.Composed | None:
+    """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged."""
+    if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
+        return None
+    return sql.SQL(
+        "(select distinct on (record_key) * from {} order by record_key, _partition desc, _row_number desc) s"
+    ).format(staged_table(feed))
 
 
 def fields(feed: Feed) -> list[str]:

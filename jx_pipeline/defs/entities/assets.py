@@ -9,11 +9,10 @@ import uuid
 
 import dagster as dg
 
+from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.lib import address
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
-
-OWNERS = ["team:jx-data-engineering"]
 
 
 @dg.asset(

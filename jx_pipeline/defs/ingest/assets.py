@@ -10,11 +10,11 @@ import dagster as dg
 
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
+from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.lib import ingest
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
 
-OWNERS = ["team:jx-data-engineering"]
 PARTITION_START = os.environ.get("JX_PARTITION_START", "2026-11-01")
 DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START, end_offset=1)
 

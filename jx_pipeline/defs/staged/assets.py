@@ -8,16 +8,15 @@ import dagster as dg
 
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
-from jx_pipeline.lib import canonical
+from jx_pipeline.lib import canonical, staging
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 
 def _spec(feed: Feed, catalog: Catalog) -> dg.AssetSpec:
     dept = catalog.department(feed.department)
     columns = [
-        dg.TableColumn(f, canonical.sql_type(f).replace(" not null", ""), description=src)
-        for src, f in [(feed.column_for("record_key"), "record_key")]
-        + [(s, c) for s, c in feed.columns.items() if c != "record_key"]
+        dg.TableColumn(f, canonical.sql_type(f).replace(" not null", ""), description=feed.column_for(f))
+        for f in staging.fields(feed)
     ]
     return dg.AssetSpec(
         key=feed_key(feed, "staged"),
