@@ -6,6 +6,7 @@ Linear growth shows as a constant time per record: the ratio of the two scales' 
 (1.0 = perfectly linear), with the link precision/recall against the truth of each world.
 
     .venv/bin/python bench/linking_scale.py --scales 0.01 0.03
+    .venv/bin/python bench/linking_scale.py --scales 0.01 --noise habits_off.yaml   # the same, other noise
 """
 
 import argparse
@@ -33,7 +34,7 @@ def _drop(url: str, base_url: str) -> None:
         conn.execute(f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)')
 
 
-def run(scale: float, tmp: Path, base_url: str) -> dict:
+def run(scale: float, tmp: Path, base_url: str, noise: Path | None = None) -> dict:
     import dagster as dg
 
     from jx_pipeline.defs.admin import assets as admin
@@ -45,7 +46,8 @@ def run(scale: float, tmp: Path, base_url: str) -> dict:
     try:
         out = tmp / f"w{scale}"
         generate.generate(
-            generate.Options(out=out, scale=scale, seed=7, days=1, progress=False), log=lambda m: None
+            generate.Options(out=out, scale=scale, seed=7, days=1, progress=False, noise_file=noise),
+            log=lambda m: None,
         )
         sourcedb.load(out, src, load_catalog())
         with connect(wh) as conn:
@@ -87,6 +89,7 @@ def run(scale: float, tmp: Path, base_url: str) -> dict:
             "link_recall": figures["links"]["recall"],
             "person_f1": figures["identity_person"].get("f1"),
             "legal_person_f1": figures["identity_legal_person"].get("f1"),
+            "linked_without_truth_entity": figures["linked_without_truth_entity"],
         }
     finally:
         _drop(wh, base_url)
@@ -96,18 +99,20 @@ def run(scale: float, tmp: Path, base_url: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scales", type=float, nargs="+", default=[0.01, 0.03])
+    ap.add_argument("--noise", type=Path, help="a noise file overriding jx_pipeline/world/noise.yaml")
     args = ap.parse_args()
     base = settings.resolve_urls()[0]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in args.scales:
-            r = run(s, Path(tmp), base)
+            r = run(s, Path(tmp), base, args.noise)
             results.append(r)
             print(
                 f"scale {s}: {r['records']:,} records; link {r['link_s']} s ({r['link_us_per_record']} µs/record), "
                 f"identity {r['identity_s']} s ({r['identity_us_per_record']} µs/record); precision "
                 f"{r['link_precision']}, recall {r['link_recall']}, F1 persons {r['person_f1']}, "
-                f"legal persons {r['legal_person_f1']}",
+                f"legal persons {r['legal_person_f1']}; linked without a true entity "
+                f"{r['linked_without_truth_entity']:,}",
                 flush=True,
             )
     if len(results) > 1:

@@ -57,6 +57,8 @@ def evaluate(conn: psycopg.Connection, truth_dir: Path) -> dict:
         "links_by_difficulty": {k: _links(g) for k, g in m.groupby("difficulty")},
         "links_by_feed": {k: _links(g) for k, g in m.groupby("feed_id")},
         "unmatched_without_truth_entity": int((m.entity_id_true.isna() & m.entity_id.isna()).sum()),
+        # records forced onto an entity although none can be determined (e.g. an address outside the city)
+        "linked_without_truth_entity": int((m.entity_id_true.isna() & m.entity_id.notna()).sum()),
     }
     members = pd.DataFrame(
         conn.execute("select feed_id, record_key, kind, master_key from core.identity_member").fetchall(),
