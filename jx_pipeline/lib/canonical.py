@@ -125,15 +125,16 @@ def timestamp(value: str | None):
 
 
 def standardizers(fields: list[str], declared_date: str, landing_day: date) -> dict[str, Standardizer]:
-    """The standardizer of each mapped field for one feed and landing day (dates may not lie after that day)."""
+    """The standardizer of each mapped field for one feed and landing day (dates, including the birth dates in
+    resident IDs, may not lie after that day)."""
     latest = landing_day + timedelta(days=1)
 
     def dates(field: str) -> Standardizer:
         return _from_std(lambda v: std.parse_date(v, declared_date, earliest=_EARLIEST[field], latest=latest))
 
     table: dict[str, Standardizer] = {
-        "id_number": _from_std(std.resident_id),
-        "legal_rep_id": _from_std(std.resident_id),
+        "id_number": _from_std(lambda v: std.resident_id(v, latest)),
+        "legal_rep_id": _from_std(lambda v: std.resident_id(v, latest)),
         "credit_code": _from_std(std.credit_code),
         "phone": _from_std(std.phone),
         "gender": gender,

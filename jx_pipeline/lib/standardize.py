@@ -27,18 +27,18 @@ def _clean(value: object) -> str:
     return _SPACES.sub("", str(value)).translate(_FULLWIDTH).upper() if value is not None else ""
 
 
-# Birth dates an ID may carry: real calendar dates, not in the future, not before anyone alive when resident
-# IDs were first issued (1984) could have been born.
+# Birth dates an ID may carry: real calendar dates, not after the day the record was delivered (today when not
+# given), not before anyone alive when resident IDs were first issued (1984) could have been born.
 ID_EARLIEST_BIRTH = date(1880, 1, 1)
 
 
 @cache
-def _birth_date_ok(yyyymmdd: str) -> bool:
+def _birth_date(yyyymmdd: str) -> date | None:
     try:
         born = ric.get_birth_date("000000" + yyyymmdd + "0000")
     except InvalidComponent:
-        return False
-    return ID_EARLIEST_BIRTH <= born <= date.today()
+        return None
+    return born if born >= ID_EARLIEST_BIRTH else None
 
 
 _SPAN = re.compile(r"\[(\d*)-(\d*)\]")
@@ -72,12 +72,12 @@ def _area_code_ok(area: str, year: int) -> bool:
     return any(last >= year for _first, last in area_code_years(area))
 
 
-def resident_id(value: object) -> Result:
+def resident_id(value: object, latest: date | None = None) -> Result:
     """An 18-character resident ID (GB 11643); 15-digit first-generation IDs are upgraded (19xx births).
 
     The checks of ``stdnum.cn.ric.validate`` in its order (length, format, check character, birth date, area
-    code), memoized, with two changes: the birth date must also be plausible (``ID_EARLIEST_BIRTH`` to today)
-    and the area code is checked against the years it could have been issued (``_area_code_ok``). Reason
+    code), memoized, with two changes: the birth date must also be plausible (``ID_EARLIEST_BIRTH`` to
+    ``latest``, the landing day in the staged layer, default today) and the area code is checked against the years it could have been issued (``_area_code_ok``). Reason
     ``id_birth_place`` (name kept for stable reports) means the area code was never in use from the birth
     year on."""
     v = _clean(value)
@@ -92,7 +92,8 @@ def resident_id(value: object) -> Result:
         return None, "id_format"
     if v[17] != ric.calc_check_digit(v):
         return None, "id_checksum"
-    if not _birth_date_ok(v[6:14]):
+    born = _birth_date(v[6:14])
+    if born is None or born > (latest or date.today()):
         return None, "id_birth_date"
     if not _area_code_ok(v[:6], int(v[6:10])):
         return None, "id_birth_place"
