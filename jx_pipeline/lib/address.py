@@ -1,38 +1,41 @@
-"""The Jiaxing address parser: county, town, village/community, road, number, complex, group, building, unit, room.
+"""The address parser: province, city, county, town, village/community, road, number, complex, group,
+building, unit, room — for any city of China down to county, any Zhejiang city down to village.
 
-Built from the official division names (vendored NBS files), the county names of past years (python-stdnum's
-table: 秀城区, 郊区, 平湖县 …) and, when given, the gazetteer of door plates (门牌) — whose roads and numbers
-resolve an urban address to its village/community. It is robust to what clerks write: missing levels, 嘉兴 for
-嘉兴市, a county with the wrong suffix, 镇 for 街道, full-width digits, 一二三 for 123, 栋/号楼 for 幢, 户 for 室,
-typos in road and village names (fuzzy match inside the block already known), trailing remarks.
+Configured by city (``AddressParser(city="3304")``, Jiaxing the default). Names come from the division index
+(``address_index``: NBS 2022 for all China, former county names, implied places of ``data/address``); the
+writers' habits (separators, 中国, remarks, names and phones at the end) are undone by ``address_norm``. An
+address is never all-or-nothing: every level the parser is sure of is returned with a confidence, with the
+reason it stopped. An address naming a place elsewhere (a migrant's home county glued in front is skipped) is
+``outside``, with the codes of that place. For the configured city, the gazetteer of door plates (门牌), when
+given, resolves an urban address (road and number) to its village/community and entity.
 """
 
-import csv
 import re
-import unicodedata
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from jx_pipeline.lib import divisions
+from jx_pipeline.lib import address_index
+from jx_pipeline.lib.address_index import Index, Place, village_short_name
+from jx_pipeline.lib.address_norm import normalize
 
-COUNTY_SUFFIX = ("区", "县", "市")
-TOWN_SUFFIX = ("街道", "镇", "乡")
-ROAD_SUFFIX = ("大道", "路", "街", "道", "巷", "弄")
+__all__ = ["AddressParser", "Parsed", "from_warehouse", "normalize", "standard", "village_short_name"]
+
 FUZZY_MIN = 75
-_PROVINCE = re.compile(r"^(?:浙江省|浙江)")
-_CITY = re.compile(r"^(?:嘉兴市|嘉兴)")
-_REMARK = re.compile(r"(?:[(（][^()（）]*[)）]|旁边|旁|附近|对面|[东南西北]侧|楼下|门口)+$")
-_CN_NUM = re.compile(r"([〇零一二两三四五六七八九十]+)(?=组|幢|栋|号楼|单元|号|室|户)")
+CONFIDENCE = {0: 1.0, 1: 0.9, 2: 0.8}  # official name, other suffix or former name, bare stem
 _RURAL = re.compile(r"^(?P<village>.*?)(?P<group>\d+)组(?:(?P<number>\d+)号)?")
 _TAIL = re.compile(
     r"^(?P<complex>.*?)(?:(?P<building>\d+)(?:幢|栋|号楼))?(?:(?P<unit>\d+)单元)?(?:(?P<room>\d+)(?:室|户|号))?$"
 )
 _URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街|道|巷|弄))(?:(?P<number>\d+)号(?!楼))?")
-_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+# what follows a bare stem when the stem is part of a longer name (萧山路, 城北村, 平湖街道), not a division
+_NOT_AFTER_STEM = re.compile(
+    r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区|[\d])"
+)
+_FILLER = re.compile(r"^(?:中华人民共和国|中国)")
 
 
 @dataclass
@@ -53,119 +56,41 @@ class Parsed:
     remark: str | None = None
     entity_id: str | None = None
     fuzzy: bool = False  # a name was matched one character away (a typo)
+    province_code: str | None = None
+    city_code: str | None = None
+    outside: bool = False  # the address names a place outside the configured city
+    confidence: dict[str, float] = field(default_factory=dict)
+    stop_reason: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def village_short_name(name: str) -> str:
-    """The name addresses use: without the committee (博山村委会 -> 博山村, 百福弄社区居委会 -> 百福弄社区); the same
-    rule as core.admin_unit.short_name."""
-    short = re.sub(r"(?:村民委员会|村委会)$", "村", re.sub(r"(?:居民委员会|居委会)$", "", name))
-    return short[:-1] if short.endswith("村村") else short
-
-
-def _cn_to_int(text: str) -> str:
-    if "十" not in text:
-        return "".join(str(_DIGITS[c]) for c in text)
-    tens, _, ones = text.partition("十")
-    return str((_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[ones] if ones else 0))
-
-
-def normalize(text: str) -> tuple[str, str | None]:
-    """NFKC (full-width digits and brackets), no spaces, Chinese numerals before 组/幢/单元/室 as digits; the
-    trailing remark split off."""
-    s = unicodedata.normalize("NFKC", text or "").replace(" ", "").replace("\u3000", "")
-    m = _REMARK.search(s)
-    remark = None
-    if m and m.start() > 0:
-        s, remark = s[: m.start()], m.group(0)
-    return _CN_NUM.sub(lambda m: _cn_to_int(m.group(1)), s), remark
-
-
-def _stem(name: str, suffixes: tuple[str, ...]) -> str:
-    for suf in suffixes:
-        if name.endswith(suf) and len(name) > len(suf) + 1:
-            return name[: -len(suf)]
-    return name
-
-
-def _historical_county_names() -> dict[str, str]:
-    """Names Jiaxing's counties had in earlier years (python-stdnum's birthplace table) -> a current name."""
-    from stdnum import numdb
-
-    db = numdb.get("cn/loc")
-    out = {}
-    for code in range(330400, 330500):
-        info = {k: v for _, props in db.info(str(code)) for k, v in props.items()}
-        for entry in info.get("county", "").split(","):
-            if "]" in entry:
-                out[entry.split("]", 1)[1]] = str(code)
-    return out
-
-
 class AddressParser:
-    """Parses addresses against the divisions and, optionally, door-plate points ``(entity_id, village_code,
-    address)`` of the gazetteer."""
+    """Parses addresses for one city (4-digit NBS code) against the division index and, optionally, door-plate
+    points ``(entity_id, village_code, address)`` of that city's gazetteer."""
 
-    def __init__(self, folder: Path | None = None, points: list[tuple[str, str, str]] | None = None):
-        folder = folder or divisions.source_dir()
-        counties = _read(folder / "jiaxing_areas.csv", "code", "name")
-        towns = _read(folder / "jiaxing_towns.csv", "code", "name")
-        villages = _read(folder / "jiaxing_villages.csv", "code", "name")
-        self.county_name = counties
-        self.town_name = towns
-        self.village_name = villages
-        self.county_alias: dict[str, str] = {}
-        self.bare_county: dict[str, str] = {}
-        by_stem = {_stem(n, COUNTY_SUFFIX): c for c, n in counties.items()}
-        for code, name in counties.items():
-            stem = _stem(name, COUNTY_SUFFIX)
-            for alias in (name, *(stem + s for s in COUNTY_SUFFIX)):
-                self.county_alias[alias] = code
-            self.bare_county[stem] = code
-        for old, old_code in _historical_county_names().items():
-            current = old_code if old_code in counties else by_stem.get(_stem(old, COUNTY_SUFFIX))
-            if current:
-                self.county_alias.setdefault(old, current)
-        self.town_alias: dict[str, list[str]] = defaultdict(list)
-        for code, name in towns.items():
-            stem = _stem(name, TOWN_SUFFIX)
-            for alias in {name, *(stem + s for s in TOWN_SUFFIX)}:
-                self.town_alias[alias].append(code)
-        # a village's own short name (长安桥村) outranks a variant made from another's stem (长安桥社区 -> 长安桥村)
-        self.village_alias: dict[str, list[str]] = defaultdict(list)
-        self.village_short: dict[str, str] = {}
-        variants: dict[str, list[str]] = defaultdict(list)
-        for code, name in villages.items():
-            short = village_short_name(name)
-            self.village_short[code] = short
-            self.village_alias[short].append(code)
-            stem = _stem(short, ("社区", "村"))
-            for alias in {stem, stem + "村", stem + "社区"} - {short}:
-                variants[alias].append(code)
-        self.villages_of_town: dict[str, dict[str, str]] = defaultdict(dict)
-        self.villages_of_county: dict[str, dict[str, str]] = defaultdict(dict)
+    def __init__(
+        self,
+        folder: Path | None = None,
+        points: list[tuple[str, str, str]] | None = None,
+        city: str = "3304",
+    ):
+        ix = address_index.load(folder)
+        if city not in ix.city_name and not any(c[:4] == city for c in ix.county_city.values()):
+            raise ValueError(f"unknown city code {city!r}: give a 4-digit NBS city code such as 3304")
+        self.ix: Index = ix
+        self.city, self.province = city, city[:2]
+        self.county_name = ix.county_name
+        self.town_name = ix.town_name
+        self.village_name = ix.village_name
+        self.village_short = ix.village_short
+        # villages of the city by their own or variant name, when only one village answers to it
         self.villages_of_city: dict[str, str] = {}
-        for table in (variants, self.village_alias):  # own names last: they overwrite variants
-            for alias, codes in table.items():
-                for pool, width in ((self.villages_of_town, 9), (self.villages_of_county, 6)):
-                    for block in {c[:width] for c in codes}:
-                        mine = {c for c in codes if c[:width] == block}
-                        if len(mine) == 1:
-                            pool[block][alias] = mine.pop()
-                        else:  # two villages of the block answer to this name: it decides nothing
-                            pool[block].pop(alias, None)
-                if len(set(codes)) == 1:
-                    self.villages_of_city[alias] = codes[0]
-                else:
-                    self.villages_of_city.pop(alias, None)
-        for alias, codes in variants.items():
-            self.village_alias.setdefault(alias, codes)
-        self.names_of_county: dict[str, set[str]] = defaultdict(set)
-        for alias, codes in [*self.town_alias.items(), *self.village_alias.items()]:
-            for c in codes:
-                self.names_of_county[c[:6]].add(alias)
+        for alias, cands in ix.villages.items():
+            mine = {c for c, r in cands if c[:4] == city and r < 2}
+            if len(mine) == 1:
+                self.villages_of_city[alias] = mine.pop()
         # gazetteer: door plates by (town, road, number) and (village, group, number)
         self.urban: dict[tuple, list[tuple[str, str, str | None]]] = defaultdict(list)
         self.urban_city: dict[tuple, list[tuple[str, str, str | None]]] = defaultdict(list)
@@ -196,92 +121,270 @@ class AddressParser:
     def parse(self, text: str) -> Parsed:
         s, remark = normalize(text)
         out = Parsed(remark=remark)
-        s = _CITY.sub("", _PROVINCE.sub("", s))
-        s = self._county(s, out)
-        s = self._town(s, out)
+        chain: dict[str, tuple[str, int]] = {}  # level -> (code, rank) of the place the address names
+        s = self._places(s, out, chain)
+        s = self._town(s, out, chain)
+        s = self._repeat(s, out, chain)
+        self._context(out, chain)
         s = self._village_prefix(s, out)
+        local = not out.outside
         m = _RURAL.match(s)  # 组 (a village's production group) appears only in rural addresses
         if m:
             out.group, out.number = m.group("group"), m.group("number")
-            self._village(m.group("village"), out)
+            if not out.village_code:
+                self._village(m.group("village"), out)
             s = s[m.end() :]
         else:
-            s = self._road(s, out)
+            s = self._road(s, out, local)
         t = _TAIL.match(s)
         if t:
             out.complex = t.group("complex") or None
             out.building, out.unit, out.room = t.group("building"), t.group("unit"), t.group("room")
-        self._resolve(out)
+        if local:
+            self._resolve(out)
+        self._finish(out, chain)
         return out
 
-    def _county(self, s: str, out: Parsed) -> str:
-        alias = _prefix(s, self.county_alias)
-        if alias:
-            out.county, out.county_code = alias, self.county_alias[alias]
-            return s[len(alias) :]
-        stem = _prefix(s, self.bare_county)  # 嘉善 / 海宁 with no suffix: only when a place of it follows
-        if stem:
-            rest, code = s[len(stem) :], self.bare_county[stem]
-            if _prefix(rest, self.names_of_county[code]) or _prefix(rest, self.roads_of_county.get(code, {})):
-                out.county, out.county_code = stem, code
-                return rest
+    def _consistent(self, place: Place, chain: dict[str, tuple[str, int]]) -> bool:
+        code = place.code
+        prov, city, county = (chain.get(k, ("",))[0] for k in ("province", "city", "county"))
+        if place.level == "province":
+            return (not prov or prov == code) and (not city or city[:2] == code) and (not county or county[:2] == code)
+        if place.level == "city":
+            return (not prov or prov == code[:2]) and (not city or city == code) and (
+                not county or self.ix.county_city.get(county) == code
+            )
+        return (
+            (not prov or prov == code[:2])
+            and (not city or self.ix.county_city.get(code) == city or city[:2] in address_index.MUNICIPALITIES)
+            and (not county or county == code)
+        )
+
+    def _places(self, s: str, out: Parsed, chain: dict) -> str:
+        """Province, city and county names at the start, in any order and repeated; a place that contradicts the
+        ones before starts the address anew (a home province and county glued in front of the address)."""
+        ix = self.ix
+        while s:
+            f = _FILLER.match(s)
+            if f:
+                s = s[f.end() :]
+                continue
+            best = None
+            for k in range(min(len(s), ix.max_place), 1, -1):
+                cands = ix.places.get(s[:k])
+                if cands:
+                    best = self._pick_place(cands, chain, s[k:])
+                    if best:
+                        alias, (place, fresh) = s[:k], best
+                        break
+            if not best:
+                return s
+            if fresh:
+                chain.clear()
+                out.county = None
+            chain[place.level] = (place.code, place.rank)
+            if place.level == "county":
+                out.county = alias
+            s = s[len(alias) :]
         return s
 
-    def _town(self, s: str, out: Parsed) -> str:
-        alias = _prefix(s, self.town_alias)
-        if alias:
-            codes = self.town_alias[alias]
-            if out.county_code:
-                codes = [c for c in codes if c[:6] == out.county_code] or codes
-            out.town = alias
-            if len(codes) == 1:
-                out.town_code = codes[0]
-            return s[len(alias) :]
+    def _pick_place(self, cands: list[Place], chain: dict, rest: str) -> tuple[Place, bool] | None:
+        if any(p.rank == 2 for p in cands) and _NOT_AFTER_STEM.match(rest):
+            cands = [p for p in cands if p.rank < 2]
+        if not cands:
+            return None
+        ok = [p for p in cands if self._consistent(p, chain)]
+        fresh = False
+        if not ok and chain:  # contradicts what came before: a new address starts here
+            ok = [p for p in cands if p.rank < 2 or p.level != "county" or self._starts_local(p, chain, rest)]
+            fresh = True
+        if not ok:
+            return None
+        best = min(p.rank for p in ok)
+        ok = [p for p in ok if p.rank == best]
+        if len(ok) > 1:  # the same name in several places: the configured city's, else its province's
+            ok = [p for p in ok if p.code[: len(self.city)] == self.city[: len(p.code)]] or [
+                p for p in ok if p.code[:2] == self.province
+            ]
+        if len(ok) != 1:
+            return None
+        place = ok[0]
+        if place.rank == 2 and place.level == "county" and not chain and place.code[:2] != self.province:
+            return None  # a bare county stem of another province, nothing before it: too weak
+        return place, fresh
+
+    def _starts_local(self, place: Place, chain: dict, rest: str) -> bool:
+        """A bare county stem after another place's county starts the address anew only when one of its towns
+        follows (江西上饶鄱阳县嘉善西塘…), never by itself (深圳龙岗区平湖… is not 平湖市)."""
+        if "county" not in chain:
+            return place.code[:4] == self.city
+        town = self._prefix_town(rest, place.code, None)
+        return bool(town and town[1])
+
+    def _prefix_town(self, s: str, county: str | None, city: str | None, province: str | None = None):
+        """(alias, [codes], rank) of the longest town name at the start of ``s`` inside the block."""
+        towns = self.ix.towns
+        for k in range(min(len(s), self.ix.max_town), 1, -1):
+            cands = towns.get(s[:k])
+            if not cands:
+                continue
+            if county:
+                mine = [(c, r) for c, r in cands if c[:6] == county]
+            elif city:
+                mine = [(c, r) for c, r in cands if c[:4] == city]
+            else:
+                mine = [(c, r) for c, r in cands if c[:2] == province and r < 2]
+            if not mine:
+                continue
+            best = min(r for _, r in mine)
+            if best == 2 and _NOT_AFTER_STEM.match(s[k:]):
+                continue
+            return s[:k], sorted({c for c, r in mine if r == best}), best
+        return None
+
+    def _town(self, s: str, out: Parsed, chain: dict) -> str:
+        county = chain.get("county", (None,))[0]
+        city = chain.get("city", (None,))[0]
+        prov = chain.get("province", (None,))[0]
+        if (county and county[:2] != "33") or (not county and (city or prov or "33")[:2] != "33"):
+            return s  # no towns known outside Zhejiang
+        if not city and not county:
+            city = self.city if (not prov or prov == self.province) else None
+        hit = self._prefix_town(s, county, city if not county else None, prov)
+        moved = False
+        if not hit and county and (city or county[:4]):
+            # the county written may be an old one (余杭区运河镇 is 临平区 now): any town of the city, by a name
+            # with its suffix
+            hit = self._prefix_town(s, None, city or self.ix.county_city.get(county), None)
+            hit = hit if hit and hit[2] < 2 else None
+            moved = bool(hit)
+        if not hit and not county and not city and prov:
+            hit = self._prefix_town(s, None, None, prov)
+        if not hit:
+            return s
+        alias, codes, rank = hit
+        out.town = alias
+        if len(codes) == 1:
+            out.town_code = codes[0]
+            chain["town"] = (codes[0], rank + (1 if moved else 0))
+        else:
+            chain["town_ambiguous"] = ("", rank)
+        return s[len(alias) :]
+
+    def _repeat(self, s: str, out: Parsed, chain: dict) -> str:
+        """A county and town written twice (建德市寿昌镇建德市寿昌镇…): the second copy is skipped."""
+        for _ in range(3):
+            for k in range(min(len(s), self.ix.max_place), 1, -1):
+                cands = self.ix.places.get(s[:k])
+                if cands and any(chain.get(p.level, ("",))[0] == p.code for p in cands):
+                    s = s[k:]
+                    break
+            else:
+                hit = self._prefix_town(s, None, None, "33") if out.town_code else None
+                if hit and out.town_code in hit[1]:
+                    s = s[len(hit[0]) :]
+                    continue
+                return s
         return s
+
+    def _context(self, out: Parsed, chain: dict) -> None:
+        """County and city known so far (the configured city when the address names none), and outside."""
+        county = out.town_code[:6] if out.town_code else (chain.get("county") or (None,))[0]
+        prov = (chain.get("province") or (None,))[0]
+        out.county_code = county
+        out.city_code = self.ix.county_city.get(county or "") or (chain.get("city") or (None,))[0]
+        if not out.city_code and prov in (None, self.province):
+            out.city_code = self.city
+        out.outside = bool(
+            (out.city_code and out.city_code != self.city) or (prov and prov != self.province)
+        )
 
     def _village_prefix(self, s: str, out: Parsed) -> str:
-        """A village or community named before its group or road (…街道百福弄社区中山路…)."""
-        if not out.town_code:
+        """A village or community named at this point (…街道百福弄社区中山路…, …镇城北村梅家巷…)."""
+        block = self._block(out)
+        if not block:
             return s
-        pool = self.villages_of_town[out.town_code]
-        alias = _prefix(s, pool)
-        if alias:
-            rest = s[len(alias) :]
-            if not rest or rest[0].isdigit() or _prefix(rest, self.roads_of_town.get(out.town_code, {})):
-                out.village, out.village_code = alias, pool[alias]
+        width, code = block
+        villages = self.ix.villages
+        for k in range(min(len(s), self.ix.max_village), 1, -1):
+            cands = villages.get(s[:k])
+            if not cands:
+                continue
+            mine = [(c, r) for c, r in cands if c[:width] == code]
+            if width == 4:
+                mine = [(c, r) for c, r in mine if r < 2]
+            if not mine:
+                continue
+            best = min(r for _, r in mine)
+            codes = {c for c, r in mine if r == best}
+            rest = s[k:]
+            if best == 2 and _NOT_AFTER_STEM.match(rest) and not rest[:1].isdigit():
+                continue
+            if len(codes) == 1:
+                out.village, out.village_code = s[:k], codes.pop()
+                out.confidence["village"] = CONFIDENCE[best] if width == 9 else CONFIDENCE[best] - 0.1
                 return rest
+            return s
         return s
+
+    def _block(self, out: Parsed) -> tuple[int, str] | None:
+        if out.town_code:
+            return 9, out.town_code
+        if out.county_code and out.county_code[:2] == "33":
+            return 6, out.county_code
+        if out.city_code and out.city_code[:2] == "33":
+            return 4, out.city_code
+        return None
 
     def _village(self, text: str, out: Parsed) -> None:
         if not text:
             return
         out.village = text
-        if out.town_code:
-            pool = self.villages_of_town[out.town_code]
-        elif out.county_code:
-            pool = self.villages_of_county[out.county_code]
-        else:
-            pool = self.villages_of_city
-        code = None
+        block = self._block(out)
+        if not block:
+            return
+        width, code = block
+        pool = {a: c for a, cands in self._candidates(text, width, code) for c in cands}
+        found = None
         if out.group and not text.endswith(("村", "社区")):  # a 组 (production group) belongs to a 村
-            code = pool.get(text + "村")
-        code = code or pool.get(text)
-        if code is None:  # a typo: the one name of the block one character away
-            near = _near(text, pool)
-            code = pool[near] if near else None
+            found = pool.get(text + "村")
+        found = found or pool.get(text)
+        if found is None and width >= 6:  # a typo: the one name of the block one character away
+            names = self._names_in(width, code)
+            near = _near(text, names)
+            found = names[near] if near else None
             out.fuzzy = out.fuzzy or bool(near)
-        if code:
-            out.village_code = code
+        if found:
+            out.village_code = found
+            out.confidence["village"] = 0.7 if out.fuzzy else 0.9
 
-    def _road(self, s: str, out: Parsed) -> str:
-        known = self.roads_of_town.get(out.town_code) if out.town_code else None
-        road = _prefix(s, known or self.roads) if self._learned else None
+    def _candidates(self, text: str, width: int, code: str):
+        for alias in (text, text + "村"):
+            mine = {c for c, r in self.ix.villages.get(alias, ()) if c[:width] == code}
+            if len(mine) == 1:
+                yield alias, mine
+
+    def _names_in(self, width: int, code: str) -> dict[str, str]:
+        key = (width, code)
+        cache = self.__dict__.setdefault("_names_cache", {})
+        if key not in cache:
+            names: dict[str, set[str]] = defaultdict(set)
+            for c, short in self.ix.village_short.items():
+                if c[:width] == code:
+                    names[short].add(c)
+            cache[key] = {a: next(iter(cs)) for a, cs in names.items() if len(cs) == 1}
+        return cache[key]
+
+    def _road(self, s: str, out: Parsed, local: bool) -> str:
+        town = out.town_code or ""
+        known = self.roads_of_town.get(town) if town and local else None
+        road = _prefix(s, known or self.roads) if self._learned and local else None
         if road:
             out.road, s = road, s[len(road) :]
         else:  # a typo in the road's name: the one known road of the block one character away
             pool = (
                 (known or self.roads_of_county.get(out.county_code or "", self.roads))
-                if self._learned
+                if self._learned and local
                 else ()
             )
             near = [
@@ -312,14 +415,57 @@ class AddressParser:
                 out.fuzzy = True
             if hit:
                 out.entity_id, out.village_code = hit[0], hit[1]
+                out.confidence["entity"] = 0.9 if out.fuzzy else 1.0
+                out.confidence["village"] = out.confidence["entity"]
         elif out.village_code and out.group and out.number:
             hit = self.rural.get((out.village_code, out.group, out.number))
             if hit:
                 out.entity_id = hit[0]
+                out.confidence["entity"] = 1.0
+
+    def _finish(self, out: Parsed, chain: dict) -> None:
+        """Codes of the levels above the deepest one found, confidences, outside, and why it stopped."""
+        conf = out.confidence
+        for level in ("province", "city", "county", "town"):
+            if level in chain and chain[level][0]:
+                conf[level] = CONFIDENCE[min(chain[level][1], 2)] - (0.1 if chain[level][1] > 2 else 0)
+        deepest = out.village_code or out.town_code or (chain.get("county") or ("",))[0]
         if out.village_code:
             out.town_code = out.village_code[:9]
+            conf.setdefault("town", conf["village"])
         if out.town_code:
+            if out.county_code != out.town_code[:6] and "county" in conf:
+                conf["county"] = min(conf["county"], conf["town"])  # the county written was not the town's
             out.county_code = out.town_code[:6]
+            conf.setdefault("county", conf["town"])
+        elif "county" in chain:
+            out.county_code = chain["county"][0]
+        city = self.ix.county_city.get(out.county_code or "") or (chain.get("city") or (None,))[0]
+        if city is None and "province" in chain and chain["province"][0] in address_index.MUNICIPALITIES:
+            city = chain["province"][0] + "01"
+        out.city_code = city
+        out.province_code = (city or (chain.get("province") or ("",))[0] or "")[:2] or None
+        for level, code in (("city", out.city_code), ("province", out.province_code)):
+            if code and level not in conf:
+                conf[level] = max((v for k, v in conf.items() if k in ("county", "town", "village")), default=0.8)
+        if out.county_code and out.county:
+            out.county = out.county or self.county_name.get(out.county_code)
+        out.outside = bool(
+            (out.city_code and out.city_code != self.city)
+            or (out.province_code and out.province_code != self.province)
+        )
+        if out.village_code:
+            out.stop_reason = None
+        elif not deepest and not out.city_code and not out.province_code:
+            out.stop_reason = "no_place_named"
+        elif not out.county_code:
+            out.stop_reason = "county_not_found"
+        elif (out.county_code or "")[:2] != "33":
+            out.stop_reason = "no_deeper_divisions"  # towns and villages are known for Zhejiang only
+        elif not out.town_code:
+            out.stop_reason = "town_ambiguous" if "town_ambiguous" in chain else "town_not_found"
+        else:
+            out.stop_reason = "village_not_found"
 
 
 def standard(parser: "AddressParser", p: Parsed) -> str:
@@ -385,8 +531,3 @@ def _near(text: str, pool: dict[str, str]) -> str | None:
         if abs(len(a) - len(text)) <= 1 and Levenshtein.distance(a, text, score_cutoff=1) <= 1
     }
     return next(iter(near.values())) if len(near) == 1 else None
-
-
-def _read(path: Path, key: str, value: str) -> dict[str, str]:
-    with path.open(encoding="utf-8") as fh:
-        return {row[key]: row[value] for row in csv.DictReader(fh)}
