@@ -1,0 +1,182 @@
+"""Gold codes for the NAACL-2019 Chinese address-parsing corpus, by simple name rules of the bench's own.
+
+The corpus labels spans of each address (prov, city, district, town, community …) but gives no codes. To score
+parsers by code, every labelled place name is looked up in the NBS 2022 divisions (jx_pipeline/data/china_divisions)
+with rules that are deliberately plain and independent of our parser, so that the parser is not graded by itself:
+
+- a name matches a unit of its level when the names are equal after dropping committee words (村委会, 居委会,
+  村民委员会, 居民委员会), or else when they are equal without the level suffix (区/县/市, 街道/镇/乡, 村/社区 …);
+- only units inside the parent already found count (codes nest: a town's code starts with its county's);
+  without a parent the scope is the whole table (China for counties, Zhejiang for towns and villages);
+- the match must be unique in that scope; an ambiguous or unknown name maps to nothing and is left out.
+
+The same rules turn the names cpca and jionlp return into codes, so all tools are scored alike.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LEVELS = ("prov", "city", "county", "town", "village")
+# corpus label of each level
+LABEL = {"prov": "prov", "city": "city", "county": "district", "town": "town", "village": "community"}
+SUFFIXES = {
+    "prov": ("壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "特别行政区", "省", "市"),
+    "city": ("自治州", "地区", "盟", "市"),
+    "county": ("自治县", "区", "县", "市", "旗"),
+    "town": ("街道", "镇", "乡"),
+    "village": ("社区", "村"),
+}
+MUNICIPALITIES = ("11", "12", "31", "50")  # their cities.csv rows are named 市辖区 / 县
+
+
+@dataclass
+class Address:
+    """One corpus address: its text and its labelled spans in order, (label, text)."""
+
+    text: str
+    spans: list[tuple[str, str]]
+    source: str  # file:ordinal, to find it again in the corpus
+
+    def first(self, label: str) -> str | None:
+        return next((t for lab, t in self.spans if lab == label), None)
+
+
+def read_corpus(path: Path) -> Iterator[Address]:
+    """The addresses of one corpus file: a token and a BIO label per line, blank lines between addresses."""
+    tokens: list[tuple[str, str]] = []
+    n = 0
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate([*f, ""], 1):
+            line = line.rstrip("\n")
+            if line.strip():
+                token, sep, label = line.rpartition(" ")
+                if not sep or not (label == "O" or label[:2] in ("B-", "I-")):
+                    raise ValueError(f"{path}:{lineno}: expected '<token> <BIO label>', got {line!r}")
+                tokens.append((token, label))
+                continue
+            if tokens:
+                n += 1
+                yield _address(tokens, f"{path.name}:{n}")
+                tokens = []
+
+
+def _address(tokens: list[tuple[str, str]], source: str) -> Address:
+    spans: list[list[str]] = []
+    for token, label in tokens:
+        if label.startswith("I-") and spans and spans[-1][0] == label[2:]:
+            spans[-1][1] += token
+        elif label != "O":
+            spans.append([label[2:], token])
+    return Address("".join(t for t, _ in tokens), [(a, b) for a, b in spans], source)
+
+
+def full_form(name: str, level: str) -> str:
+    """The name without committee words: 清波门社区居委会 -> 清波门社区, 高桥村村委会 / 高桥村民委员会 -> 高桥村."""
+    name = name.strip()
+    if level == "village":
+        for word, adds in (("村民委员会", "村"), ("居民委员会", ""), ("村委会", "村"), ("居委会", "")):
+            if name.endswith(word) and len(name) > len(word):
+                rest = name[: -len(word)]
+                return rest if rest.endswith(adds) else rest + adds
+    if level == "town" and name.endswith("办事处"):
+        return name[: -len("办事处")]
+    return name
+
+
+def base_form(name: str, level: str) -> str:
+    """The full form without its level suffix, if at least two characters remain: 富阳市 -> 富阳, 闲林街道 -> 闲林."""
+    name = full_form(name, level)
+    for suffix in SUFFIXES[level]:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
+
+
+@dataclass
+class Lookup:
+    """The outcome of looking one name up: a code, or why not ("ambiguous", "unknown")."""
+
+    code: str | None
+    why: str = "ok"
+
+
+@dataclass
+class Divisions:
+    """NBS units by level (code -> name) with indexes by full and by base form."""
+
+    names: dict[str, dict[str, str]]
+    _full: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    _base: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for level, units in self.names.items():
+            full, base = defaultdict(list), defaultdict(list)
+            for code, name in units.items():
+                full[full_form(name, level)].append(code)
+                base[base_form(name, level)].append(code)
+            self._full[level], self._base[level] = dict(full), dict(base)
+
+    @classmethod
+    def load(cls, folder: Path) -> Divisions:
+        def read(file: str) -> dict[str, str]:
+            with (folder / file).open(encoding="utf-8", newline="") as f:
+                return {r["code"]: r["name"] for r in csv.DictReader(f)}
+
+        return cls(
+            {
+                "prov": read("provinces.csv"),
+                "city": read("cities.csv"),
+                "county": read("areas.csv"),
+                "town": read("zhejiang_streets.csv"),
+                "village": read("zhejiang_villages.csv"),
+            }
+        )
+
+    def lookup(self, level: str, name: str | None, parent: str = "") -> Lookup | None:
+        """The unique unit of ``level`` inside ``parent`` (a code prefix, "" = anywhere) named ``name``."""
+        if not name or not name.strip():
+            return None
+        for index, form in ((self._full, full_form), (self._base, base_form)):
+            codes = [c for c in index[level].get(form(name, level), ()) if c.startswith(parent)]
+            if len(codes) == 1:
+                return Lookup(codes[0])
+            if len(codes) > 1:
+                return Lookup(None, "ambiguous")
+        if level == "city":  # 上海市: a municipality's one city row is named 市辖区
+            prov = self.lookup("prov", name, parent[:2])
+            if prov and prov.code in MUNICIPALITIES:
+                codes = [c for c in self.names["city"] if c.startswith(prov.code)]
+                return Lookup(codes[0]) if len(codes) == 1 else Lookup(None, "ambiguous")
+        return Lookup(None, "unknown")
+
+    def resolve(self, names: dict[str, str | None]) -> dict[str, Lookup]:
+        """Codes for a chain of names by level (prov … village), each looked up inside the deepest code found
+        above it. Levels without a name are absent from the result."""
+        out: dict[str, Lookup] = {}
+        parent = ""
+        for level in LEVELS:
+            hit = self.lookup(level, names.get(level), parent)
+            if hit is None:
+                continue
+            out[level] = hit
+            if hit.code:
+                parent = hit.code
+        return out
+
+    def gold(self, address: Address) -> dict[str, Lookup]:
+        """The gold codes of a corpus address: the first span of each level's label, resolved top down."""
+        return self.resolve({level: address.first(LABEL[level]) for level in LEVELS})
+
+
+def city_of(codes: dict[str, Lookup]) -> str | None:
+    """The 4-digit city of the deepest level that resolved at or below city, or None."""
+    for level in ("city", "county", "town", "village"):
+        hit = codes.get(level)
+        if hit and hit.code:
+            return hit.code[:4]
+    return None

@@ -1,0 +1,112 @@
+"""The real-address bench's gold rules (bench/naacl_gold.py), on hand-written addresses in the corpus' format.
+
+The bench is only as good as the codes it takes for gold: these check each rule against the NBS 2022 files —
+the level suffix swapped (富阳市 for 富阳区, 闲林镇 for 闲林街道), committee words (春华村 is 春华村委会), the parent
+scope, and that an ambiguous or vanished name is left out rather than guessed. The addresses are made up for the
+test; no corpus text is used.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from jx_pipeline.lib import settings
+
+_spec = importlib.util.spec_from_file_location(
+    "naacl_gold", Path(__file__).resolve().parents[1] / "bench" / "naacl_gold.py"
+)
+naacl_gold = sys.modules.setdefault("naacl_gold", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(naacl_gold)
+
+
+def bio(*spans: tuple[str, str]) -> str:
+    """Corpus lines for labelled spans: one character per line (digits may share a token), BIO labels."""
+    lines = []
+    for label, text in spans:
+        tokens = [text] if text.isdigit() else list(text)
+        for i, tok in enumerate(tokens):
+            lines.append(f"{tok} {'O' if label == 'O' else ('B-' if i == 0 else 'I-') + label}")
+    return "\n".join(lines) + "\n\n"
+
+
+@pytest.fixture(scope="module")
+def div():
+    return naacl_gold.Divisions.load(settings.DATA_DIR / "china_divisions")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "dev.txt"
+    path.write_text(
+        bio(("prov", "浙江省"), ("city", "杭州市"), ("district", "富阳市"), ("town", "富春街道"),
+            ("community", "春华村"), ("road", "5组"), ("roadno", "12"), ("O", "号"))
+        + bio(("district", "西湖区"), ("road", "文三路"), ("roadno", "90号"))
+        + bio(("city", "杭州市"), ("district", "西湖区"), ("poi", "某某大厦"))
+        + bio(("town", "城东街道"), ("road", "人民路"))
+        + bio(("city", "杭州市"), ("district", "江干区"), ("town", "四季青街道"))
+        + bio(("town", "闲林镇"), ("redundant", "闲林镇"), ("poi", "某某花园")),
+        encoding="utf-8",
+    )  # fmt: skip
+    return list(naacl_gold.read_corpus(path))
+
+
+def codes(gold):
+    return {level: hit.code for level, hit in gold.items()}
+
+
+def test_reads_spans_in_order_with_multi_character_tokens(corpus):
+    a = corpus[0]
+    assert a.text == "浙江省杭州市富阳市富春街道春华村5组12号"
+    assert a.spans[4:] == [("community", "春华村"), ("road", "5组"), ("roadno", "12")]
+    assert a.source == "dev.txt:1" and len(corpus) == 6
+
+
+def test_suffix_swap_and_committee_words_resolve_down_to_village(div, corpus):
+    gold = div.gold(corpus[0])
+    # 富阳市 became 富阳区 (2014); the village is listed as 春华村委会
+    assert codes(gold) == {
+        "prov": "33",
+        "city": "3301",
+        "county": "330111",
+        "town": "330111001",
+        "village": "330111001212",
+    }
+    assert naacl_gold.city_of(gold) == "3301"
+
+
+def test_a_name_two_units_share_is_left_out_unless_the_parent_decides(div, corpus):
+    alone = div.gold(corpus[1])  # 西湖区 of Hangzhou and of Nanchang
+    assert alone["county"].code is None and alone["county"].why == "ambiguous"
+    assert naacl_gold.city_of(alone) is None
+    assert div.gold(corpus[2])["county"].code == "330106"
+    town = div.gold(corpus[3])["town"]  # five Zhejiang towns are called 城东街道
+    assert town.code is None and town.why == "ambiguous"
+
+
+def test_a_vanished_county_is_left_out_and_its_town_found_in_the_city(div, corpus):
+    gold = div.gold(corpus[4])  # 江干区 was abolished in 2021; 四季青街道 went to 上城区
+    assert gold["county"].code is None and gold["county"].why == "unknown"
+    assert gold["town"].code == "330102014"
+
+
+def test_city_from_a_town_alone_and_redundant_spans_ignored(div, corpus):
+    gold = div.gold(corpus[5])
+    assert codes(gold) == {"town": "330110011"}  # 闲林街道, 余杭区
+    assert naacl_gold.city_of(gold) == "3301"
+
+
+def test_tool_names_resolve_inside_their_own_parent(div):
+    found = div.resolve(
+        {"prov": "浙江省", "city": "杭州市", "county": "富阳区", "town": "银湖街道", "village": None}
+    )
+    assert codes(found) == {"prov": "33", "city": "3301", "county": "330111", "town": "330111006"}
+    assert div.resolve({"city": "南昌市", "county": "西湖区"})["county"].code == "360103"
+
+
+def test_a_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("浙 B-prov\n江 I-prov\n省\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train.txt:3"):
+        list(naacl_gold.read_corpus(path))
