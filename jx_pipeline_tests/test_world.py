@@ -2,6 +2,8 @@
 
 import io
 import json
+import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from stdnum import numdb
 from stdnum.cn import ric, uscc
 
 from jx_pipeline.catalog import load_catalog
@@ -54,24 +57,79 @@ def test_counts_grow_linearly_with_scale():
     assert 3.6 <= len(big.persons) / len(small.persons) <= 4.4
 
 
+def _code_in_use(code: str, year: int) -> bool:
+    """python-stdnum's own division table (read through its numdb, not our parser): code in use in ``year``."""
+    info = [props["county"] for _, props in numdb.get("cn/loc").info(code) if "county" in props]
+    for period in ",".join(info).split(","):
+        span = re.match(r"\[(\d*)-(\d*)\]", period)
+        if period and (not span or int(span[1] or 0) <= year <= int(span[2] or 9999)):
+            return True
+    return False
+
+
 def test_identities_are_valid_and_noise_makes_them_invalid():
     admin = places.admin_units(SEED)
     pop, _, _ = people.build(SEED, 0.001, admin)
-    assert all(ric.is_valid(n) for n in pop.persons.id_number)
-    assert pop.persons.id_number.is_unique
-    assert any(n.startswith("3321") for n in pop.persons.id_number)  # historical Jiaxing prefecture codes
+    per = pop.persons
+    for n, born, issued in zip(per.id_number, per.birth_date, per.id_issued, strict=True):
+        assert re.fullmatch(r"\d{17}[\dX]", n) and ric.calc_check_digit(n) == n[-1], n
+        assert n[6:14] == born and ric.get_birth_date(n) <= date(2026, 12, 31)
+        assert int(born[:4]) <= issued <= 2026 and _code_in_use(n[:6], issued), (n, issued)
+    assert per.id_number.is_unique
     digits = pop.orgs[pop.orgs.kind != "N2"].credit_code
     assert all(uscc.is_valid(c) for c in digits)
     letters = pop.orgs[pop.orgs.kind == "N2"].credit_code
     assert len(letters) and not any(uscc.is_valid(c) for c in letters)  # valid GB 32100, rejected by stdnum
     assert all(ids.credit_code_check(c[:17]) == c[17] for c in letters)
     assert pop.orgs.credit_code.is_unique
-    for i, n in enumerate(pop.persons.id_number[:500]):
+    for i, n in enumerate(per.id_number[:500]):
         assert not ric.is_valid(render.mistype(n, i * 7919))
     for i, c in enumerate(digits[:300]):
         assert not uscc.is_valid(render.mistype(c, i * 104729))
-    legacy = ids.legacy_id(pop.persons.id_number.iloc[0])
+    legacy = ids.legacy_id(per.id_number.iloc[0])
     assert len(legacy) == 15 and legacy.isdigit()
+
+
+def test_ids_carry_the_code_of_the_issuing_county_in_the_issue_year():
+    admin = places.admin_units(SEED)
+    per = people.build(SEED, 0.002, admin)[0].persons
+    local = per[~per.migrant]
+    born = local.birth_date.str[:4].astype(int)
+    # born before Jiaxing's 1983 codes, issued after: today's 3304xx codes, which stdnum's birth-year rule rejects
+    late = local[(born < 1983) & local.id_number.str.startswith("3304")]
+    assert len(late) > 0.2 * (born < 1983).sum()
+    assert not any(ric.is_valid(n) for n in late.id_number[:200])
+    # codes of the years in between: 海宁 as 海宁县 330423 / province-administered 339002, 平湖县 330422, 桐乡县 330425
+    assert {"330423", "339002", "330422", "330425"} <= set(local.id_number.str[:6])
+    # no resident ID numbers before the first cards of 1984: no codes of the 嘉兴地区 prefecture (3321xx)
+    assert per.id_issued.min() >= ids.FIRST_ISSUE and not local.id_number.str.startswith("3321").any()
+    young = per[per.birth_date >= "19990101"]
+    assert (young.id_issued == young.birth_date.str[:4].astype(int)).all()  # numbered at birth registration
+    # a migrant's ID carries the code its home county had when the number was issued (e.g. 庐江 340124 as 342622)
+    mig = per[per.migrant]
+    assert mig.home_county.notna().all() and per.home_county[~per.migrant].isna().all()
+    assert set(mig.id_number.str[:2]) <= set(ids.MIGRANT_PROVINCES)
+    assert (mig.id_number.str[:6] != mig.home_county).any()
+    assert mig.groupby("household_id").home_county.nunique().max() == 1  # one home county per household
+
+
+def test_legacy_15_digit_ids_only_for_numbers_issued_before_1999(world):
+    truth = pd.read_parquet(world / "truth/records.parquet")
+    admin = places.admin_units(SEED)
+    per = people.build(SEED, SCALE, admin)[0].persons.set_index("person_id")
+    seen15 = 0
+    for feed in load_catalog().feeds:
+        src = feed.column_for("id_number")
+        if src is None or isinstance(feed.source, DatabaseSource):
+            continue
+        key = feed.column_for("record_key")
+        for path in sorted((world / "landing" / feed.department / feed.id).rglob("*.*")):
+            frame = _read(feed, path)
+            short = frame[frame[src].fillna("").str.len() == 15]
+            who = truth.set_index("record_key").person_id.reindex(short[key])
+            assert (per.id_issued.reindex(who) < ids.SECOND_GENERATION).all(), (feed.id, path.name)
+            seen15 += len(short)
+    assert seen15 > 0
 
 
 def test_every_truth_entity_exists_and_villages_are_real(world):

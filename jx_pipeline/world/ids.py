@@ -5,36 +5,51 @@ unified social credit codes (GB 32100). Check characters come from python-stdnum
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import stdnum
 from stdnum.cn import ric, uscc
 
+from jx_pipeline.lib.settings import DATA_DIR
 from jx_pipeline.lib.standardize import credit_code_check
 
-# Birth-place code of a Jiaxing county valid in a birth year (python-stdnum cn/loc.dat ranges).
-_JIAXING_CODES = {
-    "330402": [(1983, "332102"), (9999, "330402")],
-    "330411": [(1981, "332121"), (1983, "332102"), (9999, "330411")],
-    "330421": [(1983, "332122"), (9999, "330421")],
-    "330424": [(1983, "332125"), (9999, "330424")],
-    "330481": [(1983, "332124"), (1986, "330423"), (1988, "339002"), (9999, "330481")],
-    "330482": [(1983, "332123"), (1991, "330422"), (9999, "330482")],
-    "330483": [(1983, "332126"), (1993, "330425"), (9999, "330483")],
+CHINA_DIVISIONS = DATA_DIR / "china_divisions"
+
+# The codes each Jiaxing county carried over time, oldest first (their years come from python-stdnum's cn/loc.dat):
+# the prefecture 嘉兴地区 (3321xx) became the city 嘉兴市 (3304xx) in 1983; 嘉兴县 merged into 嘉兴市 (332102) in
+# 1981; 海宁 was a province-administered city (339002) 1986-1989; 平湖, 海宁, 桐乡 became cities in 1991/1989/1993.
+JIAXING_LINEAGE = {
+    "330402": ("332102", "330402"),
+    "330411": ("332121", "332102", "330411"),
+    "330421": ("332122", "330421"),
+    "330424": ("332125", "330424"),
+    "330481": ("332124", "330423", "339002", "330481"),
+    "330482": ("332123", "330422", "330482"),
+    "330483": ("332126", "330425", "330483"),
 }
-# Provinces most migrants to Jiaxing come from: Anhui, Henan, Sichuan, Jiangxi, Hubei, Hunan, Guizhou, Jiangsu.
-MIGRANT_PROVINCES = ("34", "41", "51", "36", "42", "43", "52", "32")
-
-
-def birthplace_code(county: str, year: int) -> str:
-    return next(code for last, code in _JIAXING_CODES[county] if year <= last)
+# Provinces most migrants to Jiaxing come from, with their share: Anhui, Henan, Sichuan, Jiangxi, Hubei, Hunan,
+# Guizhou, Jiangsu.
+MIGRANT_PROVINCES = {
+    "34": 0.25,
+    "41": 0.20,
+    "51": 0.12,
+    "36": 0.10,
+    "42": 0.08,
+    "43": 0.08,
+    "52": 0.10,
+    "32": 0.07,
+}
+FIRST_ISSUE = 1984  # first-generation resident ID cards (and their numbers) were issued from 1984 on
+SECOND_GENERATION = 1999  # 18-digit numbers from 1999; numbers first issued before then had 15 digits
+_SUFFIXES = ("自治县", "自治旗", "县", "市", "区", "旗")
 
 
 @lru_cache(maxsize=1)
-def _county_ranges() -> list[tuple[str, int, int]]:
-    """(code, first year, last year) of every county-level code in python-stdnum's cn/loc.dat."""
+def _loc_entries() -> list[tuple[str, int, int, str]]:
+    """(code, first year, last year, name) of every county-level code period in python-stdnum's cn/loc.dat."""
     path = Path(stdnum.__file__).parent / "cn" / "loc.dat"
     out, prov = [], None
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -48,16 +63,68 @@ def _county_ranges() -> list[tuple[str, int, int]]:
         if code.endswith("00") or not m:
             continue
         for part in m.group(1).split(","):
-            span = re.match(r"\[(\d*)-(\d*)\]", part)
-            first, last = (int(span[1] or 0), int(span[2] or 9999)) if span else (0, 9999)
-            out.append((code, first, last))
+            span = re.match(r"\[(\d*)-(\d*)\](.*)", part)
+            if span:
+                out.append((code, int(span[1] or 0), int(span[2] or 9999), span[3]))
+            else:
+                out.append((code, 0, 9999, part))
     return out
 
 
-@lru_cache(maxsize=256)
-def migrant_codes(year: int) -> tuple[str, ...]:
-    """Birth-place codes in the migrant provinces that python-stdnum accepts for a birth year."""
-    return tuple(sorted({c for c, a, b in _county_ranges() if c[:2] in MIGRANT_PROVINCES and a <= year <= b}))
+def _stem(name: str) -> str:
+    return next((name[: -len(s)] for s in _SUFFIXES if name.endswith(s) and len(name) > len(s) + 1), name)
+
+
+@cache
+def _lineage(county: str) -> tuple[tuple[str, int, int], ...]:
+    """Code periods (code, first, last) that stand for today's county ``county``: its own code's periods and, in
+    the same province, codes once named like it (蒙城县 -> 蒙城市 keeps its stem). Jiaxing's from JIAXING_LINEAGE."""
+    entries = _province_entries().get(county[:2], [])
+    if county in JIAXING_LINEAGE:
+        return tuple((c, a, b) for c, a, b, _ in entries if c in JIAXING_LINEAGE[county])
+    stems = {s for c, _, _, s in entries if c == county}
+    return tuple((c, a, b) for c, a, b, s in entries if c == county or s in stems)
+
+
+@lru_cache(maxsize=1)
+def _province_entries() -> dict[str, list[tuple[str, int, int, str]]]:
+    """_loc_entries by province, with the name's stem in place of the name."""
+    out: dict[str, list[tuple[str, int, int, str]]] = {}
+    for c, a, b, n in _loc_entries():
+        out.setdefault(c[:2], []).append((c, a, b, _stem(n)))
+    return out
+
+
+@cache
+def issued_code(county: str, year: int) -> str | None:
+    """The area code a number issued in ``year`` by today's county ``county`` carries (None if unknown).
+
+    When codes change in a year both are valid then; the newer one is taken, then the county's own, then the
+    one of the same city (first 4 digits)."""
+    found = [(a, c == county, c[:4] == county[:4], c) for c, a, b in _lineage(county) if a <= year <= b]
+    return max(found)[3] if found else None
+
+
+@lru_cache(maxsize=1)
+def migrant_counties() -> dict[str, tuple[str, ...]]:
+    """Per migrant province, today's counties and county-level cities (NBS 2022) whose issuing code python-stdnum
+    knows for every year numbers can have been issued in (FIRST_ISSUE to today)."""
+    areas = pd.read_csv(CHINA_DIVISIONS / "areas.csv", dtype=str)
+    rural = areas[areas.code.str[4].isin(("2", "8")) & areas.provinceCode.isin(MIGRANT_PROVINCES)]
+    out: dict[str, list[str]] = {p: [] for p in MIGRANT_PROVINCES}
+    for code, prov in zip(rural.code, rural.provinceCode, strict=True):
+        if all(issued_code(code, y) for y in range(FIRST_ISSUE, 2027)):
+            out[prov].append(code)
+    return {p: tuple(sorted(v)) for p, v in out.items()}
+
+
+def issue_year(birth_year: int, rollout: int, delay: int) -> int:
+    """Year a person's number was first issued: the first card at 16 (+ ``delay``), not before the roll-out of
+    first-generation cards (``rollout``, 1984-1990) for those already adult then; from 1999 on a child gets its
+    number when registered at birth."""
+    if birth_year >= SECOND_GENERATION:
+        return birth_year
+    return min(2026, max(birth_year + 16 + delay, rollout))
 
 
 def resident_id(region: str, birth: str, seq: int) -> str:

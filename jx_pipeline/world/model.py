@@ -38,6 +38,8 @@ class WorldModel:
     p_phone: np.ndarray
     p_age: np.ndarray
     p_migrant: np.ndarray
+    p_issued: np.ndarray  # year the ID number was first issued
+    p_home: np.ndarray  # a migrant's home county code (None for others)
     p_ap: np.ndarray  # index into ap arrays
     p_building: np.ndarray
     p_unit: np.ndarray
@@ -108,6 +110,8 @@ def build_model(admin: places.AdminUnits, pop: people.Population, natural: pd.Da
         p_phone=obj(per.phone),
         p_age=per.age.to_numpy(),
         p_migrant=per.migrant.to_numpy(dtype=bool),
+        p_issued=per.id_issued.to_numpy(),
+        p_home=per.home_county.to_numpy(dtype=object),
         p_ap=ap_index.reindex(per.address_point).to_numpy(),
         p_building=obj(hrow.building_no),
         p_unit=obj(hrow.unit_no),

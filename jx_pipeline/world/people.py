@@ -40,9 +40,7 @@ class Population:
     buildings: pd.DataFrame  # entity_id, parent_id, village_code, building_no, geom
     roads: pd.DataFrame  # entity_id, name, county_code, town_code, geom
     households: pd.DataFrame  # household_id, address_point, building_no, unit_no, room, migrant
-    persons: (
-        pd.DataFrame
-    )  # person_id, name, gender, birth_date, id_number, phone, household_id, address_point
+    persons: pd.DataFrame  # person_id, name, gender, birth_date, id_number, phone, household_id, address_point, id_issued, home_county
     orgs: (
         pd.DataFrame
     )  # org_id, kind, name, credit_code, legal_rep, reg_date, capital, industry, phone, address_point
@@ -271,18 +269,29 @@ def _persons(seed, hh, ap, town_of, county_of_town) -> pd.DataFrame:
     migrant = hh.migrant.to_numpy()[hidx]
     ap_of = hh.ap_idx.to_numpy()[hidx]
     home_county = np.array([county_of_town[town_of[v]] for v in ap.village_code.to_numpy()[ap_of]])
-    counties = np.array(sorted(ids._JIAXING_CODES))
+    counties = np.array(sorted(ids.JIAXING_LINEAGE))
     other = rng.choice(counties, n)
-    born_in = np.where(rng.random(n) < 0.8, home_county, other)
+    born_in = np.where(rng.random(n) < 0.8, home_county, other)  # county of the household register at issue
     mig_pick = rng.integers(0, 1 << 30, len(hh))[hidx]  # one home county per migrant household
     seq = rng.integers(0, 500, n) * 2 + gender  # odd for men
+    # the number carries the code the issuing county had in the year it was issued (see ids.issue_year)
+    irng = stream(seed, "id-issue")
+    rollout = irng.integers(ids.FIRST_ISSUE, 1991, n)
+    delay = irng.choice([0, 0, 0, 1, 2], n)
+    provs = list(ids.MIGRANT_PROVINCES)
+    weights = np.array(list(ids.MIGRANT_PROVINCES.values()))
+    home_prov = np.array(provs)[irng.choice(len(provs), len(hh), p=weights / weights.sum())][hidx]
+    homes = ids.migrant_counties()
+    issued = [ids.issue_year(int(y), int(r), int(d)) for y, r, d in zip(year, rollout, delay, strict=True)]
+    origin = np.full(n, None, dtype=object)
     id_numbers, seen = [], set()
     for i in range(n):
         if migrant[i]:
-            choices = ids.migrant_codes(int(year[i]))
-            region = choices[mig_pick[i] % len(choices)]
+            choices = homes[home_prov[i]]
+            origin[i] = choices[mig_pick[i] % len(choices)]
+            region = ids.issued_code(origin[i], issued[i])
         else:
-            region = ids.birthplace_code(born_in[i], int(year[i]))
+            region = ids.issued_code(born_in[i], issued[i])
         s = int(seq[i])
         while True:
             num = ids.resident_id(region, birth[i], s)
@@ -311,6 +320,8 @@ def _persons(seed, hh, ap, town_of, county_of_town) -> pd.DataFrame:
             "address_point": hh.address_point.to_numpy()[hidx],
             "migrant": migrant,
             "age": age,
+            "id_issued": np.array(issued, dtype=np.int16),  # year the number was first issued
+            "home_county": origin,  # a migrant's home county (NBS 2022 code), whose code the ID carries
         }
     )
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
 from jx_pipeline.lib import coords
-from jx_pipeline.world import geo, render, vocab
+from jx_pipeline.world import geo, ids, render, vocab
 from jx_pipeline.world.model import WorldModel
 from jx_pipeline.world.places import TYPE_LABEL
 from jx_pipeline.world.rng import stream
@@ -163,7 +163,7 @@ def make_records(
 
     if person is not None:
         idno = m.p_idno[person].copy()
-        legacy = flag("id_legacy15", i_rates, m.p_birth[person] < "20000101")
+        legacy = flag("id_legacy15", i_rates, m.p_issued[person] < ids.SECOND_GENERATION)  # first-generation
         bad = flag("id_malformed", i_rates)
         missing = flag("id_missing", i_rates) | unknown
         idno = np.array(
