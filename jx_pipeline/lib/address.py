@@ -35,7 +35,7 @@ _URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街|道|巷|弄))(?:(?P
 _NOT_AFTER_STEM = re.compile(
     r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区|[\d])"
 )
-_FILLER = re.compile(r"^(?:中华人民共和国|中国)")
+_FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无)")
 
 
 @dataclass
@@ -85,6 +85,10 @@ class AddressParser:
         self.town_name = ix.town_name
         self.village_name = ix.village_name
         self.village_short = ix.village_short
+        # the first two characters of every full province, city or county name (and of city stems)
+        self._heads = {
+            a[:2] for a, ps in ix.places.items() if any(p.rank < 2 or p.level != "county" for p in ps)
+        }
         # villages of the city by their own or variant name, when only one village answers to it
         self.villages_of_city: dict[str, str] = {}
         for alias, cands in ix.villages.items():
@@ -123,6 +127,8 @@ class AddressParser:
         out = Parsed(remark=remark)
         chain: dict[str, tuple[str, int]] = {}  # level -> (code, rank) of the place the address names
         s = self._places(s, out, chain)
+        if not chain and not self._prefix_town(s, None, self.city):
+            s = self._after_label(s, out, chain)
         s = self._town(s, out, chain)
         s = self._repeat(s, out, chain)
         self._context(out, chain)
@@ -189,14 +195,14 @@ class AddressParser:
         return s
 
     def _pick_place(self, cands: list[Place], chain: dict, rest: str) -> tuple[Place, bool] | None:
-        if any(p.rank == 2 for p in cands) and _NOT_AFTER_STEM.match(rest):
+        if any(p.rank == 2 for p in cands) and _NOT_AFTER_STEM.match(rest) and not self._names_next(rest):
             cands = [p for p in cands if p.rank < 2]
         if not cands:
             return None
         ok = [p for p in cands if self._consistent(p, chain)]
         fresh = False
-        if not ok and chain:  # contradicts what came before: a new address starts here
-            ok = [p for p in cands if p.rank < 2 or p.level != "county" or self._starts_local(p, chain, rest)]
+        if not ok and chain:  # contradicts what came before: a new address may start here
+            ok = [p for p in cands if self._may_restart(p, chain, rest)]
             fresh = True
         if not ok:
             return None
@@ -212,6 +218,44 @@ class AddressParser:
         if place.rank == 2 and place.level == "county" and not chain and place.code[:2] != self.province:
             return None  # a bare county stem of another province, nothing before it: too weak
         return place, fresh
+
+    def _after_label(self, s: str, out: Parsed, chain: dict) -> str:
+        """Words before the address (邮寄地址, 委托件, a company's name): the address starts at the first province,
+        city or county name within the next few characters."""
+        heads = self._heads
+        for i in range(1, min(len(s) - 1, 16)):
+            if s[i : i + 2] in heads:
+                rest = self._places(s[i:], out, chain)
+                if chain:
+                    out.remark = (s[:i] + (out.remark or "")) if out.remark else s[:i]
+                    return rest
+        return s
+
+    def _names_next(self, rest: str) -> bool:
+        """Whether a division name with its suffix starts ``rest`` (宁波|镇海区, 台州|路桥区, 桐庐|城南街道)."""
+        ix = self.ix
+        for k in range(min(len(rest), ix.max_town), 1, -1):
+            head = rest[:k]
+            if any(p.rank < 2 for p in ix.places.get(head, ())) or any(
+                r < 2 for _, r in ix.towns.get(head, ())
+            ):
+                return True
+        return False
+
+    def _may_restart(self, place: Place, chain: dict, rest: str) -> bool:
+        """A place contradicting the ones before starts the address anew (a migrant's home glued in front) when
+        it is a province, or a full city or county name before any county was named, or the configured city's
+        county; a bare stem only if a division name follows (湖南邵阳|杭州萧山…); 乐清市清远… is not 清远市."""
+        local = place.code[:4] == self.city
+        if place.level == "province":
+            return place.rank < 2 or "county" not in chain
+        if "county" in chain and not local:
+            return False
+        if place.rank < 2:
+            return True
+        if place.level == "county":
+            return self._starts_local(place, chain, rest)
+        return "county" not in chain and self._names_next(rest)
 
     def _starts_local(self, place: Place, chain: dict, rest: str) -> bool:
         """A bare county stem after another place's county starts the address anew only when one of its towns

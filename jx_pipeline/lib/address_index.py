@@ -22,7 +22,7 @@ from jx_pipeline.lib.errors import JxError
 MUNICIPALITIES = ("11", "12", "31", "50")  # provinces that are cities: 北京 names both
 PROVINCE_SUFFIX = re.compile(r"(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)$")
 CITY_SUFFIX = re.compile(r"(?:(?:[\u4e00-\u9fff]{1,6}?族)+自治州|自治州|地区|盟|市)$")
-COUNTY_SUFFIX = re.compile(r"(?:(?:[\u4e00-\u9fff]{1,6}?族)+自治[县旗]|林区|特区|新区|区|县|市|旗)$")
+COUNTY_SUFFIX = re.compile(r"(?:(?:[\u4e00-\u9fff]{1,6}?族)+自治[县旗]|林区|特区|区|县|市|旗)$")
 COUNTY_SUFFIXES = ("区", "县", "市")
 TOWN_SUFFIXES = ("街道", "镇", "乡")
 ZONE_FORMS = ("经济技术开发区", "经济开发区", "开发区", "工业园区", "工业区")  # how writers shorten a zone
