@@ -12,7 +12,7 @@ given, resolves an urban address (road and number) to its village/community and 
 
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -35,6 +35,7 @@ _URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街|道|巷|弄))(?:(?P
 _NOT_AFTER_STEM = re.compile(
     r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区|[\d])"
 )
+_HEAD = re.compile(r"^\D*\d?")
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无)")
 
 
@@ -63,7 +64,7 @@ class Parsed:
     stop_reason: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**self.__dict__, "confidence": dict(self.confidence)}
 
 
 class AddressParser:
@@ -85,6 +86,7 @@ class AddressParser:
         self.town_name = ix.town_name
         self.village_name = ix.village_name
         self.village_short = ix.village_short
+        self._head_cache: dict[str, tuple[int, dict, dict]] = {}
         # the first two characters of every full province, city or county name (and of city stems)
         self._heads = {
             a[:2] for a, ps in ix.places.items() if any(p.rank < 2 or p.level != "county" for p in ps)
@@ -124,15 +126,20 @@ class AddressParser:
     # -- parsing -------------------------------------------------------------------------------------------
     def parse(self, text: str) -> Parsed:
         s, remark = normalize(text)
-        out = Parsed(remark=remark)
-        chain: dict[str, tuple[str, int]] = {}  # level -> (code, rank) of the place the address names
-        s = self._places(s, out, chain)
-        if not chain and not self._prefix_town(s, None, self.city):
-            s = self._after_label(s, out, chain)
-        s = self._town(s, out, chain)
-        s = self._repeat(s, out, chain)
-        self._context(out, chain)
-        s = self._village_prefix(s, out)
+        # the divisions are read from the head of the address, up to its first digit: many addresses share it,
+        # so it is parsed once (the same result as reading the whole: no division name holds a digit)
+        head = _HEAD.match(s).group(0)
+        cached = self._head_cache.get(head)
+        if cached is None:
+            if len(self._head_cache) > 200_000:
+                self._head_cache.clear()
+            cached = self._head_cache[head] = self._divisions(head)
+        used, fields, chain = cached
+        out = Parsed(**fields)
+        out.confidence = dict(out.confidence)
+        if remark:
+            out.remark = out.remark + remark if out.remark else remark
+        s = s[used:]
         local = not out.outside
         m = _RURAL.match(s)  # 组 (a village's production group) appears only in rural addresses
         if m:
@@ -150,6 +157,19 @@ class AddressParser:
             self._resolve(out)
         self._finish(out, chain)
         return out
+
+    def _divisions(self, s: str) -> tuple[int, dict, dict]:
+        """Province … village at the start of ``s``: (characters used, fields of Parsed, the chain of places)."""
+        out = Parsed()
+        chain: dict[str, tuple[str, int]] = {}  # level -> (code, rank) of the place the address names
+        rest = self._places(s, out, chain)
+        if not chain and not self._prefix_town(rest, None, self.city):
+            rest = self._after_label(rest, out, chain)
+        rest = self._town(rest, out, chain)
+        rest = self._repeat(rest, out, chain)
+        self._context(out, chain)
+        rest = self._village_prefix(rest, out)
+        return len(s) - len(rest), dict(out.__dict__), chain
 
     def _consistent(self, place: Place, chain: dict[str, tuple[str, int]]) -> bool:
         code = place.code
@@ -176,7 +196,7 @@ class AddressParser:
                 s = s[f.end() :]
                 continue
             best = None
-            for k in range(min(len(s), ix.max_place), 1, -1):
+            for k in ix.place_heads.get(s[:2], ()):
                 cands = ix.places.get(s[:k])
                 if cands:
                     best = self._pick_place(cands, chain, s[k:])
@@ -234,7 +254,7 @@ class AddressParser:
     def _names_next(self, rest: str) -> bool:
         """Whether a division name with its suffix starts ``rest`` (宁波|镇海区, 台州|路桥区, 桐庐|城南街道)."""
         ix = self.ix
-        for k in range(min(len(rest), ix.max_town), 1, -1):
+        for k in {*ix.place_heads.get(rest[:2], ()), *ix.town_heads.get(rest[:2], ())}:
             head = rest[:k]
             if any(p.rank < 2 for p in ix.places.get(head, ())) or any(
                 r < 2 for _, r in ix.towns.get(head, ())
@@ -268,7 +288,7 @@ class AddressParser:
     def _prefix_town(self, s: str, county: str | None, city: str | None, province: str | None = None):
         """(alias, [codes], rank) of the longest town name at the start of ``s`` inside the block."""
         towns = self.ix.towns
-        for k in range(min(len(s), self.ix.max_town), 1, -1):
+        for k in self.ix.town_heads.get(s[:2], ()):
             cands = towns.get(s[:k])
             if not cands:
                 continue
@@ -318,7 +338,7 @@ class AddressParser:
     def _repeat(self, s: str, out: Parsed, chain: dict) -> str:
         """A county and town written twice (建德市寿昌镇建德市寿昌镇…): the second copy is skipped."""
         for _ in range(3):
-            for k in range(min(len(s), self.ix.max_place), 1, -1):
+            for k in self.ix.place_heads.get(s[:2], ()):
                 cands = self.ix.places.get(s[:k])
                 if cands and any(chain.get(p.level, ("",))[0] == p.code for p in cands):
                     s = s[k:]
@@ -350,7 +370,7 @@ class AddressParser:
             return s
         width, code = block
         villages = self.ix.villages
-        for k in range(min(len(s), self.ix.max_village), 1, -1):
+        for k in self.ix.village_heads.get(s[:2], ()):
             cands = villages.get(s[:k])
             if not cands:
                 continue

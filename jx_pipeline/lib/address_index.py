@@ -62,9 +62,11 @@ class Index:
     # town name -> [(code, rank)], village name -> [(code, rank)] (Zhejiang)
     towns: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     villages: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
-    max_place: int = 2
-    max_town: int = 2
-    max_village: int = 2
+    # first two characters -> lengths of the names starting with them, longest first: a prefix search
+    # then tries only lengths that exist
+    place_heads: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    town_heads: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    village_heads: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def add_place(self, alias: str, level: str, code: str, rank: int) -> None:
         got = self.places[alias]
@@ -180,9 +182,9 @@ def load(folder: Path | None = None) -> Index:
             for suf in ("村", "社区"):
                 if s + suf != short:
                     ix.add(ix.villages, s + suf, code, 1)
-    ix.max_place = max(map(len, ix.places))
-    ix.max_town = max(map(len, ix.towns))
-    ix.max_village = max(map(len, ix.villages))
+    ix.place_heads = _heads(ix.places)
+    ix.town_heads = _heads(ix.towns)
+    ix.village_heads = _heads(ix.villages)
     ix.places = dict(ix.places)
     ix.towns = dict(ix.towns)
     ix.villages = dict(ix.villages)
@@ -204,3 +206,10 @@ def _add_town(ix: Index, name: str, code: str, base: int) -> None:
             for other in ZONE_FORMS[:3]:
                 if other != form:
                     ix.add(ix.towns, name[: -len(form)] + other, code, max(base, 1))
+
+
+def _heads(table: dict[str, object]) -> dict[str, tuple[int, ...]]:
+    lengths: dict[str, set[int]] = defaultdict(set)
+    for name in table:
+        lengths[name[:2]].add(len(name))
+    return {h: tuple(sorted(ls, reverse=True)) for h, ls in lengths.items()}
