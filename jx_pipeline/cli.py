@@ -237,11 +237,16 @@ def _summary() -> None:
     )
 
 
-def _address_parser(source: str):
+def _address_parser(source: str, city: str = "3304"):
     from jx_pipeline.lib import address
 
-    if source == "none":
-        return address.AddressParser()
+    if not (len(city) == 4 and city.isdigit()):
+        raise JxError(f"--city {city!r} is not a 4-digit NBS city code", fix="e.g. --city 3304 (Jiaxing)")
+    if source == "none" or city != "3304":  # the door plates are Jiaxing's
+        try:
+            return address.AddressParser(city=city)
+        except ValueError as e:
+            raise JxError(str(e), fix="give a city code of data/china_divisions/cities.csv") from None
     if source.endswith(".parquet"):
         import pyarrow.parquet as pq
 
@@ -275,13 +280,14 @@ def address_parse(args: argparse.Namespace) -> int:
     """UTF-8 lines on stdin -> one JSON object per line on stdout, in order."""
     from jx_pipeline.lib import address
 
-    parser = _address_parser(args.gazetteer)
+    parser = _address_parser(args.gazetteer, args.city)
     out = sys.stdout
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     for line in sys.stdin:
         p = parser.parse(line.rstrip("\r\n"))
         row = p.as_dict()
         row["standard"] = address.standard(parser, p) if (p.county_code or p.road or p.group) else None
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.write(dumps(row) + "\n")
     out.flush()
     return 0
 
@@ -385,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=world_generate)
 
-    addr = sub.add_parser("address", help="the Jiaxing address parser").add_subparsers(
+    addr = sub.add_parser("address", help="the address parser (any city; Jiaxing by default)").add_subparsers(
         dest="address_command", required=True
     )
     parse = addr.add_parser(
@@ -395,7 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--gazetteer",
         default="auto",
         help="door plates from 'warehouse' (core.geo_entity), a geo_entities.parquet file, or 'none'"
-        " (default auto: the warehouse when it answers, else none)",
+        " (default auto: the warehouse when it answers, else none); used for Jiaxing only",
+    )
+    parse.add_argument(
+        "--city",
+        default="3304",
+        help="4-digit NBS code of the city the addresses are in (default 3304, Jiaxing); any Zhejiang city"
+        " resolves to village, other cities to county; places elsewhere come back outside=true",
     )
     parse.set_defaults(func=address_parse)
 
