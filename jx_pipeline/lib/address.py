@@ -196,9 +196,10 @@ class AddressParser:
                 s = s[f.end() :]
                 continue
             best = None
+            town = self._town_len(s)
             for k in ix.place_heads.get(s[:2], ()):
                 cands = ix.places.get(s[:k])
-                if cands:
+                if cands and not (k < town and all(p.rank == 2 for p in cands)):  # 萧山|开发区: a town
                     best = self._pick_place(cands, chain, s[k:])
                     if best:
                         alias, (place, fresh) = s[:k], best
@@ -250,6 +251,13 @@ class AddressParser:
                     out.remark = (s[:i] + (out.remark or "")) if out.remark else s[:i]
                     return rest
         return s
+
+    def _town_len(self, s: str) -> int:
+        """Length of the longest Zhejiang town name with its suffix at the start of ``s`` (0 if none)."""
+        for k in self.ix.town_heads.get(s[:2], ()):
+            if any(r < 2 for _, r in self.ix.towns.get(s[:k], ())):
+                return k
+        return 0
 
     def _names_next(self, rest: str) -> bool:
         """Whether a division name with its suffix starts ``rest`` (宁波|镇海区, 台州|路桥区, 桐庐|城南街道)."""
