@@ -175,14 +175,22 @@ class AddressParser:
         code = place.code
         prov, city, county = (chain.get(k, ("",))[0] for k in ("province", "city", "county"))
         if place.level == "province":
-            return (not prov or prov == code) and (not city or city[:2] == code) and (not county or county[:2] == code)
+            return (
+                (not prov or prov == code)
+                and (not city or city[:2] == code)
+                and (not county or county[:2] == code)
+            )
         if place.level == "city":
-            return (not prov or prov == code[:2]) and (not city or city == code) and (
-                not county or self.ix.county_city.get(county) == code
+            return (
+                (not prov or prov == code[:2])
+                and (not city or city == code)
+                and (not county or self.ix.county_city.get(county) == code)
             )
         return (
             (not prov or prov == code[:2])
-            and (not city or self.ix.county_city.get(code) == city or city[:2] in address_index.MUNICIPALITIES)
+            and (
+                not city or self.ix.county_city.get(code) == city or city[:2] in address_index.MUNICIPALITIES
+            )
             and (not county or county == code)
         )
 
@@ -367,9 +375,7 @@ class AddressParser:
         out.city_code = self.ix.county_city.get(county or "") or (chain.get("city") or (None,))[0]
         if not out.city_code and prov in (None, self.province):
             out.city_code = self.city
-        out.outside = bool(
-            (out.city_code and out.city_code != self.city) or (prov and prov != self.province)
-        )
+        out.outside = bool((out.city_code and out.city_code != self.city) or (prov and prov != self.province))
 
     def _village_prefix(self, s: str, out: Parsed) -> str:
         """A village or community named at this point (…街道百福弄社区中山路…, …镇城北村梅家巷…)."""
@@ -519,7 +525,9 @@ class AddressParser:
         out.province_code = (city or (chain.get("province") or ("",))[0] or "")[:2] or None
         for level, code in (("city", out.city_code), ("province", out.province_code)):
             if code and level not in conf:
-                conf[level] = max((v for k, v in conf.items() if k in ("county", "town", "village")), default=0.8)
+                conf[level] = max(
+                    (v for k, v in conf.items() if k in ("county", "town", "village")), default=0.8
+                )
         if out.county_code and out.county:
             out.county = out.county or self.county_name.get(out.county_code)
         out.outside = bool(

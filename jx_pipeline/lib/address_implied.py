@@ -38,6 +38,8 @@ def load(path: Path = PATH) -> list[Implied]:
                 if not (row.get(col) or "").strip():
                     raise JxError(f"implied places: {path.name} row {n}: column {col} is empty")
             if len(row["code"]) not in (6, 9) or not row["code"].isdigit():
-                raise JxError(f"implied places: {path.name} row {n}: column code {row['code']!r} is not 6 or 9 digits")
+                raise JxError(
+                    f"implied places: {path.name} row {n}: column code {row['code']!r} is not 6 or 9 digits"
+                )
             out.append(Implied(row["name"], row["code"], row["kind"], row["source"]))
     return out

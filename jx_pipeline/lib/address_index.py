@@ -113,7 +113,7 @@ def _former_counties() -> list[tuple[str, str]]:
             province = code
             continue
         m = re.search(r'county="([^"]*)"', props)
-        for entry in (m.group(1).split(",") if m else ()):
+        for entry in m.group(1).split(",") if m else ():
             name = entry.split("]", 1)[-1]
             if name and name not in ("市辖区", "县"):
                 out.append((name, province + code))

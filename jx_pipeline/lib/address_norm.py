@@ -11,10 +11,14 @@ import unicodedata
 
 _CJK = "\u4e00-\u9fff"
 # separators between two names (never between digits: 11-10-2127 is building-unit-room)
-_SEP = re.compile(rf"(?<=[{_CJK}\)）])[\s\-_?？,，、/|·:：;；.。]+|[\s\-_?？,，、/|·:：;；.。]+(?=[{_CJK}\(（])")
+_SEP = re.compile(
+    rf"(?<=[{_CJK}\)）])[\s\-_?？,，、/|·:：;；.。]+|[\s\-_?？,，、/|·:：;；.。]+(?=[{_CJK}\(（])"
+)
 _SPACE = re.compile(r"\s+")
 _COUNTRY = re.compile(r"^(?:中华人民共和国|中国)")
-_PHONE = re.compile(r"(?:(?:联系)?(?:电话|手机|tel|TEL|Tel)[:：]?)?(?:\+?86)?1[3-9]\d{9}$|(?:电话|手机)[:：]?\d[\d\-]{6,}$")
+_PHONE = re.compile(
+    r"(?:(?:联系)?(?:电话|手机|tel|TEL|Tel)[:：]?)?(?:\+?86)?1[3-9]\d{9}$|(?:电话|手机)[:：]?\d[\d\-]{6,}$"
+)
 _REMARK = re.compile(
     r"(?:[(（][^()（）]*[)）]|旁边|旁|附近|对面|隔壁|[东南西北]侧|楼下|门口|电联|电话联系|请?电话|收件?|转交?)+$"
 )

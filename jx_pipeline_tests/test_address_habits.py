@@ -1,0 +1,149 @@
+"""The habits of real address writers (issue 9), one group of hand-written examples per habit, and the parser's
+contract for any city: levels kept when the tail fails, confidence and stop reason, ``outside`` with the codes of
+the place named. Expected codes are the NBS 2022 codes of the places the examples name (data/china_divisions)."""
+
+import json
+import subprocess
+
+import pytest
+
+from jx_pipeline.lib import address_implied
+from jx_pipeline.lib.address import AddressParser
+from jx_pipeline.lib.address_norm import normalize
+from jx_pipeline_tests.conftest import JX
+
+
+@pytest.fixture(scope="module")
+def jx() -> AddressParser:
+    return AddressParser()
+
+
+@pytest.fixture(scope="module")
+def hz() -> AddressParser:
+    return AddressParser(city="3301")
+
+
+def codes(p):
+    return p.county_code, p.town_code
+
+
+HABITS = {
+    # county or town without its suffix at the start
+    "海宁工人路108号": ("330481", None),
+    "桐乡濮院锦苑小区3幢2单元": ("330483", "330483101"),
+    "嘉善西塘镇南苑路5号": ("330421", "330421103"),
+    # separators and filler between levels
+    "浙江省-嘉兴市-嘉善县-姚庄镇-银水路8号": ("330421", "330421111"),
+    "浙江省_嘉兴市_海盐县_武原街道": ("330424", "330424001"),
+    "中国浙江省嘉兴市 平湖市 当湖街道": ("330482", "330482001"),
+    "浙江省嘉兴市?南湖区?建设街道": ("330402", "330402007"),
+    "浙江省嘉兴市null南湖区": ("330402", None),
+    # doubled prefixes
+    "嘉兴嘉兴市桐乡市梧桐街道": ("330483", "330483001"),
+    "浙江省嘉兴市浙江省嘉兴市秀洲区新塍镇": ("330411", "330411104"),
+    "桐乡市桐乡市梧桐街道": ("330483", "330483001"),
+    # another place glued in front: a migrant's home, then the address
+    "安徽省阜阳市临泉县浙江省嘉兴市南湖区建设街道": ("330402", "330402007"),
+    "河南周口嘉善县魏塘街道": ("330421", "330421001"),
+    "江西省上饶市鄱阳县嘉善西塘镇": ("330421", "330421103"),
+    # a label before the address
+    "邮寄地址浙江省嘉兴市南湖区建设街道": ("330402", "330402007"),
+}
+
+
+@pytest.mark.parametrize("text", sorted(HABITS))
+def test_writers_habits_reach_the_right_county_and_town(jx, text):
+    p = jx.parse(text)
+    assert codes(p) == HABITS[text]
+    assert not p.outside and p.city_code == "3304" and p.province_code == "33"
+
+
+@pytest.mark.parametrize(
+    "text, remark",
+    [
+        ("南湖区建设街道中山东路12号1346室廖", "廖"),
+        ("南湖区建设街道中山东路12号电联", "电联"),
+        ("南湖区建设街道中山东路12号门口", "门口"),
+        ("南湖区建设街道中山东路12号13812345678", "13812345678"),
+    ],
+)
+def test_trailing_names_phones_and_remarks_are_split_off(jx, text, remark):
+    p = jx.parse(text)
+    assert (p.remark, p.road, p.number, codes(p)) == (remark, "中山东路", "12", ("330402", "330402007"))
+
+
+def test_separators_inside_numbers_are_kept():
+    assert normalize("桐乡市梧桐街道 11-10-2127")[0] == "桐乡市梧桐街道11-10-2127"
+
+
+@pytest.mark.parametrize(
+    "text, county",
+    [
+        ("广东省深圳市龙岗区平湖街道", "440307"),  # Shenzhen's 平湖街道 is not 平湖市
+        ("深圳市龙岗区平湖华南城", "440307"),
+        ("北京市朝阳区建国路", "110105"),
+        ("中华人民共和国江苏省苏州市吴江区", "320509"),
+        ("杭州市萧山区瓜沥镇", "330109"),
+    ],
+)
+def test_a_place_elsewhere_is_outside_with_its_own_codes(jx, text, county):
+    p = jx.parse(text)
+    assert p.outside and p.county_code == county and p.city_code == county[:4]
+    assert not (p.town_code or "").startswith("3304")
+
+
+def test_levels_are_kept_when_the_tail_does_not_resolve(jx):
+    p = jx.parse("嘉兴市南湖区某某路")
+    assert (p.county_code, p.town_code, p.stop_reason) == ("330402", None, "town_not_found")
+    assert p.confidence["county"] == 1.0 and "town" not in p.confidence
+    bare = jx.parse("海宁工人路108号")
+    assert bare.confidence["county"] < 1.0  # a bare stem is less sure than the full name
+    assert jx.parse("not an address").stop_reason == "no_place_named"
+    assert jx.parse("海盐县沈荡镇庄星村五组12号").stop_reason is None
+
+
+def test_any_zhejiang_city_resolves_to_village(hz):
+    p = hz.parse("浙江省杭州市萧山区瓜沥镇")
+    assert (p.county_code, p.town_code, p.outside) == ("330109", "330109113", False)
+    assert hz.parse("萧山开发区").town_code == "330109401"  # 萧山经济技术开发区, an NBS town-level unit
+    village = next(c for c, n in hz.village_name.items() if c.startswith("330109113"))
+    short = hz.village_short[village]
+    assert hz.parse(f"萧山区瓜沥镇{short}").village_code == village
+    assert hz.parse("嘉兴市南湖区建设街道").outside
+
+
+def test_a_county_reorganised_since_is_read_through_its_town(hz):
+    # 2021: 江干区 joined 上城区, its 下沙街道 went to the new 钱塘区; 运河 is in 临平区 now
+    assert codes(hz.parse("江干区下沙街道")) == ("330114", "330114001")
+    assert codes(hz.parse("余杭区运河镇")) == ("330113", "330113006")
+
+
+def test_every_implied_place_resolves_to_its_unit_and_has_a_source(hz):
+    entries = address_implied.load()
+    assert entries and all(e.source.startswith("http") for e in entries)
+    for e in entries:
+        parser = AddressParser(city=e.code[:4])
+        county = parser.county_name[e.code[:6]]
+        p = parser.parse(county + e.name if len(e.code) == 9 else e.name)
+        assert (p.town_code if len(e.code) == 9 else p.county_code) == e.code, e
+
+
+def test_unknown_city_is_refused():
+    with pytest.raises(ValueError, match="9999"):
+        AddressParser(city="9999")
+
+
+def test_cli_parses_for_the_city_given():
+    lines = ["萧山区瓜沥镇", "广东省深圳市龙岗区平湖街道", ""]
+    done = subprocess.run(
+        [JX, "address", "parse", "--city", "3301", "--gazetteer", "none"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(x) for x in done.stdout.splitlines()]
+    assert [o["town_code"] for o in out] == ["330109113", None, None]
+    assert [o["outside"] for o in out] == [False, True, False]
+    assert {"province_code", "city_code", "confidence", "stop_reason"} <= out[0].keys()
