@@ -51,6 +51,12 @@ from jx_pipeline.lib import settings
 
 RESERVED = "3304"  # Jiaxing: independent testing only
 SCORED = ("county", "town", "village")
+WHY = {
+    "ambiguous": "ambiguous",
+    "unknown": "naming no NBS 2022 unit",
+    "stale": "contradicted by the town's NBS 2022 county",
+    "county_now": "towns made counties",
+}
 CODE_FIELD = {"county": "county_code", "town": "town_code", "village": "village_code"}
 
 
@@ -155,10 +161,8 @@ def main() -> None:
                     left_out[lvl][gold[lvl].why] += 1
     for lvl in SCORED:
         c = left_out[lvl]
-        print(
-            f"{lvl} labels: {sum(c.values())}, left out {c['ambiguous'] + c['unknown']} "
-            f"({c['ambiguous']} ambiguous, {c['unknown']} naming no NBS 2022 unit)"
-        )
+        why = ", ".join(f"{n} {WHY[w]}" for w, n in sorted(c.items()) if w != "ok")
+        print(f"{lvl} labels: {sum(c.values())}, left out {sum(c.values()) - c['ok']} ({why})")
 
     cities = sorted(by_city, key=lambda c: (-len(by_city[c]), c))
     ours, our_seconds, problems = run_ours(by_city)

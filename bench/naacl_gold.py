@@ -16,6 +16,7 @@ The same rules turn the names cpca and jionlp return into codes, so all tools ar
 from __future__ import annotations
 
 import csv
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ SUFFIXES = {
     "town": ("街道", "镇", "乡"),
     "village": ("社区", "村"),
 }
+_AUTONOMOUS = re.compile(r"^(.{2,}?)(?:[^族]{1,5}族)+自治(?:县|州|旗)$")
 MUNICIPALITIES = ("11", "12", "31", "50")  # their cities.csv rows are named 市辖区 / 县
 
 
@@ -89,8 +91,11 @@ def full_form(name: str, level: str) -> str:
 
 
 def base_form(name: str, level: str) -> str:
-    """The full form without its level suffix, if at least two characters remain: 富阳市 -> 富阳, 闲林街道 -> 闲林."""
+    """The full form without its level suffix, if at least two characters remain: 富阳市 -> 富阳, 闲林街道 -> 闲林,
+    景宁畲族自治县 -> 景宁 (an autonomous unit loses its peoples too)."""
     name = full_form(name, level)
+    if m := _AUTONOMOUS.match(name):
+        return m[1]
     for suffix in SUFFIXES[level]:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
             return name[: -len(suffix)]
@@ -103,6 +108,7 @@ class Lookup:
 
     code: str | None
     why: str = "ok"
+    place: str | None = None  # a left-out label's NBS 2022 unit, when known: it still places the address
 
 
 @dataclass
@@ -156,16 +162,33 @@ class Divisions:
 
     def resolve(self, names: dict[str, str | None]) -> dict[str, Lookup]:
         """Codes for a chain of names by level (prov … village), each looked up inside the deepest code found
-        above it. Levels without a name are absent from the result."""
+        above it. Levels without a name are absent from the result.
+
+        Towns move: 临平街道 left 余杭区 for the new 临平区 (2021), 龙港镇 of 苍南县 became 龙港市 (2019). When a
+        town is not in the county found above it but is, uniquely, elsewhere in the city, or names a county-level
+        unit of the city, the labels contradict NBS 2022: the county is left out ("stale": either answer is
+        defensible) and the town taken where NBS 2022 puts it. (Villages are not moved so: a village name
+        recurs too often in a county for a move to be told from a namesake.)"""
         out: dict[str, Lookup] = {}
-        parent = ""
+        parent, parent_level = "", None
         for level in LEVELS:
             hit = self.lookup(level, names.get(level), parent)
             if hit is None:
                 continue
+            if hit.why == "unknown" and level == "town" and parent_level == "county":
+                up = self.lookup(level, names[level], parent[:4])
+                if up and up.code:
+                    out["county"], hit = Lookup(None, "stale"), up
+                else:
+                    now = self.lookup("county", base_form(names[level], "town"), parent[:4])
+                    if now and now.code and now.code != parent:  # a town made a county (龙港镇 -> 龙港市)
+                        out["county"] = Lookup(None, "stale", place=now.code)
+                        out["town"] = Lookup(None, "county_now", place=now.code)
+                        parent, parent_level = now.code, "county"
+                        continue
             out[level] = hit
             if hit.code:
-                parent = hit.code
+                parent, parent_level = hit.code, level
         return out
 
     def gold(self, address: Address) -> dict[str, Lookup]:
@@ -177,6 +200,6 @@ def city_of(codes: dict[str, Lookup]) -> str | None:
     """The 4-digit city of the deepest level that resolved at or below city, or None."""
     for level in ("city", "county", "town", "village"):
         hit = codes.get(level)
-        if hit and hit.code:
-            return hit.code[:4]
+        if hit and (hit.code or hit.place):
+            return (hit.code or hit.place)[:4]
     return None

@@ -2,8 +2,8 @@
 
 The bench is only as good as the codes it takes for gold: these check each rule against the NBS 2022 files —
 the level suffix swapped (富阳市 for 富阳区, 闲林镇 for 闲林街道), committee words (春华村 is 春华村委会), the parent
-scope, and that an ambiguous or vanished name is left out rather than guessed. The addresses are made up for the
-test; no corpus text is used.
+scope, towns that changed county since the corpus was labelled, and that an ambiguous or vanished name is left
+out rather than guessed. The addresses are made up for the test; no corpus text is used.
 """
 
 import importlib.util
@@ -95,6 +95,18 @@ def test_city_from_a_town_alone_and_redundant_spans_ignored(div, corpus):
     gold = div.gold(corpus[5])
     assert codes(gold) == {"town": "330110011"}  # 闲林街道, 余杭区
     assert naacl_gold.city_of(gold) == "3301"
+
+
+def test_a_county_the_town_has_left_is_left_out_as_stale(div):
+    moved = div.resolve({"city": "杭州市", "county": "余杭区", "town": "临平街道"})  # to 临平区 in 2021
+    assert moved["county"].why == "stale" and moved["town"].code == "330113001"
+    now = div.resolve({"county": "苍南县", "town": "龙港镇"})  # made 龙港市 in 2019
+    assert moved["county"].code is None and now["county"].why == "stale" and now["town"].why == "county_now"
+    assert naacl_gold.city_of(now) == "3303"
+
+
+def test_autonomous_county_without_its_peoples(div):
+    assert div.resolve({"city": "丽水市", "county": "景宁县"})["county"].code == "331127"
 
 
 def test_tool_names_resolve_inside_their_own_parent(div):
