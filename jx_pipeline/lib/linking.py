@@ -3,8 +3,9 @@
 In order: its address resolved to a door plate (exact standardized key, or a one-character typo fixed inside the
 block), the entity of its name inside its village (natural entities), its coordinates (inside a natural entity's
 polygon, or the nearest door plate within 30 m), and its identity (the entity most often linked for the same ID
-number or credit code in any feed). Otherwise it stays unmatched — kept and counted. One row per record in
-``core.entity_link`` with the method and a score.
+number or credit code in any feed). A record whose address names a place outside the city is kept as
+``outside_city`` and never attached to a local entity. Otherwise it stays unmatched — kept and counted. One row
+per record in ``core.entity_link`` with the method and a score.
 """
 
 from collections import Counter, defaultdict
@@ -111,12 +112,16 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
     village_of = dict(conn.execute("select entity_id, village_code from core.geo_entity").fetchall())
     records = [r for f in catalog.feeds for r in current_records(conn, f)]
     links: dict[tuple, tuple[str | None, str, float]] = {}
+    outside: set[tuple] = set()
     with conn.transaction():
         by_coord = _by_coordinates(conn, records)
         for r in records:
             k = (r.feed_id, r.record_key)
             if r.address:
                 p = parser.parse(r.address)
+                if p.outside:  # another city's place: no local entity, not even through identity
+                    outside.add(k)
+                    continue
                 if p.entity_id:
                     links[k] = (
                         p.entity_id,
@@ -142,7 +147,7 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
                 votes[r.identity][hit[0]] += 1
         for r in records:
             k = (r.feed_id, r.record_key)
-            if k not in links and r.identity and votes.get(r.identity):
+            if k not in links and k not in outside and r.identity and votes.get(r.identity):
                 entity, n = votes[r.identity].most_common(1)[0]
                 links[k] = (entity, "identity", round(n / sum(votes[r.identity].values()), 3))
         conn.execute("delete from core.entity_link")
@@ -151,8 +156,12 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
             " from stdin"
         ) as copy:
             for r in records:
-                entity, method, score = links.get((r.feed_id, r.record_key), (None, "unmatched", 0.0))
+                k = (r.feed_id, r.record_key)
+                entity, method, score = links.get(
+                    k, (None, "outside_city" if k in outside else "unmatched", 0.0)
+                )
                 copy.write_row(
                     (r.feed_id, r.record_key, entity, kind.get(entity), village_of.get(entity), method, score)
                 )
-    return Counter(m for _, m, _ in links.values()) + Counter(unmatched=len(records) - len(links))
+    unmatched = len(records) - len(links) - len(outside)
+    return Counter(m for _, m, _ in links.values()) + Counter(outside_city=len(outside), unmatched=unmatched)

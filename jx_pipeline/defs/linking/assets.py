@@ -60,7 +60,9 @@ def build_defs() -> dg.Definitions:
             metadata={
                 **meta,
                 "by_method": dg.MetadataValue.json(dict(counts.most_common())),
-                "link_rate": round(1 - counts["unmatched"] / total, 4) if total else 0.0,
+                "link_rate": round(1 - (counts["unmatched"] + counts["outside_city"]) / total, 4)
+                if total
+                else 0.0,
                 **figures,
             },
             check_results=[
