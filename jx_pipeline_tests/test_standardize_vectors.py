@@ -3,12 +3,13 @@ and GB 32100 (credit codes), python-stdnum's own doctest vectors (tests/test_cn_
 tests/test_cn_uscc.doctest), libphonenumber's example numbers for China and the national numbering plan, and
 openpyxl's reading of spreadsheet serial dates. Where we deviate from python-stdnum the test says so."""
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from openpyxl.utils.datetime import from_excel
 from stdnum.cn import ric, uscc
 
+from jx_pipeline.lib import canonical
 from jx_pipeline.lib import standardize as std
 
 
@@ -268,3 +269,52 @@ def test_dates_rejected(raw, reason):
 def test_serials_still_obey_the_range():
     # 10000 is 1927-05-18: too early for a registration date
     assert std.parse_date("10000", earliest=date(1949, 10, 1)) == (None, "date_out_of_range")
+
+
+# --- other canonical fields ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    # GB/T 2261.1-2003 sex codes: 0 未知的性别, 1 男性, 2 女性, 9 未说明的性别
+    [("1", "M"), ("2", "F"), ("0", None), ("9", None), ("男", "M"), ("女性", "F"), ("未说明的性别", None)],
+)
+def test_gender_codes_of_gb_t_2261(raw, expected):
+    assert canonical.gender(raw) == (expected, None)
+    assert canonical.gender("3") == (None, "gender_invalid")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "202403",
+        "2024-03",
+        "2024/3",
+        "2024.3",
+        "2024年3月",
+        "2024-03-01",
+        "2024年3月1日",
+        "2024-03-01 00:00:00",
+    ],
+)
+def test_periods_as_written(raw):
+    assert canonical.period(raw) == (date(2024, 3, 1), None)
+
+
+@pytest.mark.parametrize("raw", ["20243", "2024-13", "2024", "1948-12"])
+def test_periods_rejected(raw):
+    assert canonical.period(raw) == (None, "period_invalid")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-07 08:00:00", datetime(2024, 3, 7, 8, 0)),
+        ("2024-03-07 08:00", datetime(2024, 3, 7, 8, 0)),  # ISO 8601 without seconds
+        ("2024-03-07T08:00:00+08:00", datetime(2024, 3, 7, 8, 0)),
+        ("2024-03-07T00:00:00Z", datetime(2024, 3, 7, 8, 0)),  # UTC, kept as Beijing time like the rest
+        ("2024/03/07 08:00:00", datetime(2024, 3, 7, 8, 0)),
+    ],
+)
+def test_timestamps(raw, expected):
+    assert canonical.timestamp(raw) == (expected, None)

@@ -7,7 +7,7 @@ code (None and no reason when the source left the value empty).
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -32,7 +32,11 @@ SQL_TYPE = {
 PERSONAL = frozenset({"person_name", "id_number", "phone", "legal_rep_name", "legal_rep_id"})
 
 _WS = re.compile(r"[\s\u3000]+")
+# GB/T 2261.1 sex codes (1 男, 2 女; 0 未知的性别 and 9 未说明的性别 are valid codes that say "unknown": null,
+# not a reject), the words, and the Latin letters some systems export.
 _GENDER = {"男": "M", "女": "F", "1": "M", "2": "F", "M": "M", "F": "F", "男性": "M", "女性": "F"}
+_GENDER |= {"MALE": "M", "FEMALE": "F"}
+_GENDER_UNKNOWN = frozenset({"0", "9", "未知", "未说明", "未知的性别", "未说明的性别"})
 _DELETED = {
     "0": False,
     "1": True,
@@ -44,6 +48,7 @@ _DELETED = {
     "是": True,
 }
 _NUMBER = str.maketrans("０１２３４５６７８９．－", "0123456789.-", ",，¥￥ ")
+_BEIJING = timezone(timedelta(hours=8))
 _EARLIEST = {"birth_date": date(1900, 1, 1), "reg_date": date(1949, 10, 1), "event_date": date(1949, 10, 1)}
 
 
@@ -76,7 +81,9 @@ def _from_std(fn: Callable) -> Standardizer:
 
 def gender(value: str | None):
     v = (value or "").strip().upper()
-    return (None, None) if not v else ((_GENDER[v], None) if v in _GENDER else (None, "gender_invalid"))
+    if not v or v in _GENDER_UNKNOWN:
+        return None, None
+    return (_GENDER[v], None) if v in _GENDER else (None, "gender_invalid")
 
 
 def deleted(value: str | None):
@@ -102,13 +109,21 @@ def amount(value: str | None):
     return (None, "amount_negative") if d < 0 else (d, None)
 
 
+# A month as written: 202403, 2024-03, 2024/3, 2024.3, 2024年3月, or a date in it (2024-03-01, 2024年3月1日).
+_PERIOD = re.compile(
+    r"^(\d{4})(?:(\d{2})(?:\d{2})?|\s*[-/.年]\s*(\d{1,2})\s*月?(?:\s*[-/.]?\s*\d{1,2}\s*[日号]?)?)(?:[\sT].*)?$"
+)
+_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
 def period(value: str | None):
-    v = re.sub(r"\D", "", (value or "").translate(_NUMBER))
     if not value or not value.strip():
         return None, None
-    if len(v) != 6 or not 1 <= int(v[4:]) <= 12 or not 1949 <= int(v[:4]) <= 2100:
+    m = _PERIOD.match(value.strip().translate(_DIGITS))
+    month = int(m[2] or m[3]) if m else 0
+    if not 1 <= month <= 12 or not 1949 <= int(m[1]) <= 2100:
         return None, "period_invalid"
-    return date(int(v[:4]), int(v[4:]), 1), None
+    return date(int(m[1]), month, 1), None
 
 
 def timestamp(value: str | None):
@@ -120,6 +135,11 @@ def timestamp(value: str | None):
             return datetime.strptime(v, fmt), None
         except ValueError:
             continue
+    try:  # other ISO 8601 forms (no seconds, an offset): local Beijing time, as the other forms are
+        t = datetime.fromisoformat(v)
+        return (t.astimezone(_BEIJING).replace(tzinfo=None) if t.tzinfo else t), None
+    except ValueError:
+        pass
     day, _reason = std.parse_date(v, latest=date(2100, 1, 1))
     return (datetime.fromisoformat(day), None) if day else (None, "timestamp_invalid")
 
