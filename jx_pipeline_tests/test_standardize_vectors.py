@@ -28,7 +28,13 @@ def test_gb11643_worked_example_by_the_standards_weights():
     check = (12 - sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11) % 11
     assert ("X" if check == 10 else str(check)) == "X" == ric.calc_check_digit(body + "0")
     assert std.resident_id("11010519491231002X") == ("11010519491231002X", None)
-    assert std.resident_id("11010519491231002x") == ("11010519491231002X", None)
+    for written in (
+        "11010519491231002x",
+        "11010519491231002×",
+        "110105 19491231 002X",
+        "１１０１０５１９４９１２３１００２Ｘ",
+    ):
+        assert std.resident_id(written) == ("11010519491231002X", None)
 
 
 def test_first_generation_15_digit_ids_are_upgraded():
