@@ -56,6 +56,7 @@ WHY = {
     "unknown": "naming no NBS 2022 unit",
     "stale": "contradicted by the town's NBS 2022 county",
     "county_now": "towns made counties",
+    "no_parent": "with no city, county or town found above",
 }
 CODE_FIELD = {"county": "county_code", "town": "town_code", "village": "village_code"}
 

@@ -7,7 +7,8 @@ with rules that are deliberately plain and independent of our parser, so that th
 - a name matches a unit of its level when the names are equal after dropping committee words (村委会, 居委会,
   村民委员会, 居民委员会), or else when they are equal without the level suffix (区/县/市, 街道/镇/乡, 村/社区 …);
 - only units inside the parent already found count (codes nest: a town's code starts with its county's);
-  without a parent the scope is the whole table (China for counties, Zhejiang for towns and villages);
+  without a parent the scope is the whole table (China for counties, Zhejiang for towns), except that a village
+  is only looked up inside a city, county or town found above it;
 - the match must be unique in that scope; an ambiguous or unknown name maps to nothing and is left out.
 
 The same rules turn the names cpca and jionlp return into codes, so all tools are scored alike.
@@ -172,6 +173,11 @@ class Divisions:
         out: dict[str, Lookup] = {}
         parent, parent_level = "", None
         for level in LEVELS:
+            if level == "village" and len(parent) < 4:
+                # never Zhejiang-wide: village names recur, and a village with no place above it may be elsewhere
+                if names.get(level):
+                    out[level] = Lookup(None, "no_parent")
+                continue
             hit = self.lookup(level, names.get(level), parent)
             if hit is None:
                 continue

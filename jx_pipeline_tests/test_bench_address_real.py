@@ -105,6 +105,12 @@ def test_a_county_the_town_has_left_is_left_out_as_stale(div):
     assert naacl_gold.city_of(now) == "3303"
 
 
+def test_a_village_is_only_looked_up_below_a_place_found(div):
+    alone = div.resolve({"town": "观澜镇", "village": "春华村"})  # not Zhejiang's 观澜: no place to look in
+    assert alone["town"].why == "unknown" and alone["village"].why == "no_parent"
+    assert div.resolve({"county": "富阳区", "village": "春华村"})["village"].code == "330111001212"
+
+
 def test_autonomous_county_without_its_peoples(div):
     assert div.resolve({"city": "丽水市", "county": "景宁县"})["county"].code == "331127"
 
