@@ -33,7 +33,7 @@ _TAIL = re.compile(
 _URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街|道|巷|弄))(?:(?P<number>\d+)号(?!楼))?")
 # what follows a bare stem when the stem is part of a longer name (萧山路, 城北村, 平湖街道), not a division
 _NOT_AFTER_STEM = re.compile(
-    r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区|[\d])"
+    r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区)"
 )
 _HEAD = re.compile(r"^\D*\d?")
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无)")
@@ -155,7 +155,8 @@ class AddressParser:
             out.building, out.unit, out.room = t.group("building"), t.group("unit"), t.group("room")
         if local:
             self._resolve(out)
-        self._finish(out, chain)
+        if out.village_code != fields["village_code"] or out.entity_id:  # the tail resolved deeper
+            self._finish(out, chain)
         return out
 
     def _divisions(self, s: str) -> tuple[int, dict, dict]:
@@ -169,6 +170,7 @@ class AddressParser:
         rest = self._repeat(rest, out, chain)
         self._context(out, chain)
         rest = self._village_prefix(rest, out)
+        self._finish(out, chain)
         return len(s) - len(rest), dict(out.__dict__), chain
 
     def _consistent(self, place: Place, chain: dict[str, tuple[str, int]]) -> bool:
@@ -260,6 +262,11 @@ class AddressParser:
                     return rest
         return s
 
+    def _stem_of_county(self, hit) -> bool:
+        """A bare town stem that is also its own county's stem (临平 of 临平区): the seat of a new county."""
+        code = hit[1][0]
+        return address_index.stem(self.county_name.get(code[:6], ""), address_index.COUNTY_SUFFIX) == hit[0]
+
     def _town_len(self, s: str) -> int:
         """Length of the longest Zhejiang town name with its suffix at the start of ``s`` (0 if none)."""
         for k in self.ix.town_heads.get(s[:2], ()):
@@ -336,7 +343,7 @@ class AddressParser:
             # the county written may be an old one (余杭区运河镇 is 临平区 now): any town of the city, by a name
             # with its suffix
             hit = self._prefix_town(s, None, city or self.ix.county_city.get(county), None)
-            hit = hit if hit and hit[2] < 2 else None
+            hit = hit if hit and len(hit[1]) == 1 and (hit[2] < 2 or self._stem_of_county(hit)) else None
             moved = bool(hit)
         if not hit and not county and not city and prov:
             hit = self._prefix_town(s, None, None, prov)
@@ -438,9 +445,10 @@ class AddressParser:
 
     def _candidates(self, text: str, width: int, code: str):
         for alias in (text, text + "村"):
-            mine = {c for c, r in self.ix.villages.get(alias, ()) if c[:width] == code}
-            if len(mine) == 1:
-                yield alias, mine
+            mine = [(c, r) for c, r in self.ix.villages.get(alias, ()) if c[:width] == code]
+            best = {c for c, r in mine if r == min((r for _, r in mine), default=0)}
+            if len(best) == 1:  # a village's own name outranks a variant of another's (长秦村 vs 长秦社区)
+                yield alias, best
 
     def _names_in(self, width: int, code: str) -> dict[str, str]:
         key = (width, code)

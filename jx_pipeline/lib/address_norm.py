@@ -25,6 +25,13 @@ _REMARK = re.compile(
 # a name after the room or number: 1346室廖, 12号张三 (not 号楼, 号院 … which continue the address)
 _NAME = re.compile(rf"(?<=\d[室户号])(?![楼院幢栋弄门铺店库房厂])[{_CJK}]{{1,3}}$")
 _CN_NUM = re.compile(r"([〇零一二两三四五六七八九十]+)(?=组|幢|栋|号楼|单元|号|室|户|楼|层)")
+_HAS_CN_NUM = re.compile("[〇零一二两三四五六七八九十]")
+_LAST_REMARK = set(")）边旁近面壁侧下口联系收件转交话")
+_ENDS = {
+    _PHONE: set("0123456789"),
+    _REMARK: _LAST_REMARK,
+    _NAME: {chr(c) for c in range(0x4E00, 0xA000)},
+}
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 
 
@@ -39,12 +46,16 @@ def normalize(text: str) -> tuple[str, str | None]:
     """NFKC (full-width digits and brackets), separators and spaces out, 中国 off the front, Chinese numerals
     before 组/幢/单元/室 as digits; the trailing remark, phone or name split off."""
     s = unicodedata.normalize("NFKC", text or "").strip()
-    s = _SPACE.sub("", _SEP.sub("", s))
+    if not s.isalnum():  # separators or spaces somewhere (isalnum is true for Chinese characters and digits)
+        s = _SPACE.sub("", _SEP.sub("", s))
     s = _COUNTRY.sub("", s)
     remarks = []
     for pattern in (_PHONE, _REMARK, _NAME, _REMARK):
+        if not s or s[-1] not in _ENDS[pattern]:  # a cheap test on the last character first
+            continue
         m = pattern.search(s)
         if m and m.start() > 0:
             s, remarks = s[: m.start()], [m.group(0), *remarks]
-    s = _CN_NUM.sub(lambda m: _cn_to_int(m.group(1)), s)
+    if _HAS_CN_NUM.search(s):
+        s = _CN_NUM.sub(lambda m: _cn_to_int(m.group(1)), s)
     return s, ("".join(remarks) or None)
