@@ -18,7 +18,7 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pg import connect
-from jx_pipeline.world import generate, ids, people, places, render
+from jx_pipeline.world import elsewhere, generate, ids, people, places, render
 from jx_pipeline.world.sourcedb import load as load_sources
 from jx_pipeline_tests.conftest import WORLD_DAYS as DAYS
 from jx_pipeline_tests.conftest import WORLD_SCALE as SCALE
@@ -303,3 +303,104 @@ def test_noise_file_is_validated(tmp_path):
     bad.write_text("address:\n  sneeze: 0.1\n")
     with pytest.raises(JxError, match=r"unknown kind address\.sneeze"):
         generate.load_noise(bad)
+
+
+HABITS = {  # kind: what every record carrying it shows (only that kind switched on)
+    "county_short": lambda t, c: (
+        t == elsewhere.short(c["county"]) + c["clean"].removeprefix("浙江省嘉兴市" + c["county"])
+    ),
+    "town_short": lambda t, c: t == c["clean"].replace(c["town"], elsewhere.short(c["town"]), 1),
+    "separators": lambda t, c: any(s in t for s in render.SEPARATORS),
+    "country_prefix": lambda t, c: t.startswith("中国浙江省嘉兴市"),
+    "doubled_prefix": lambda t, c: "嘉兴嘉兴市" in t or "嘉兴市浙江省" in t or c["county"] * 2 in t,
+    "zone_for_town": lambda t, c: any(z in t for z in c["zones"]) and c["town"] not in t,
+    "migrant_origin": lambda t, c: t.endswith(c["clean"]) and t[: -len(c["clean"])][:2] in c["provinces"],
+    "trailing_contact": lambda t, c: t.startswith(c["clean"]) and len(t) > len(c["clean"]),
+}
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    from jx_pipeline.world.model import build_model
+
+    admin = places.admin_units(SEED)
+    pop, natural, _ = people.build(SEED, 0.002, admin)
+    return build_model(admin, pop, natural)
+
+
+def _only(kind: str | None, rate: float) -> dict:
+    """The default noise with every address kind off except ``kind`` at ``rate``; no unknown addresses."""
+    noise = generate.load_noise(None)
+    noise["address"] = dict.fromkeys(noise["address"], 0.0) | ({kind: rate} if kind else {})
+    noise["records"]["unknown_entity"] = 0.0
+    return noise
+
+
+def _render(feed_id: str, m, noise: dict, n: int):
+    from jx_pipeline.world import records
+
+    feed = next(f for f in load_catalog().feeds if f.id == feed_id)
+    return records.make_records(feed, m, noise, SEED, n, pd.Timestamp("2026-11-01"), 0, 0)
+
+
+@pytest.mark.parametrize("kind", sorted(HABITS))
+def test_each_address_habit_appears_at_its_configured_rate(kind, small_model):
+    m, rate = small_model, generate.load_noise(None)["address"][kind]
+    feed, n = ("gaj_ldrk", 5000) if kind == "migrant_origin" else ("gaj_hjrk", 5000)
+    clean, _ = _render(feed, m, _only(None, 0), n)
+    always, truth = _render(feed, m, _only(kind, 1.0), n)
+    usual, _ = _render(feed, m, _only(kind, rate), n)
+    assert (clean.record_key == always.record_key).all()
+    provinces = {p[:2] for p in pd.read_csv(ids.CHINA_DIVISIONS / "provinces.csv", dtype=str).name}
+    index = {e: i for i, e in enumerate(m.ap_id)}
+    eligible = np.array(
+        [
+            kind != "zone_for_town" or m.ap_town_code[index[e]] in elsewhere.zones_by_town()
+            for e in truth.entity_id
+        ]
+    )
+    shown = 0
+    for i, text in enumerate(always.address):
+        a = index[truth.entity_id[i]]
+        ctx = {
+            "county": m.ap_county[a],
+            "town": m.ap_town[a],
+            "zones": elsewhere.zones_by_town().get(m.ap_town_code[a], ()),
+            "clean": clean.address[i],
+            "provinces": provinces - {"浙江"},
+        }
+        if eligible[i]:
+            assert HABITS[kind](text, ctx), (kind, text, clean.address[i])
+            shown += 1
+    assert shown > 50  # enough eligible records to measure on
+    changed = (usual.address != clean.address).to_numpy()[eligible]
+    sd = np.sqrt(rate * (1 - rate) / eligible.sum())
+    assert abs(changed.mean() - rate) < 4 * sd + 0.002, (kind, changed.mean(), rate)
+    assert (truth.entity_id.notna()).all()  # the habit changes the text, never the truth
+
+
+def test_outside_addresses_have_no_jiaxing_truth(small_model):
+    rate = generate.load_noise(None)["address"]["outside_address"]
+    for feed_id in ("gaj_hjrk", "scjgj_qydj"):
+        frame, truth = _render(feed_id, small_model, _only("outside_address", rate), 8000)
+        out = truth.entity_id.isna().to_numpy()
+        assert abs(out.mean() - rate) < 4 * np.sqrt(rate * (1 - rate) / len(out)), (feed_id, out.mean())
+        assert truth.village_code[out].isna().all() and (truth.difficulty[out] == "undeterminable").all()
+        cities = set(pd.read_csv(ids.CHINA_DIVISIONS / "cities.csv", dtype=str).name)
+        provinces = set(pd.read_csv(ids.CHINA_DIVISIONS / "provinces.csv", dtype=str).name)
+        starts = {n[:2] for n in provinces | cities if n not in ("嘉兴市", "市辖区")}
+        for text in frame.address[out]:
+            assert "嘉兴" not in text and text[:2] in starts, text
+        assert not frame.address[~out].str.startswith(("深圳", "广东")).any()
+    # places named like a Jiaxing one are among them (深圳市龙岗区平湖街道 is not 平湖市)
+    frame, truth = _render("gaj_hjrk", small_model, _only("outside_address", 1.0), 4000)
+    assert frame.address.str.contains("龙岗区平湖街道").any() and truth.entity_id.isna().all()
+
+
+def test_world_truth_nulls_only_undeterminable_records(world, manifest):
+    truth = pd.read_parquet(world / "truth/records.parquet")
+    null = truth.entity_id.isna()
+    assert (truth.village_code[null].isna()).all() and (truth.difficulty[null] == "undeterminable").all()
+    subjects = truth.person_id.notna() | truth.org_id.notna()
+    expect = manifest["noise"]["records"]["unknown_entity"] + manifest["noise"]["address"]["outside_address"]
+    assert 0.5 * expect < null[subjects].mean() < 2 * expect

@@ -20,6 +20,7 @@ class WorldModel:
     ap_id: np.ndarray
     ap_village: np.ndarray
     ap_county_code: np.ndarray
+    ap_town_code: np.ndarray
     ap_county: np.ndarray
     ap_town: np.ndarray
     ap_village_short: np.ndarray
@@ -93,6 +94,7 @@ def build_model(admin: places.AdminUnits, pop: people.Population, natural: pd.Da
         ap_id=ap.entity_id.to_numpy(dtype=object),
         ap_village=ap.village_code.to_numpy(dtype=object),
         ap_county_code=county,
+        ap_town_code=town,
         ap_county=units.name.reindex(county).to_numpy(dtype=object),
         ap_town=units.name.reindex(town).to_numpy(dtype=object),
         ap_village_short=units.short_name.reindex(ap.village_code).to_numpy(dtype=object),
@@ -111,7 +113,7 @@ def build_model(admin: places.AdminUnits, pop: people.Population, natural: pd.Da
         p_age=per.age.to_numpy(),
         p_migrant=per.migrant.to_numpy(dtype=bool),
         p_issued=per.id_issued.to_numpy(),
-        p_home=per.home_county.to_numpy(dtype=object),
+        p_home=obj(per.home_county),
         p_ap=ap_index.reindex(per.address_point).to_numpy(),
         p_building=obj(hrow.building_no),
         p_unit=obj(hrow.unit_no),

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
 from jx_pipeline.lib import coords
-from jx_pipeline.world import geo, ids, render, vocab
+from jx_pipeline.world import elsewhere, geo, ids, render, vocab
 from jx_pipeline.world.model import WorldModel
 from jx_pipeline.world.places import TYPE_LABEL
 from jx_pipeline.world.rng import stream
@@ -135,7 +135,6 @@ def make_records(
     person = org = None
     truth_person = np.full(n, None, dtype=object)
     truth_org = np.full(n, None, dtype=object)
-    hard = anoise.hard_count() if "address" in cols else np.zeros(n, dtype=int)
     if arch.startswith("person"):
         person = subjects
         ap = m.p_ap[person]
@@ -146,6 +145,12 @@ def make_records(
         truth_org = m.o_id[org]
     else:
         ap = None if arch == "nature_record" else subjects
+    outside = np.zeros(n, dtype=bool)
+    if ap is not None:  # a zone can stand only for a town that has one
+        anoise.restrict("zone_for_town", np.isin(m.ap_town_code[ap], list(elsewhere.zones_by_town())))
+    if person is None:
+        anoise.restrict("migrant_origin", np.zeros(n, dtype=bool))
+    hard = anoise.hard_count() if "address" in cols else np.zeros(n, dtype=int)
     if ap is None:  # natural entities
         entity, village = m.n_id[subjects], m.n_village[subjects]
         lon, lat = m.n_lon[subjects], m.n_lat[subjects]
@@ -214,10 +219,27 @@ def make_records(
     if "address" in cols and ap is not None:
         if person is not None:
             b, u, r = m.p_building[person], m.p_unit[person], m.p_room[person]
-            addr = [render.address(m, int(a), i, anoise, b[i], u[i], r[i]) for i, a in enumerate(ap)]
+            home, names, phones = m.p_home[person], m.p_name[person], m.p_phone[person]
+            anoise.restrict("migrant_origin", home != None)  # noqa: E711
+            addr = [
+                render.address(m, int(a), i, anoise, b[i], u[i], r[i], home[i], (names[i], phones[i]))
+                for i, a in enumerate(ap)
+            ]
         else:
-            addr = [render.address(m, int(a), i, anoise) for i, a in enumerate(ap)]
+            home = np.full(n, None, dtype=object)
+            anoise.restrict("migrant_origin", np.zeros(n, dtype=bool))
+            names = m.p_name[m.o_rep[org]] if org is not None else None
+            phones = m.o_phone[org] if org is not None else None
+            addr = [
+                render.address(m, int(a), i, anoise, contact=None if org is None else (names[i], phones[i]))
+                for i, a in enumerate(ap)
+            ]
         addr = np.array(addr, dtype=object)
+        # a seat or registered residence outside Jiaxing: subjects (persons, organisations) only, never a door plate
+        outside = anoise.flags["outside_address"] & ~unknown & (person is not None or org is not None)
+        addr[outside] = [
+            elsewhere.outside_address(int(p), h) for p, h in zip(pick[outside], home[outside], strict=True)
+        ]
         addr[unknown] = [render.JUNK_ADDRESSES[p % len(render.JUNK_ADDRESSES)] for p in pick[unknown]]
         out["address"] = addr
     if arch == "nature_record":
@@ -257,15 +279,16 @@ def make_records(
         x, y = geo.to_m(lon, lat)
         x, y = x + rng.normal(0, jitter, n), y + rng.normal(0, jitter, n)
         clon, clat = coords.cgcs2000_to(feed.coordinates.crs, *geo.to_deg(x, y))
-        gone = flag("coord_missing", r_rates) | unknown
+        gone = flag("coord_missing", r_rates) | unknown | outside
         hard = hard + gone
         out["lon"] = np.where(gone, None, np.round(clon, 6).astype(object))
         out["lat"] = np.where(gone, None, np.round(clat, 6).astype(object))
     date_variant = flag("date_variant", r_rates)
     frame = pd.DataFrame({c: out[c] for c in feed.columns.values() if c in out})
     frame["_date_variant"] = np.where(date_variant, pick % len(render.DATE_VARIANTS), -1)
+    nowhere = unknown | outside  # no Jiaxing entity can be determined
     difficulty = np.where(
-        unknown, "undeterminable", np.where(hard == 0, "easy", np.where(hard == 1, "medium", "hard"))
+        nowhere, "undeterminable", np.where(hard == 0, "easy", np.where(hard == 1, "medium", "hard"))
     )
     truth = pd.DataFrame(
         {
@@ -273,8 +296,8 @@ def make_records(
             "record_key": out["record_key"],
             "person_id": truth_person,
             "org_id": truth_org,
-            "entity_id": np.where(unknown, None, entity),
-            "village_code": np.where(unknown, None, village),
+            "entity_id": np.where(nowhere, None, entity),
+            "village_code": np.where(nowhere, None, village),
             "difficulty": difficulty,
             "first_day": day,
             "deleted_day": pd.array([None] * n, dtype="Int16"),
