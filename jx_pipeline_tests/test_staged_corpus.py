@@ -125,7 +125,7 @@ VALUE_CASES = {
     "phone_lost_digit": ({"DH": "1391234567"}, ("DH", "phone_invalid", "value"), "phone"),
     "amount_text": ({"JE": "约十二元"}, ("JE", "amount_invalid", "value"), "amount"),
     "amount_negative": ({"JE": "-3"}, ("JE", "amount_negative", "value"), "amount"),
-    "gender_unknown": ({"XB": "未知"}, ("XB", "gender_invalid", "value"), "gender"),
+    "gender_not_a_code": ({"XB": "3"}, ("XB", "gender_invalid", "value"), "gender"),
     "change_type_unknown": ({"BGLX": "X"}, ("BGLX", "change_type_invalid", "value"), "change_type"),
 }
 
