@@ -9,7 +9,8 @@ with rules that are deliberately plain and independent of our parser, so that th
 - only units inside the parent already found count (codes nest: a town's code starts with its county's);
   without a parent the scope is the whole table (China for counties, Zhejiang for towns), except that a village
   is only looked up inside a city, county or town found above it;
-- the match must be unique in that scope; an ambiguous or unknown name maps to nothing and is left out.
+- the match must be unique in that scope; an ambiguous or unknown name maps to nothing and is left out, and so
+  is a level labelled twice with different units, or a county its labelled town has left since (see resolve).
 
 The same rules turn the names cpca and jionlp return into codes, so all tools are scored alike.
 """
@@ -45,8 +46,9 @@ class Address:
     spans: list[tuple[str, str]]
     source: str  # file:ordinal, to find it again in the corpus
 
-    def first(self, label: str) -> str | None:
-        return next((t for lab, t in self.spans if lab == label), None)
+    def labelled(self, label: str) -> list[str]:
+        """The distinct texts labelled ``label``, in order."""
+        return list(dict.fromkeys(t for lab, t in self.spans if lab == label))
 
 
 def read_corpus(path: Path) -> Iterator[Address]:
@@ -198,8 +200,19 @@ class Divisions:
         return out
 
     def gold(self, address: Address) -> dict[str, Lookup]:
-        """The gold codes of a corpus address: the first span of each level's label, resolved top down."""
-        return self.resolve({level: address.first(LABEL[level]) for level in LEVELS})
+        """The gold codes of a corpus address: its labelled spans by level, resolved top down. A level with two
+        spans naming different units (临平 … 南苑街道) is left out as ambiguous; the levels below it are then
+        looked up in the unit above it."""
+        names = {level: address.labelled(LABEL[level]) for level in LEVELS}
+        first = {level: texts[0] if texts else None for level, texts in names.items()}
+        split = []
+        for level, texts in names.items():
+            if len(texts) > 1:
+                codes = {self.resolve(first | {level: t}).get(level, Lookup(None)).code for t in texts}
+                if len(codes) > 1 or None in codes:
+                    split.append(level)
+        out = self.resolve({level: None if level in split else name for level, name in first.items()})
+        return out | {level: Lookup(None, "ambiguous") for level in split}
 
 
 def city_of(codes: dict[str, Lookup]) -> str | None:

@@ -46,7 +46,8 @@ def corpus(tmp_path):
         + bio(("city", "杭州市"), ("district", "西湖区"), ("poi", "某某大厦"))
         + bio(("town", "城东街道"), ("road", "人民路"))
         + bio(("city", "杭州市"), ("district", "江干区"), ("town", "四季青街道"))
-        + bio(("town", "闲林镇"), ("redundant", "闲林镇"), ("poi", "某某花园")),
+        + bio(("town", "闲林镇"), ("redundant", "闲林镇"), ("poi", "某某花园"))
+        + bio(("city", "杭州市"), ("district", "富阳区"), ("town", "银湖街道"), ("town", "富春街道"), ("community", "春华村")),
         encoding="utf-8",
     )  # fmt: skip
     return list(naacl_gold.read_corpus(path))
@@ -60,7 +61,7 @@ def test_reads_spans_in_order_with_multi_character_tokens(corpus):
     a = corpus[0]
     assert a.text == "浙江省杭州市富阳市富春街道春华村5组12号"
     assert a.spans[4:] == [("community", "春华村"), ("road", "5组"), ("roadno", "12")]
-    assert a.source == "dev.txt:1" and len(corpus) == 6
+    assert a.source == "dev.txt:1" and len(corpus) == 7
 
 
 def test_suffix_swap_and_committee_words_resolve_down_to_village(div, corpus):
@@ -113,6 +114,12 @@ def test_a_village_is_only_looked_up_below_a_place_found(div):
 
 def test_autonomous_county_without_its_peoples(div):
     assert div.resolve({"city": "丽水市", "county": "景宁县"})["county"].code == "331127"
+
+
+def test_two_towns_named_leave_the_town_out_and_the_village_is_sought_in_the_county(div, corpus):
+    gold = div.gold(corpus[6])
+    assert gold["town"].code is None and gold["town"].why == "ambiguous"
+    assert gold["village"].code == "330111001212"  # 春华村 of 富春街道, found in 富阳区
 
 
 def test_tool_names_resolve_inside_their_own_parent(div):
