@@ -205,14 +205,20 @@ class Divisions:
         looked up in the unit above it."""
         names = {level: address.labelled(LABEL[level]) for level in LEVELS}
         first = {level: texts[0] if texts else None for level, texts in names.items()}
-        split = []
+        split, stale = [], False
         for level, texts in names.items():
             if len(texts) > 1:
-                codes = {self.resolve(first | {level: t}).get(level, Lookup(None)).code for t in texts}
+                each = [self.resolve(first | {level: t}) for t in texts]
+                codes = {r.get(level, Lookup(None)).code for r in each}
                 if len(codes) > 1 or None in codes:
                     split.append(level)
+                    # 余杭区临平镇星桥街道: both towns have left the county, whichever is meant
+                    stale |= level == "town" and all(r.get("county", Lookup("")).why == "stale" for r in each)
         out = self.resolve({level: None if level in split else name for level, name in first.items()})
-        return out | {level: Lookup(None, "ambiguous") for level in split}
+        out |= {level: Lookup(None, "ambiguous") for level in split}
+        if stale:
+            out["county"] = Lookup(None, "stale")
+        return out
 
 
 def city_of(codes: dict[str, Lookup]) -> str | None:

@@ -47,7 +47,8 @@ def corpus(tmp_path):
         + bio(("town", "城东街道"), ("road", "人民路"))
         + bio(("city", "杭州市"), ("district", "江干区"), ("town", "四季青街道"))
         + bio(("town", "闲林镇"), ("redundant", "闲林镇"), ("poi", "某某花园"))
-        + bio(("city", "杭州市"), ("district", "富阳区"), ("town", "银湖街道"), ("town", "富春街道"), ("community", "春华村")),
+        + bio(("city", "杭州市"), ("district", "富阳区"), ("town", "银湖街道"), ("town", "富春街道"), ("community", "春华村"))
+        + bio(("city", "杭州市"), ("district", "余杭区"), ("town", "临平镇"), ("town", "星桥街道"), ("road", "某某路")),
         encoding="utf-8",
     )  # fmt: skip
     return list(naacl_gold.read_corpus(path))
@@ -61,7 +62,7 @@ def test_reads_spans_in_order_with_multi_character_tokens(corpus):
     a = corpus[0]
     assert a.text == "浙江省杭州市富阳市富春街道春华村5组12号"
     assert a.spans[4:] == [("community", "春华村"), ("road", "5组"), ("roadno", "12")]
-    assert a.source == "dev.txt:1" and len(corpus) == 7
+    assert a.source == "dev.txt:1" and len(corpus) == 8
 
 
 def test_suffix_swap_and_committee_words_resolve_down_to_village(div, corpus):
@@ -120,6 +121,8 @@ def test_two_towns_named_leave_the_town_out_and_the_village_is_sought_in_the_cou
     gold = div.gold(corpus[6])
     assert gold["town"].code is None and gold["town"].why == "ambiguous"
     assert gold["village"].code == "330111001212"  # 春华村 of 富春街道, found in 富阳区
+    both_moved = div.gold(corpus[7])  # either town left 余杭区 for 临平区 in 2021
+    assert both_moved["town"].why == "ambiguous" and both_moved["county"].why == "stale"
 
 
 def test_tool_names_resolve_inside_their_own_parent(div):
