@@ -237,6 +237,8 @@ class AddressParser:
             fresh = True
         if not ok:
             return None
+        if len(ok) > 1 and "city" not in chain and "county" not in chain:
+            ok = [p for p in ok if p.code[:4] == self.city] or ok  # 郊区: the configured city's, before rank
         best = min(p.rank for p in ok)
         ok = [p for p in ok if p.rank == best]
         if len(ok) > 1:  # the same name in several places: the configured city's, else its province's
@@ -417,8 +419,9 @@ class AddressParser:
             return 9, out.town_code
         if out.county_code and out.county_code[:2] == "33":
             return 6, out.county_code
-        if out.city_code and out.city_code[:2] == "33":
-            return 4, out.city_code
+        city = out.city_code or (None if out.outside else self.city)  # nothing named: the configured city
+        if city and city[:2] == "33":
+            return 4, city
         return None
 
     def _village(self, text: str, out: Parsed) -> None:
