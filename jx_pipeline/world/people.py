@@ -251,6 +251,8 @@ def _persons(seed, hh, ap, town_of, county_of_town) -> pd.DataFrame:
     gender = rng.integers(0, 2, n)  # 1 = male
     year = 2026 - age
     doy = rng.integers(0, 365, n)
+    # nobody born after 2026-10-31, the day before the first landing day
+    doy = np.where(year == 2026, doy % 304, doy)
     birth = (
         (pd.to_datetime(pd.Series(year.astype(str)) + "-01-01") + pd.to_timedelta(doy, unit="D"))
         .dt.strftime("%Y%m%d")
