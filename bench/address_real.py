@@ -192,6 +192,7 @@ def main() -> None:
         lines.append((f"outside Zhejiang ({len(others)} cities) †", others))
     lines.append(("**all non-Jiaxing**", cities))
     summary = print_table(by_city, lines, ours, our_seconds, tools)
+    print()
     print(
         f"† fewer than {args.min_city} addresses, or outside Zhejiang (towns and villages are known only there)"
     )
