@@ -2,20 +2,19 @@
 a development zone or well-known place written for its town, and addresses that really lie outside Jiaxing.
 
 Real writers do all of these; a world without them teaches the pipeline our own habits only. Names are real: NBS
-2022 divisions (jx_pipeline/data/china_divisions) and a small table of Jiaxing zones with a source each
-(data/zones.csv). Every choice is made from a record's own random number, so output stays deterministic.
+2022 divisions (jx_pipeline/data/china_divisions) and the Jiaxing zones of data/address/implied_places.csv (a
+source each). Every choice is made from a record's own random number, so output stays deterministic.
 """
 
 from __future__ import annotations
 
 import csv
 from functools import cache
-from pathlib import Path
 
+from jx_pipeline.lib import address_implied
 from jx_pipeline.world import vocab
 from jx_pipeline.world.ids import CHINA_DIVISIONS
 
-ZONES = Path(__file__).with_name("data") / "zones.csv"
 SUFFIXES = ("街道", "镇", "乡", "县", "市", "区")
 # Real places outside Jiaxing named like a Jiaxing place: Shenzhen's 平湖街道 (not 平湖市); the rest from
 # zhejiang_streets.csv (towns of other Zhejiang cities with a Jiaxing town's name, e.g. 江山市石门镇).
@@ -82,11 +81,12 @@ def county_path(code: str, pick: int) -> str:
 
 @cache
 def zones_by_town() -> dict[str, tuple[str, ...]]:
-    """Development zones and well-known places standing for a Jiaxing town (data/zones.csv)."""
+    """Development zones and well-known places standing for a Jiaxing town: the ``zone`` rows of the address
+    reference data (data/address/implied_places.csv, a source per row)."""
     out: dict[str, list[str]] = {}
-    with ZONES.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            out.setdefault(row["town_code"], []).append(row["name"])
+    for entry in address_implied.load():
+        if entry.kind == "zone" and entry.code.startswith("3304"):
+            out.setdefault(entry.code, []).append(entry.name)
     return {k: tuple(v) for k, v in out.items()}
 
 
