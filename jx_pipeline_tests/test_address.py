@@ -78,6 +78,30 @@ def test_every_door_plate_parses_back_to_itself(parser, points):
     assert wrong == []
 
 
+def test_roads_named_after_a_county_or_town_parse_back_to_their_plate():
+    """Roads are often named after a place (南湖路 in 南湖区, 凤桥街 in 凤桥镇, 王江泾路 elsewhere): written after the
+    town, the stem begins the road's name and must not be read as the county or town written again."""
+    ix = address.AddressParser().ix
+    counties = {c: n for c, n in ix.county_name.items() if c[:4] == "3304"}
+    towns = {c: n for c, n in ix.town_name.items() if c[:4] == "3304" and n.endswith(("镇", "街道"))}
+    stems = {
+        ix_stem
+        for n in [*counties.values(), *towns.values()]
+        if len(ix_stem := n.removesuffix("街道").rstrip("区县市镇")) >= 2
+    }
+    points = []
+    for town, town_name in sorted(towns.items()):
+        village = min(c for c in ix.village_name if c[:9] == town)
+        for i, stem in enumerate(sorted(stems)):
+            road = stem + ("路", "街", "大道")[i % 3]
+            points.append(
+                (f"{town}-{stem}", village, f"浙江省嘉兴市{counties[town[:6]]}{town_name}{road}{i + 1}号")
+            )
+    parser = address.AddressParser(points=points)
+    wrong = [(e, a) for e, _, a in points if parser.parse(a).entity_id != e]
+    assert len(points) > 4000 and wrong == []
+
+
 def _feed_addresses(world, day="2026-11-01") -> pd.DataFrame:
     rows = []
     for f in load_catalog().feeds:

@@ -365,8 +365,9 @@ class AddressParser:
         for _ in range(3):
             for k in self.ix.place_heads.get(s[:2], ()):
                 cands = self.ix.places.get(s[:k])
-                if cands and any(chain.get(p.level, ("",))[0] == p.code for p in cands):
-                    s = s[k:]
+                same = [p for p in cands or () if chain.get(p.level, ("",))[0] == p.code]
+                if same and not (all(p.rank == 2 for p in same) and self._stem_of_longer(s[k:])):
+                    s = s[k:]  # 南湖区…南湖街5号: the stem begins the road's name, not a repeat
                     break
             else:
                 hit = self._prefix_town(s, None, None, "33") if out.town_code else None
@@ -375,6 +376,10 @@ class AddressParser:
                     continue
                 return s
         return s
+
+    def _stem_of_longer(self, rest: str) -> bool:
+        """Whether a bare stem followed by ``rest`` is part of a longer name (萧山路, 城北村), not a division."""
+        return bool(_NOT_AFTER_STEM.match(rest)) and not self._names_next(rest)
 
     def _context(self, out: Parsed, chain: dict) -> None:
         """County and city known so far (the configured city when the address names none), and outside."""
