@@ -8,7 +8,9 @@ with rules that are deliberately plain and independent of our parser, so that th
   村民委员会, 居民委员会), or else when they are equal without the level suffix (区/县/市, 街道/镇/乡, 村/社区 …);
 - only units inside the parent already found count (codes nest: a town's code starts with its county's);
   without a parent the scope is the whole table (China for counties, Zhejiang for towns), except that a village
-  is only looked up inside a city, county or town found above it;
+  is only looked up inside a city, county or town found above it; a name above that is ambiguous still narrows
+  the scope to the deepest unit its candidates share (重庆市: 50), and a city labelled as county or the reverse
+  (建德市 labelled city) to that unit, without counting as gold for the level it was labelled;
 - the match must be unique in that scope; an ambiguous or unknown name maps to nothing and is left out, and so
   is a level labelled twice with different units, or a county its labelled town has left since (see resolve).
 
@@ -111,7 +113,8 @@ class Lookup:
 
     code: str | None
     why: str = "ok"
-    place: str | None = None  # a left-out label's NBS 2022 unit, when known: it still places the address
+    # a left-out label's NBS 2022 unit, or the code prefix its candidates share: it still narrows the scope
+    place: str | None = None
 
 
 @dataclass
@@ -155,12 +158,12 @@ class Divisions:
             if len(codes) == 1:
                 return Lookup(codes[0])
             if len(codes) > 1:
-                return Lookup(None, "ambiguous")
+                return Lookup(None, "ambiguous", place=_shared(codes))
         if level == "city":  # 上海市: a municipality's one city row is named 市辖区
             prov = self.lookup("prov", name, parent[:2])
             if prov and prov.code in MUNICIPALITIES:
                 codes = [c for c in self.names["city"] if c.startswith(prov.code)]
-                return Lookup(codes[0]) if len(codes) == 1 else Lookup(None, "ambiguous")
+                return Lookup(codes[0]) if len(codes) == 1 else Lookup(None, "ambiguous", place=prov.code)
         return Lookup(None, "unknown")
 
     def resolve(self, names: dict[str, str | None]) -> dict[str, Lookup]:
@@ -183,6 +186,10 @@ class Divisions:
             hit = self.lookup(level, names.get(level), parent)
             if hit is None:
                 continue
+            if hit.why == "unknown" and level in ("city", "county"):  # 建德市 labelled city: a county's name
+                other = self.lookup("county" if level == "city" else "city", names[level], parent)
+                if other.code or other.place:
+                    hit = Lookup(None, "unknown", place=other.code or other.place)
             if hit.why == "unknown" and level == "town" and parent_level == "county":
                 up = self.lookup(level, names[level], parent[:4])
                 if up and up.code:
@@ -197,6 +204,8 @@ class Divisions:
             out[level] = hit
             if hit.code:
                 parent, parent_level = hit.code, level
+            elif hit.place and hit.place.startswith(parent) and hit.why in ("ambiguous", "unknown"):
+                parent = hit.place  # narrower, though no unit of this level: 江北区 is in 3302 or 5001
         return out
 
     def gold(self, address: Address) -> dict[str, Lookup]:
@@ -221,10 +230,19 @@ class Divisions:
         return out
 
 
+def _shared(codes: list[str]) -> str:
+    """The deepest unit (province, city, county, town) all ``codes`` lie in, or ""."""
+    for width in (9, 6, 4, 2):
+        if len({c[:width] for c in codes}) == 1:
+            return codes[0][:width]
+    return ""
+
+
 def city_of(codes: dict[str, Lookup]) -> str | None:
     """The 4-digit city of the deepest level that resolved at or below city, or None."""
     for level in ("city", "county", "town", "village"):
         hit = codes.get(level)
-        if hit and (hit.code or hit.place):
-            return (hit.code or hit.place)[:4]
+        code = hit and (hit.code or hit.place)
+        if code and len(code) >= 4:
+            return code[:4]
     return None

@@ -113,6 +113,18 @@ def test_a_village_is_only_looked_up_below_a_place_found(div):
     assert div.resolve({"county": "富阳区", "village": "春华村"})["village"].code == "330111001212"
 
 
+def test_a_name_above_that_decides_nothing_still_narrows_the_scope(div):
+    chongqing = div.resolve(
+        {"city": "重庆市", "town": "花桥镇"}
+    )  # Chongqing's two city rows: not Zhejiang's 花桥镇
+    assert chongqing["city"].why == "ambiguous" and chongqing["town"].why == "unknown"
+    assert naacl_gold.city_of(chongqing) is None
+    jiande = div.resolve({"city": "建德市", "town": "新安江街道"})  # a county labelled city
+    assert jiande["city"].code is None and jiande["town"].code == "330182001"
+    assert naacl_gold.city_of(jiande) == "3301"
+    assert div.resolve({"city": "增城市", "town": "新塘镇"})["town"].why == "unknown"  # 增城区 of Guangzhou
+
+
 def test_autonomous_county_without_its_peoples(div):
     assert div.resolve({"city": "丽水市", "county": "景宁县"})["county"].code == "331127"
 
