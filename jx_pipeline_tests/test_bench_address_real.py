@@ -150,3 +150,27 @@ def test_a_bad_line_names_file_and_line(tmp_path):
     path.write_text("浙 B-prov\n江 I-prov\n省\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"train.txt:3"):
         list(naacl_gold.read_corpus(path))
+
+
+def test_an_address_naming_jiaxing_anywhere_is_reserved(div):
+    spec = importlib.util.spec_from_file_location(
+        "address_real", Path(__file__).resolve().parents[1] / "bench" / "address_real.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    home_first = naacl_gold.Address(
+        "江西省上饶市鄱阳县海宁市某某路1号",
+        [
+            ("prov", "江西省"),
+            ("city", "上饶市"),
+            ("district", "鄱阳县"),
+            ("district", "海宁市"),
+            ("road", "某某路"),
+        ],
+        "made-up",
+    )
+    assert naacl_gold.city_of(div.gold(home_first)) == "3611"  # assigned to the home city …
+    assert bench.touches_reserved(div, home_first)  # … but reserved all the same
+    assert not bench.touches_reserved(
+        div, naacl_gold.Address("杭州市富阳区某某路1号", [("city", "杭州市")], "x")
+    )
