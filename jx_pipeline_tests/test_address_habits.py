@@ -147,3 +147,42 @@ def test_cli_parses_for_the_city_given():
     assert [o["town_code"] for o in out] == ["330109113", None, None]
     assert [o["outside"] for o in out] == [False, True, False]
     assert {"province_code", "city_code", "confidence", "stop_reason"} <= out[0].keys()
+
+
+def test_a_complex_after_the_number_is_not_a_name():
+    assert normalize("南湖区建设街道中山东路7号恒创苑") == ("南湖区建设街道中山东路7号恒创苑", None)
+    assert normalize("南湖区建设街道中山东路7号张三") == ("南湖区建设街道中山东路7号", "张三")
+
+
+@pytest.mark.parametrize(
+    "text, village",
+    [
+        ("嘉善县姚庄镇界径港1组1号", "330421111209"),  # 界泾港村 with a typo, written without 村
+        ("嘉善县陶庄1组2号", "330421107216"),  # the town's namesake village 陶庄村, not the town 陶庄镇
+        (
+            "四川荥经县桐乡中群村1组4号",
+            "330483003211",
+        ),  # a migrant's home, then a bare county and its village
+    ],
+)
+def test_rural_villages_through_writers_habits(jx, text, village):
+    assert jx.parse(text).village_code == village
+
+
+def test_the_configured_city_without_suffix_starts_the_address_after_a_home_county(jx):
+    p = jx.parse("贵州省镇远县嘉兴嘉兴市嘉善县魏塘街道")
+    assert codes(p) == ("330421", "330421001") and not p.outside
+
+
+def test_a_road_with_a_typo_is_not_read_as_the_stem_it_starts_with():
+    points = [
+        ("P1", "330482001031", "浙江省嘉兴市平湖市当湖街道东升南路10号嘉泰花园"),
+        ("P2", "330424005001", "浙江省嘉兴市海盐县望海街道石门北路5号科盛家园"),
+        ("P3", "330402011014", "浙江省嘉兴市南湖区新兴街道城北街2号创禾华庭"),
+        ("P4", "330402103009", "浙江省嘉兴市南湖区新丰镇新兴街3号丰南苑"),
+    ]
+    parser = AddressParser(points=points)
+    assert parser.parse("平湖市当湖街道东升南露10号嘉泰花园").entity_id == "P1"  # not the community 东升
+    assert parser.parse("石门北露5号科盛家园1幢").entity_id == "P2"  # not the town 石门镇 of 桐乡
+    # no number, and the complex written is not the road's only one: no plate rather than the wrong one
+    assert parser.parse("南湖区新兴城北街2号创禾华庭").entity_id in (None, "P3")

@@ -104,6 +104,7 @@ class AddressParser:
         self.roads_of_town: dict[str, set[str]] = defaultdict(set)
         self.roads_of_county: dict[str, set[str]] = defaultdict(set)
         self.roads: set[str] = set()
+        self.road_heads: dict[str, list[str]] = defaultdict(list)  # first two characters -> roads
         self._learned = False  # door-plate roads known: fuzzy road matching on
         for _, village_code, address in points or ():
             p = self.parse(address)
@@ -111,7 +112,10 @@ class AddressParser:
                 self.roads_of_town[village_code[:9]].add(p.road)
                 self.roads_of_county[village_code[:6]].add(p.road)
                 self.roads.add(p.road)
+        for road in self.roads:
+            self.road_heads[road[:2]].append(road)
         self._learned = True
+        self._head_cache.clear()  # heads read before the roads were known
         for entity_id, village_code, address in points or ():
             p = self.parse(address)
             if p.road and p.number:
@@ -144,7 +148,9 @@ class AddressParser:
         m = _RURAL.match(s)  # 组 (a village's production group) appears only in rural addresses
         if m:
             out.group, out.number = m.group("group"), m.group("number")
-            if not out.village_code:
+            if not out.village_code and not m.group("village") and chain.get("town", ("", 0))[1] == 2:
+                self._village(out.town, out)  # 陶庄1组: the town's namesake village (陶庄村), stem only
+            elif not out.village_code:
                 self._village(m.group("village"), out)
             s = s[m.end() :]
         else:
@@ -300,15 +306,22 @@ class AddressParser:
             return True
         if place.level == "county":
             return self._starts_local(place, chain, rest)
-        return "county" not in chain and self._names_next(rest)
+        return ("county" not in chain or local) and self._names_next(rest)  # 镇远县|嘉兴|嘉兴市嘉善…
 
     def _starts_local(self, place: Place, chain: dict, rest: str) -> bool:
         """A bare county stem after another place's county starts the address anew only when one of its towns
-        follows (江西上饶鄱阳县嘉善西塘…), never by itself (深圳龙岗区平湖… is not 平湖市)."""
+        or villages follows (江西上饶鄱阳县嘉善西塘…), never by itself (深圳龙岗区平湖… is not 平湖市)."""
         if "county" not in chain:
             return place.code[:4] == self.city
         town = self._prefix_town(rest, place.code, None)
-        return bool(town and town[1])
+        if town and town[1]:
+            return True
+        villages = self.ix.villages  # 四川荥经县|桐乡|中群村1组: one of its villages by its own name
+        return any(
+            any(c[:6] == place.code and r == 0 for c, r in villages.get(rest[:k], ()))
+            for k in self.ix.village_heads.get(rest[:2], ())
+            if k >= 3
+        )
 
     def _prefix_town(self, s: str, county: str | None, city: str | None, province: str | None = None):
         """(alias, [codes], rank) of the longest town name at the start of ``s`` inside the block."""
@@ -326,7 +339,7 @@ class AddressParser:
             if not mine:
                 continue
             best = min(r for _, r in mine)
-            if best == 2 and _NOT_AFTER_STEM.match(s[k:]):
+            if best == 2 and (_NOT_AFTER_STEM.match(s[k:]) or self._road_at(s)):
                 continue
             return s[:k], sorted({c for c, r in mine if r == best}), best
         return None
@@ -377,6 +390,15 @@ class AddressParser:
                 return s
         return s
 
+    def _road_at(self, s: str) -> bool:
+        """Whether a door-plate road, written exactly or one character off, and its number start ``s``
+        (石门北露5号 is 石门北路, not the town 石门; 东升南露10号 is 东升南路, not the community 东升)."""
+        for road in self.road_heads.get(s[:2], ()):
+            n = len(road)
+            if s[n : n + 1].isdigit() and Levenshtein.distance(road, s[:n], score_cutoff=1) <= 1:
+                return True
+        return False
+
     def _stem_of_longer(self, rest: str) -> bool:
         """Whether a bare stem followed by ``rest`` is part of a longer name (萧山路, 城北村), not a division."""
         return bool(_NOT_AFTER_STEM.match(rest)) and not self._names_next(rest)
@@ -410,7 +432,7 @@ class AddressParser:
             best = min(r for _, r in mine)
             codes = {c for c, r in mine if r == best}
             rest = s[k:]
-            if best == 2 and _NOT_AFTER_STEM.match(rest) and not rest[:1].isdigit():
+            if best == 2 and ((_NOT_AFTER_STEM.match(rest) and not rest[:1].isdigit()) or self._road_at(s)):
                 continue
             if len(codes) == 1:
                 out.village, out.village_code = s[:k], codes.pop()
@@ -466,6 +488,9 @@ class AddressParser:
             for c, short in self.ix.village_short.items():
                 if c[:width] == code:
                     names[short].add(c)
+                    bare = re.sub(r"(?:社区|村)$", "", short)
+                    if len(bare) >= 3:  # 界径港 for 界泾港村: a typo in the name written without 村
+                        names[bare].add(c)
             cache[key] = {a: next(iter(cs)) for a, cs in names.items() if len(cs) == 1}
         return cache[key]
 
@@ -504,7 +529,7 @@ class AddressParser:
                 cands = self.urban_city.get((out.road, out.number), [])
                 if out.county_code:
                     cands = [c for c in cands if c[1][:6] == out.county_code]
-            hit = _by_complex(cands, out.complex)
+            hit = _by_complex(cands, out.complex, out.number is None)
             if hit and len(cands) > 1 and out.complex and hit[2] != out.complex:
                 out.fuzzy = True
             if hit:
@@ -593,10 +618,10 @@ def from_warehouse(conn) -> AddressParser:
     return AddressParser(points=points)
 
 
-def _by_complex(cands: list[tuple[str, str, str | None]], complex_: str | None):
+def _by_complex(cands: list[tuple[str, str, str | None]], complex_: str | None, by_name: bool = False):
     """The door plate among those of one road and number: the only one, or the one whose complex (小区) is
-    named, exactly or with a typo."""
-    if len(cands) <= 1:
+    named, exactly or with a typo. Without a number (``by_name``) the complex must always match."""
+    if len(cands) <= 1 and not by_name:
         return cands[0] if cands else None
     if not complex_:  # no complex written: the plate of the road and number that has none
         bare = [c for c in cands if not c[2]]

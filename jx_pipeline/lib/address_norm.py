@@ -24,6 +24,8 @@ _REMARK = re.compile(
 )
 # a name after the room or number: 1346室廖, 12号张三 (not 号楼, 号院 … which continue the address)
 _NAME = re.compile(rf"(?<=\d[室户号])(?![楼院幢栋弄门铺店库房厂])[{_CJK}]{{1,3}}$")
+# …7号恒创苑 is a complex after the number, not a name: a complex's name ends with one of these
+_COMPLEX_END = set("苑园庭邸村府城居湾墅寓厦阁轩里坊舍院宅楼座馆场区湖岸")
 _CN_NUM = re.compile(r"([〇零一二两三四五六七八九十]+)(?=组|幢|栋|号楼|单元|号|室|户|楼|层)")
 _HAS_CN_NUM = re.compile("[〇零一二两三四五六七八九十]")
 _LAST_REMARK = set(")）边旁近面壁侧下口联系收件转交话")
@@ -54,6 +56,8 @@ def normalize(text: str) -> tuple[str, str | None]:
         if not s or s[-1] not in _ENDS[pattern]:  # a cheap test on the last character first
             continue
         m = pattern.search(s)
+        if m and pattern is _NAME and s[m.start() - 1] == "号" and s[-1] in _COMPLEX_END:
+            continue
         if m and m.start() > 0:
             s, remarks = s[: m.start()], [m.group(0), *remarks]
     if _HAS_CN_NUM.search(s):
