@@ -278,15 +278,19 @@ def _address_parser(source: str, city: str = "3304"):
 
 def address_parse(args: argparse.Namespace) -> int:
     """UTF-8 lines on stdin -> one JSON object per line on stdout, in order."""
+    import gc
+
     from jx_pipeline.lib import address
 
     parser = _address_parser(args.gazetteer, args.city)
+    gc.freeze()  # the index's millions of objects live to the end: collections need not walk them
     out = sys.stdout
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    standard = address.standard
     for line in sys.stdin:
         p = parser.parse(line.rstrip("\r\n"))
-        row = p.as_dict()
-        row["standard"] = address.standard(parser, p) if (p.county_code or p.road or p.group) else None
+        row = p.__dict__  # the fields themselves: p is not used again
+        row["standard"] = standard(parser, p) if (p.county_code or p.road or p.group) else None
         out.write(dumps(row) + "\n")
     out.flush()
     return 0

@@ -36,6 +36,12 @@ _NOT_AFTER_STEM = re.compile(
     r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区)"
 )
 _HEAD = re.compile(r"^\D*\d?")
+# building, unit and room at the end (a room written 号 only after a building or unit: 12号 alone is a number)
+_FLAT = re.compile(
+    r"(?:(?P<building>\d+)(?:幢|栋|号楼))?(?:(?P<unit>\d+)单元)(?:(?P<room>\d+)(?:室|户|号))?$"
+    r"|(?P<building2>\d+)(?:幢|栋|号楼)(?:(?P<room2>\d+)(?:室|户|号))?$|(?P<room3>\d+)(?:室|户)$"
+)
+_FLAT_END = set("幢栋楼元室户号")
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无)")
 
 
@@ -87,6 +93,7 @@ class AddressParser:
         self.village_name = ix.village_name
         self.village_short = ix.village_short
         self._head_cache: dict[str, tuple[int, dict, dict]] = {}
+        self._core_cache: dict[str, dict] = {}
         # the first two characters of every full province, city or county name (and of city stems)
         self._heads = {
             a[:2] for a, ps in ix.places.items() if any(p.rank < 2 or p.level != "county" for p in ps)
@@ -114,6 +121,9 @@ class AddressParser:
                 self.roads.add(p.road)
         for road in self.roads:
             self.road_heads[road[:2]].append(road)
+        self.road_lengths = {
+            h: sorted({len(r) for r in rs}, reverse=True) for h, rs in self.road_heads.items()
+        }
         self._learned = True
         self._head_cache.clear()  # heads read before the roads were known
         for entity_id, village_code, address in points or ():
@@ -126,10 +136,32 @@ class AddressParser:
                 self.urban_city[(p.road, p.number)].append((entity_id, village_code, p.complex))
             elif p.group and p.number:
                 self.rural[(village_code, p.group, p.number)] = (entity_id, village_code)
+        self._core_cache.clear()  # cores read before the door plates were known
 
     # -- parsing -------------------------------------------------------------------------------------------
     def parse(self, text: str) -> Parsed:
         s, remark = normalize(text)
+        # building, unit and room at the end vary most between lines and decide nothing above them: the rest
+        # (the core) is parsed once for all the flats of a door plate
+        flat = _FLAT.search(s) if s[-1:] in _FLAT_END else None
+        core = s[: flat.start()] if flat else s
+        fields = self._core_cache.get(core)
+        if fields is None:
+            if len(self._core_cache) > 200_000:
+                self._core_cache.clear()
+            fields = self._core_cache[core] = self._parse_core(core).__dict__
+        out = object.__new__(Parsed)
+        out.__dict__.update(fields)
+        out.confidence = dict(out.confidence)
+        if flat:
+            g = flat.group
+            out.building, out.unit = g("building") or g("building2"), g("unit")
+            out.room = g("room") or g("room2") or g("room3")
+        if remark:
+            out.remark = out.remark + remark if out.remark else remark
+        return out
+
+    def _parse_core(self, s: str) -> Parsed:
         # the divisions are read from the head of the address, up to its first digit: many addresses share it,
         # so it is parsed once (the same result as reading the whole: no division name holds a digit)
         head = _HEAD.match(s).group(0)
@@ -139,10 +171,9 @@ class AddressParser:
                 self._head_cache.clear()
             cached = self._head_cache[head] = self._divisions(head)
         used, fields, chain = cached
-        out = Parsed(**fields)
+        out = object.__new__(Parsed)  # a copy of the cached fields, without __init__'s defaults
+        out.__dict__.update(fields)
         out.confidence = dict(out.confidence)
-        if remark:
-            out.remark = out.remark + remark if out.remark else remark
         s = s[used:]
         local = not out.outside
         m = _RURAL.match(s)  # 组 (a village's production group) appears only in rural addresses
@@ -162,7 +193,10 @@ class AddressParser:
         if local:
             self._resolve(out)
         if out.village_code != fields["village_code"] or out.entity_id:  # the tail resolved deeper
-            self._finish(out, chain)
+            if out.village_code and out.village_code[:9] == fields["town_code"] and "town" in out.confidence:
+                out.stop_reason = None  # a village of the town already found: nothing above it changes
+            else:
+                self._finish(out, chain)
         return out
 
     def _divisions(self, s: str) -> tuple[int, dict, dict]:
@@ -212,14 +246,19 @@ class AddressParser:
                 s = s[f.end() :]
                 continue
             best = None
-            town = self._town_len(s)
+            town = None
             for k in ix.place_heads.get(s[:2], ()):
                 cands = ix.places.get(s[:k])
-                if cands and not (k < town and all(p.rank == 2 for p in cands)):  # 萧山|开发区: a town
-                    best = self._pick_place(cands, chain, s[k:])
-                    if best:
-                        alias, (place, fresh) = s[:k], best
-                        break
+                if not cands:
+                    continue
+                if all(p.rank == 2 for p in cands):  # 萧山|开发区: a town, not the county's stem
+                    town = self._town_len(s) if town is None else town
+                    if k < town:
+                        continue
+                best = self._pick_place(cands, chain, s[k:])
+                if best:
+                    alias, (place, fresh) = s[:k], best
+                    break
             if not best:
                 return s
             if fresh:
@@ -497,7 +536,10 @@ class AddressParser:
     def _road(self, s: str, out: Parsed, local: bool) -> str:
         town = out.town_code or ""
         known = self.roads_of_town.get(town) if town and local else None
-        road = _prefix(s, known or self.roads) if self._learned and local else None
+        road = None
+        if self._learned and local:
+            names = known or self.roads
+            road = next((s[:k] for k in self.road_lengths.get(s[:2], ()) if s[:k] in names), None)
         if road:
             out.road, s = road, s[len(road) :]
         else:  # a typo in the road's name: the one known road of the block one character away
@@ -632,14 +674,6 @@ def _by_complex(cands: list[tuple[str, str, str | None]], complex_: str | None, 
     names = [c[2] or "" for c in cands]
     hit = process.extractOne(complex_, names, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN)
     return cands[hit[2]] if hit else None
-
-
-def _prefix(s: str, names) -> str | None:
-    """The longest of ``names`` (a dict or set) that ``s`` starts with: a few hash lookups, not a scan."""
-    for k in range(min(len(s), 12), 1, -1):
-        if s[:k] in names:
-            return s[:k]
-    return None
 
 
 def _near(text: str, pool: dict[str, str]) -> str | None:
