@@ -186,3 +186,22 @@ def test_a_road_with_a_typo_is_not_read_as_the_stem_it_starts_with():
     assert parser.parse("石门北露5号科盛家园1幢").entity_id == "P2"  # not the town 石门镇 of 桐乡
     # no number, and the complex written is not the road's only one: no plate rather than the wrong one
     assert parser.parse("南湖区新兴城北街2号创禾华庭").entity_id in (None, "P3")
+
+
+@pytest.mark.parametrize(
+    "text, town, road",
+    [
+        ("广东省深圳市龙岗区平湖街道某路1号", "平湖街道", "某路"),
+        ("江苏省苏州市吴江区震泽镇宝塔街5号", "震泽镇", "宝塔街"),
+        ("北京市朝阳区建国路8号", None, "建国路"),
+    ],
+)
+def test_a_town_name_where_towns_are_not_known_is_a_town_not_a_road(jx, text, town, road):
+    p = jx.parse(text)
+    assert (p.town, p.town_code, p.road, p.number is not None) == (town, None, road, True)
+    assert p.outside and p.stop_reason == "no_deeper_divisions"
+
+
+def test_a_road_never_ends_inside_jiedao(jx):
+    p = jx.parse("广东省深圳市龙岗区某某街道")
+    assert p.road is None or not p.road.endswith("街")

@@ -30,7 +30,10 @@ _RURAL = re.compile(r"^(?P<village>.*?)(?P<group>\d+)组(?:(?P<number>\d+)号)?"
 _TAIL = re.compile(
     r"^(?P<complex>.*?)(?:(?P<building>\d+)(?:幢|栋|号楼))?(?:(?P<unit>\d+)单元)?(?:(?P<room>\d+)(?:室|户|号))?$"
 )
-_URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街|道|巷|弄))(?:(?P<number>\d+)号(?!楼))?")
+# a road ends 路/街/道…, but never splits 街道 (a sub-district) into 街 + 道
+_URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街(?!道)|(?<!街)道|巷|弄))(?:(?P<number>\d+)号(?!楼))?")
+# a town-level name where the towns are not known (outside Zhejiang): …街道/镇/乡, not the start of a road
+_TOWN_NAME = re.compile(r"^[\u4e00-\u9fff]{2,6}?(?:街道|镇|乡)(?!大道|路|街|巷|弄)")
 # what follows a bare stem when the stem is part of a longer name (萧山路, 城北村, 平湖街道), not a division
 _NOT_AFTER_STEM = re.compile(
     r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区)"
@@ -388,7 +391,11 @@ class AddressParser:
         city = chain.get("city", (None,))[0]
         prov = chain.get("province", (None,))[0]
         if (county and county[:2] != "33") or (not county and (city or prov or "33")[:2] != "33"):
-            return s  # no towns known outside Zhejiang
+            m = _TOWN_NAME.match(s) if county else None  # no towns known outside Zhejiang: the name only
+            if m:
+                out.town = m.group(0)
+                return s[m.end() :]
+            return s
         if not city and not county:
             city = self.city if (not prov or prov == self.province) else None
         hit = self._prefix_town(s, county, city if not county else None, prov)
