@@ -116,6 +116,9 @@ def test_a_county_reorganised_since_is_read_through_its_town(hz):
     # 2021: 江干区 joined 上城区, its 下沙街道 went to the new 钱塘区; 运河 is in 临平区 now
     assert codes(hz.parse("江干区下沙街道")) == ("330114", "330114001")
     assert codes(hz.parse("余杭区运河镇")) == ("330113", "330113006")
+    # through a former county name even the town's bare stem moves; through a current name it does not
+    assert codes(hz.parse("杭州市江干区下沙某某小区3幢")) == ("330114", "330114001")
+    assert codes(hz.parse("杭州市上城区下沙某某小区3幢")) == ("330102", None)
 
 
 def test_every_implied_place_resolves_to_its_unit_and_has_a_source(hz):

@@ -312,6 +312,13 @@ class AddressParser:
                     return rest
         return s
 
+    def _former_name(self, written: str | None, code: str) -> bool:
+        """Whether a county is written by a name other than its own with some suffix (江干区 for 上城区)."""
+        cut = address_index.stem
+        return bool(written) and cut(written, address_index.COUNTY_SUFFIX) != cut(
+            self.county_name.get(code, ""), address_index.COUNTY_SUFFIX
+        )
+
     def _stem_of_county(self, hit) -> bool:
         """A bare town stem that is also its own county's stem (临平 of 临平区): the seat of a new county."""
         code = hit[1][0]
@@ -404,7 +411,14 @@ class AddressParser:
             # the county written may be an old one (余杭区运河镇 is 临平区 now): any town of the city, by a name
             # with its suffix
             hit = self._prefix_town(s, None, city or self.ix.county_city.get(county), None)
-            hit = hit if hit and len(hit[1]) == 1 and (hit[2] < 2 or self._stem_of_county(hit)) else None
+            # a bare stem too when the county is written by a former name and the stem names one town of the
+            # city (江干区下沙: 江干区 joined 上城区 in 2021, its 下沙街道 went to 钱塘区)
+            former = self._former_name(out.county, county)
+            hit = (
+                hit
+                if hit and len(hit[1]) == 1 and (hit[2] < 2 or former or self._stem_of_county(hit))
+                else None
+            )
             moved = bool(hit)
         if not hit and not county and not city and prov:
             hit = self._prefix_town(s, None, None, prov)
