@@ -10,6 +10,7 @@ that the parser prefers the most explicit reading and treats bare stems with cau
 from __future__ import annotations
 
 import csv
+import gc
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -122,7 +123,17 @@ def _former_counties() -> list[tuple[str, str]]:
 
 @lru_cache(maxsize=4)
 def load(folder: Path | None = None) -> Index:
-    folder = folder or default_folder()
+    """The index of ``folder`` (the vendored divisions by default), built once per process."""
+    enabled = gc.isenabled()
+    gc.disable()  # millions of small objects that all live on: collections during the build are wasted work
+    try:
+        return _build(folder or default_folder())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(folder: Path) -> Index:
     ix = Index()
     for row in _rows(folder / "provinces.csv"):
         code, name = row["code"], row["name"]
