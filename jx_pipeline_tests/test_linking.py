@@ -59,6 +59,18 @@ def test_links_meet_the_targets_against_truth(linked):
     assert figures["links_by_difficulty"]["easy"]["recall"] >= 0.99
 
 
+def test_addresses_outside_the_city_are_kept_apart(linked, wh):
+    """The world writes addresses that lie outside Jiaxing (truth: no entity): they are `outside_city`, and
+    neither they nor other undeterminable records are forced onto a local entity."""
+    _, methods, _, figures = linked
+    assert methods["outside_city"] > 0
+    rows = wh.execute(
+        "select count(*) from core.entity_link where method = 'outside_city' and entity_id is null"
+    ).fetchone()[0]
+    assert rows == methods["outside_city"]
+    assert figures["linked_without_truth_entity"] <= 0.001 * figures["links"]["records"], figures
+
+
 def test_identity_resolution_meets_the_target(linked, wh):
     _, _, counts, figures = linked
     assert figures["identity_person"]["f1"] >= 0.99, figures["identity_person"]
