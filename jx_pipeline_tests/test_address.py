@@ -71,6 +71,23 @@ def test_door_plates_resolve_urban_addresses_to_their_village(parser, points):
     assert (p.entity_id, p.village_code) == (entity_id, village)
 
 
+def test_a_migrants_home_before_a_town_and_one_of_its_roads_is_local(parser, points):
+    # 湖南省安乡县 has no towns known to the index: a Jiaxing town and a road of the gazetteer in it make the
+    # address Jiaxing's; a road the gazetteer does not have in that town leaves it outside
+    roads = 0
+    for entity_id, village, text in points[::31]:
+        p = parser.parse(text)
+        if not (p.road and p.number and p.town_code):
+            continue
+        town = parser.town_name[p.town_code]
+        got = parser.parse(f"湖南省安乡县{town}{p.road}{p.number}号{p.complex or ''}")
+        assert not got.outside and got.town_code == p.town_code
+        assert (got.entity_id, got.village_code) == (entity_id, village)
+        assert parser.parse(f"湖南省安乡县{town}不存在路{p.number}号").outside
+        roads += 1
+    assert roads > 10
+
+
 def test_every_door_plate_parses_back_to_itself(parser, points):
     wrong = [
         (e, a) for e, v, a in points if (lambda p: (p.entity_id, p.village_code) != (e, v))(parser.parse(a))

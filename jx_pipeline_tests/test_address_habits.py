@@ -208,3 +208,59 @@ def test_a_town_name_where_towns_are_not_known_is_a_town_not_a_road(jx, text, to
 def test_a_road_never_ends_inside_jiedao(jx):
     p = jx.parse("广东省深圳市龙岗区某某街道")
     assert p.road is None or not p.road.endswith("街")
+
+
+MIGRANT_HOME_BEFORE_A_TOWN = {  # a migrant's home glued directly before a Jiaxing town or county stem
+    "湖南省安乡县王江泾镇双桥村3组5号": "330411101202",  # a village of the town follows
+    "河南省信阳市商城县梧桐街道庆丰社区8号": "330483001001",  # a community of the town
+    "四川省南充市营山县屠甸镇红星村2组3号": "330483102201",
+    "湖北省监利市石门镇叶新村5组1号": "330483103200",  # Hubei has no 石门镇 in 监利 (no towns known there)
+    "安徽省利辛县桐乡屠甸联星4组2号": "330483102200",  # a county's bare stem, then its town and village
+}
+
+
+@pytest.mark.parametrize("text", sorted(MIGRANT_HOME_BEFORE_A_TOWN))
+def test_a_migrants_home_before_a_town_of_the_city_starts_the_address_anew(jx, text):
+    p = jx.parse(text)
+    assert not p.outside and p.village_code == MIGRANT_HOME_BEFORE_A_TOWN[text]
+    assert p.city_code == "3304" and p.province_code == "33"
+
+
+SAME_NAMED_TOWN_ELSEWHERE = {  # a town name a Jiaxing town also has, with nothing of that Jiaxing town after it
+    "湖南省安乡县王江泾镇": "430721",
+    "湖南省安乡县王江泾镇人民路8号": "430721",  # a road, but not one of the gazetteer in that town
+    "广东省深圳市龙岗区平湖街道双桥村": "440307",  # 平湖街道 is no Jiaxing town
+    "衢州市江山市石门镇颜井桥村": "330881",  # 江山市 has its own 石门镇: the village does not make it Tongxiang's
+}
+
+
+@pytest.mark.parametrize("text", sorted(SAME_NAMED_TOWN_ELSEWHERE))
+def test_a_town_named_like_a_jiaxing_town_elsewhere_stays_outside(jx, text):
+    p = jx.parse(text)
+    assert p.outside and p.county_code == SAME_NAMED_TOWN_ELSEWHERE[text]
+
+
+@pytest.mark.parametrize("text", ["无为市", "安徽省芜湖市无为市人民路1号", "无锡市滨湖区"])
+def test_places_beginning_with_wu_are_not_the_null_filler(jx, text):
+    p = jx.parse(text)  # 无 alone is a null value before an address; 无为市 and 无锡市 are places
+    assert p.outside and p.county_code and p.county_code[:2] in ("32", "34")
+
+
+COUNTIES_AS_WRITTEN = {  # (city the parser is configured for, text) -> county (NBS 2022)
+    ("3304", "天津市-市辖区-和平区南京路8号"): "120101",  # 市辖区 copied from the NBS form
+    ("3304", "重庆市酉阳县桃花源街道"): "500242",  # 酉阳土家族苗族自治县 without its peoples
+    ("3304", "贵州省印江县木黄镇"): "520625",
+    ("3304", "广西省南宁市青秀区"): "450103",  # 广西壮族自治区 with 省
+    ("3304", "云南省文山州广南县"): "532627",  # 文山壮族苗族自治州 as 文山州
+    ("3304", "西藏自治区那曲地区色尼区"): "540602",  # 那曲 a prefecture (地区) until 2017
+    ("3304", "朱家角镇上海市青浦区"): "310118",  # a town's name as a label before the address
+    ("3307", "东阳城北路3号"): "330783",  # a county's stem, then a road beginning with 城
+    ("3306", "嵊州城中路12号"): "330683",
+    ("3310", "温岭市城区太平街道"): "331081",  # 城区 (downtown) after the county, not 城区 as a county
+    ("3303", "永嘉县城区瓯北街道"): "330324",
+}
+
+
+@pytest.mark.parametrize("city,text", sorted(COUNTIES_AS_WRITTEN))
+def test_counties_as_writers_name_them(city, text):
+    assert AddressParser(city=city).parse(text).county_code == COUNTIES_AS_WRITTEN[(city, text)]

@@ -36,8 +36,9 @@ _URBAN_GENERIC = re.compile(r"^(?P<road>.+?(?:大道|路|街(?!道)|(?<!街)道|
 _TOWN_NAME = re.compile(r"^[\u4e00-\u9fff]{2,6}?(?:街道|镇|乡)(?!大道|路|街|巷|弄)")
 # what follows a bare stem when the stem is part of a longer name (萧山路, 城北村, 平湖街道), not a division
 _NOT_AFTER_STEM = re.compile(
-    r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘|城|园区)"
-)
+    r"^(?:[\u4e00-\u9fff]?(?:大道|路|街|巷|弄)|街道|镇|乡|村|社区|居委|组|号|小区|花园|大厦|广场|公寓|新村|苑|庄|桥|湾|港|塘"
+    r"|城(?![\u4e00-\u9fff]{1,3}(?:大道|路|街|巷)|[东南西北中]|区)|园区)"
+)  # 义乌城店南路, 诸暨城南路, 嵊州城东开发区: a road or quarter of the county after its stem, not 海宁城
 _HEAD = re.compile(r"^\D*\d?")
 # building, unit and room at the end (a room written 号 only after a building or unit: 12号 alone is a number)
 _FLAT = re.compile(
@@ -45,7 +46,8 @@ _FLAT = re.compile(
     r"|(?P<building2>\d+)(?:幢|栋|号楼)(?:(?P<room2>\d+)(?:室|户|号))?$|(?P<room3>\d+)(?:室|户)$"
 )
 _FLAT_END = set("幢栋楼元室户号")
-_FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无)")
+# filler between levels: null values, and NBS placeholders copied from forms (上海市-市辖区-黄浦区)
+_FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无|市辖区|其它区|其他区)")
 
 
 @dataclass
@@ -174,6 +176,13 @@ class AddressParser:
                 self._head_cache.clear()
             cached = self._head_cache[head] = self._divisions(head)
         used, fields, chain = cached
+        if (
+            "local" in chain
+        ):  # a migrant's home before a place of the city: local if that place's units follow
+            codes, start = chain["local"]
+            home = self._parse_core(s[start:])
+            if any(self._evidence(home, code) for code in codes):
+                return home
         out = object.__new__(Parsed)  # a copy of the cached fields, without __init__'s defaults
         out.__dict__.update(fields)
         out.confidence = dict(out.confidence)
@@ -209,6 +218,9 @@ class AddressParser:
         rest = self._places(s, out, chain)
         if not chain and not self._prefix_town(rest, None, self.city):
             rest = self._after_label(rest, out, chain)
+        local = self._local_after(rest, chain)
+        if local:  # a place of the configured city after a place elsewhere: decided by what follows it
+            chain["local"] = (local, len(s) - len(rest))
         rest = self._town(rest, out, chain)
         rest = self._repeat(rest, out, chain)
         self._context(out, chain)
@@ -245,7 +257,7 @@ class AddressParser:
         ix = self.ix
         while s:
             f = _FILLER.match(s)
-            if f:
+            if f and s[:2] not in ix.place_heads:  # 无 is a null value, 无锡 and 无为 are places
                 s = s[f.end() :]
                 continue
             best = None
@@ -263,6 +275,9 @@ class AddressParser:
                     alias, (place, fresh) = s[:k], best
                     break
             if not best:
+                if "county" in chain and s.startswith("城区") and not _NOT_AFTER_STEM.match(s[2:]):
+                    s = s[2:]  # 瑞安市城区锦湖街道: downtown, between the county and its town
+                    continue
                 return s
             if fresh:
                 chain.clear()
@@ -304,13 +319,57 @@ class AddressParser:
         """Words before the address (邮寄地址, 委托件, a company's name): the address starts at the first province,
         city or county name within the next few characters."""
         heads = self._heads
+        best = None  # the start from which the most levels are read (金城镇|江苏省常州市…, not 金城|镇江…)
         for i in range(1, min(len(s) - 1, 16)):
             if s[i : i + 2] in heads:
-                rest = self._places(s[i:], out, chain)
-                if chain:
-                    out.remark = (s[:i] + (out.remark or "")) if out.remark else s[:i]
-                    return rest
-        return s
+                trial_out, trial = Parsed(), {}
+                rest = self._places(s[i:], trial_out, trial)
+                if trial and (best is None or len(trial) > len(best[2])):
+                    best = (i, trial_out, trial, rest)
+        if best is None:
+            return s
+        i, trial_out, trial, rest = best
+        chain.update(trial)
+        out.county = trial_out.county
+        out.remark = (s[:i] + (out.remark or "")) if out.remark else s[:i]
+        return rest
+
+    def _local_after(self, rest: str, chain: dict) -> tuple[str, ...] | None:
+        """The codes of a place of the configured city named at the start of ``rest`` after a place elsewhere: a
+        town when the place named has no town of that name (湖南省安乡县|王江泾镇…; 杭州市西湖区|转塘街道 is
+        Hangzhou's own), or the city's or a county's bare stem (江西省宜黄县|秀洲|钱家桥1组…). Whether the
+        address starts anew there is decided by what follows (``_evidence``)."""
+        if not chain:
+            return None
+        county = chain.get("county", (None,))[0]
+        city = chain.get("city", (None,))[0] or self.ix.county_city.get(county or "")
+        prov = chain.get("province", (None,))[0]
+        if (city or "")[:4] == self.city or (not city and (prov or self.province) == self.province):
+            return None
+        found = []
+        hit = self._prefix_town(rest, None, self.city)
+        if hit and len(hit[1]) == 1:
+            there = county or city or prov or ""
+            if any(c.startswith(there) for c, _ in self.ix.towns.get(hit[0], ())):
+                return None  # the place named has a town of that name: it is that one
+            found.append(hit[1][0])
+        for k in self.ix.place_heads.get(rest[:2], ()):
+            mine = {p.code for p in self.ix.places.get(rest[:k], ()) if p.code[:4] == self.city}
+            if len(mine) == 1:
+                found.append(mine.pop())
+                break
+        return tuple(found) or None
+
+    def _evidence(self, home: Parsed, code: str) -> bool:
+        """Whether a local reading names more of the place than its name: a village or community inside it, a
+        door plate, or (after a town) a road of the gazetteer in that town."""
+        if home.outside or not (home.town_code or home.county_code or home.city_code or "").startswith(code):
+            return False
+        return bool(
+            (home.village_code or "").startswith(code)
+            or (home.entity_id and (home.village_code or "").startswith(code))
+            or (len(code) == 9 and home.road and home.road in self.roads_of_town.get(code, ()))
+        )
 
     def _former_name(self, written: str | None, code: str) -> bool:
         """Whether a county is written by a name other than its own with some suffix (江干区 for 上城区)."""
@@ -351,6 +410,10 @@ class AddressParser:
             return place.rank < 2 or "county" not in chain
         if "county" in chain and not local:
             return False
+        if "county" in chain and place.rank == 1 and place.level == "county":
+            county = chain["county"][0]
+            if self.ix.county_city.get(county) == self.ix.county_city.get(place.code):
+                return False  # 瓯海区城区…: 城区 (downtown; 鹿城区 once) after a county of the same city
         if place.rank < 2:
             return True
         if place.level == "county":

@@ -38,8 +38,13 @@ def village_short_name(name: str) -> str:
 
 
 def stem(name: str, pattern: re.Pattern) -> str:
-    """The name without its suffix, if at least two characters remain (江北区 -> 江北, 城区 stays)."""
+    """The name without its suffix, if at least two characters remain (江北区 -> 江北, 城区 stays; 石柱土家族自治县
+    -> 石柱: the peoples belong to the suffix)."""
     m = pattern.search(name)
+    if m and m.start() < 2 and len(name) > 2:
+        m = pattern.search(name, 2)
+        while m and m.start() >= 2 and pattern.fullmatch(name, m.start()) is None:
+            m = pattern.search(name, m.start() + 1)
     return name[: m.start()] if m and m.start() >= 2 else name
 
 
@@ -139,14 +144,23 @@ def _build(folder: Path) -> Index:
         code, name = row["code"], row["name"]
         ix.province_name[code] = name
         ix.add_place(name, "province", code, 0)
-        ix.add_place(stem(name, PROVINCE_SUFFIX), "province", code, 2)
+        short = stem(name, PROVINCE_SUFFIX)
+        ix.add_place(short, "province", code, 2)
+        if short != name:
+            for suf in ("省", "市"):  # 广西省 for 广西壮族自治区, 山西市 for 山西省: another suffix
+                ix.add_place(short + suf, "province", code, 1)
     for row in _rows(folder / "cities.csv"):
         code, name = row["code"], row["name"]
         if name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
             continue
         ix.city_name[code] = name
         ix.add_place(name, "city", code, 0)
-        ix.add_place(stem(name, CITY_SUFFIX), "city", code, 2)
+        short = stem(name, CITY_SUFFIX)
+        ix.add_place(short, "city", code, 2)
+        if name.endswith("自治州") and short != name:
+            ix.add_place(short + "州", "city", code, 1)  # 红河州 for 红河哈尼族彝族自治州
+        if name.endswith("市") and short != name:
+            ix.add_place(short + "地区", "city", code, 1)  # 山南地区, a prefecture until 2016
     for row in _rows(folder / "areas.csv"):
         code, name = row["code"], row["name"]
         if name == "市辖区":
