@@ -6,7 +6,7 @@ Linear growth shows as a constant time per record: the ratio of the two scales' 
 (1.0 = perfectly linear), with the link precision/recall against the truth of each world.
 
     .venv/bin/python bench/linking_scale.py --scales 0.01 0.03
-    .venv/bin/python bench/linking_scale.py --scales 0.01 --noise habits_off.yaml   # the same, other noise
+    .venv/bin/python bench/linking_scale.py --scales 0.01 --noise bench/habits_off.yaml   # habits off
 """
 
 import argparse
