@@ -46,6 +46,7 @@ _FLAT = re.compile(
     r"|(?P<building2>\d+)(?:幢|栋|号楼)(?:(?P<room2>\d+)(?:室|户|号))?$|(?P<room3>\d+)(?:室|户)$"
 )
 _FLAT_END = set("幢栋楼元室户号")
+_FLAT_CHARS = "0123456789幢栋号楼单元室户"  # all a flat is written with (but non-ASCII digits)
 # filler between levels: null values, and NBS placeholders copied from forms (上海市-市辖区-黄浦区)
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无|市辖区|其它区|其他区)")
 
@@ -103,6 +104,8 @@ class AddressParser:
         self._heads = {
             a[:2] for a, ps in ix.places.items() if any(p.rank < 2 or p.level != "county" for p in ps)
         }
+        # names that are only bare stems (rank 2) of every place they name
+        self._stems_only = {a for a, ps in ix.places.items() if all(p.rank == 2 for p in ps)}
         # villages of the city by their own or variant name, when only one village answers to it
         self.villages_of_city: dict[str, str] = {}
         for alias, cands in ix.villages.items():
@@ -145,16 +148,10 @@ class AddressParser:
 
     # -- parsing -------------------------------------------------------------------------------------------
     def parse(self, text: str) -> Parsed:
-        s, remark = normalize(text)
-        # building, unit and room at the end vary most between lines and decide nothing above them: the rest
-        # (the core) is parsed once for all the flats of a door plate
-        flat = _FLAT.search(s) if s[-1:] in _FLAT_END else None
-        core = s[: flat.start()] if flat else s
-        fields = self._core_cache.get(core)
-        if fields is None:
-            if len(self._core_cache) > 200_000:
-                self._core_cache.clear()
-            fields = self._core_cache[core] = self._parse_core(core).__dict__
+        return self.assemble(*self.split(text))
+
+    def assemble(self, fields: dict, flat: re.Match | None, remark: str | None) -> Parsed:
+        """The Parsed of the parts ``split`` returns."""
         out = object.__new__(Parsed)
         out.__dict__.update(fields)
         out.confidence = dict(out.confidence)
@@ -165,6 +162,26 @@ class AddressParser:
         if remark:
             out.remark = out.remark + remark if out.remark else remark
         return out
+
+    def split(self, text: str) -> tuple[dict, re.Match | None, str | None]:
+        """The parse in its parts: the fields of the core (shared by every line with that core: do not change
+        them), the flat at the end (building, unit, room) and the remark split off by normalization."""
+        s, remark = normalize(text)
+        # building, unit and room at the end vary most between lines and decide nothing above them: the rest
+        # (the core) is parsed once for all the flats of a door plate
+        flat = None
+        if s[-1:] in _FLAT_END:
+            # the flat lies in the trailing run of its characters: searched from there, the same leftmost match
+            # (from the start if a non-ASCII digit ends the part before)
+            start = len(s.rstrip(_FLAT_CHARS))
+            flat = _FLAT.search(s, 0 if start and s[start - 1].isdecimal() else start)
+        core = s[: flat.start()] if flat else s
+        fields = self._core_cache.get(core)
+        if fields is None:
+            if len(self._core_cache) > 200_000:
+                self._core_cache.clear()
+            fields = self._core_cache[core] = self._parse_core(core).__dict__
+        return fields, flat, remark
 
     def _parse_core(self, s: str) -> Parsed:
         # the divisions are read from the head of the address, up to its first digit: many addresses share it,
@@ -255,6 +272,7 @@ class AddressParser:
         """Province, city and county names at the start, in any order and repeated; a place that contradicts the
         ones before starts the address anew (a home province and county glued in front of the address)."""
         ix = self.ix
+        stems_only = self._stems_only
         while s:
             f = _FILLER.match(s)
             if f and s[:2] not in ix.place_heads:  # 无 is a null value, 无锡 and 无为 are places
@@ -266,7 +284,7 @@ class AddressParser:
                 cands = ix.places.get(s[:k])
                 if not cands:
                     continue
-                if all(p.rank == 2 for p in cands):  # 萧山|开发区: a town, not the county's stem
+                if s[:k] in stems_only:  # 萧山|开发区: a town, not the county's stem
                     town = self._town_len(s) if town is None else town
                     if k < town:
                         continue
@@ -717,17 +735,28 @@ class AddressParser:
 
 def standard(parser: "AddressParser", p: Parsed) -> str:
     """The standard form of a parsed address: official county and town names, then the place."""
-    parts = [parser.county_name.get(p.county_code or "", ""), parser.town_name.get(p.town_code or "", "")]
-    if p.road:
-        parts += [p.road, f"{p.number}号" if p.number else "", p.complex or ""]
-    elif p.group:
-        village = parser.village_short.get(p.village_code or "", p.village or "")
-        parts += [village, f"{p.group}组", f"{p.number}号" if p.number else ""]
-    if p.building:
-        parts.append(
-            f"{p.building}幢" + (f"{p.unit}单元" if p.unit else "") + (f"{p.room}室" if p.room else "")
-        )
+    return standard_place(parser, p.__dict__) + standard_flat(p.building, p.unit, p.room)
+
+
+def standard_place(parser: "AddressParser", f: dict) -> str:
+    """The standard form without the flat, from the fields of a parse."""
+    parts = [
+        parser.county_name.get(f["county_code"] or "", ""),
+        parser.town_name.get(f["town_code"] or "", ""),
+    ]
+    if f["road"]:
+        parts += [f["road"], f"{f['number']}号" if f["number"] else "", f["complex"] or ""]
+    elif f["group"]:
+        village = parser.village_short.get(f["village_code"] or "", f["village"] or "")
+        parts += [village, f"{f['group']}组", f"{f['number']}号" if f["number"] else ""]
     return "".join(parts)
+
+
+def standard_flat(building: str | None, unit: str | None, room: str | None) -> str:
+    """The flat of the standard form: 3幢2单元301室."""
+    if not building:
+        return ""
+    return f"{building}幢" + (f"{unit}单元" if unit else "") + (f"{room}室" if room else "")
 
 
 def from_warehouse(conn) -> AddressParser:

@@ -55,7 +55,8 @@ def normalize(text: str) -> tuple[str, str | None]:
     for pattern in (_PHONE, _REMARK, _NAME, _REMARK):
         if not s or s[-1] not in _ENDS[pattern]:  # a cheap test on the last character first
             continue
-        m = pattern.search(s)
+        # a name is 1-3 characters at the end: searching from there finds the same (leftmost) match
+        m = pattern.search(s, max(0, len(s) - 3)) if pattern is _NAME else pattern.search(s)
         if m and pattern is _NAME and s[m.start() - 1] == "号" and s[-1] in _COMPLEX_END:
             continue
         if m and m.start() > 0:
