@@ -72,8 +72,11 @@ class JsonLines:
         if tuple(fields) != ORDER:
             parts = (fields, None, None, None)
         else:
-            head = self.dumps({k: fields[k] for k in HEAD})[:-1]
-            tail = self.dumps({k: fields[k] for k in TAIL})[1:-1]
+            # one encoding, cut before the flat and after it (a key's quote is never escaped: the markers
+            # cannot occur inside a value)
+            text = self.dumps(fields)
+            head = text[: text.index(', "building": ')]
+            tail = text[text.index(', "entity_id": ') + 2 : -1]
             has = fields["county_code"] or fields["road"] or fields["group"]
             parts = (fields, head, tail, standard_place(self.parser, fields) if has else None)
         self._parts[id(fields)] = parts  # fields kept alive with it: its id is not reused
