@@ -48,6 +48,7 @@ _FLAT = re.compile(
 _FLAT_END = set("幢栋楼元室户号")
 _FLAT_CHARS = "0123456789幢栋号楼单元室户"  # all a flat is written with (but non-ASCII digits)
 # filler between levels: null values, and NBS placeholders copied from forms (上海市-市辖区-黄浦区)
+_NONE = ("",)  # a level not in the chain
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无|市辖区|其它区|其他区)")
 
 
@@ -247,7 +248,13 @@ class AddressParser:
 
     def _consistent(self, place: Place, chain: dict[str, tuple[str, int]]) -> bool:
         code = place.code
-        prov, city, county = (chain.get(k, ("",))[0] for k in ("province", "city", "county"))
+        if not chain:
+            return True  # nothing named before: every condition below holds
+        prov, city, county = (
+            chain.get("province", _NONE)[0],
+            chain.get("city", _NONE)[0],
+            chain.get("county", _NONE)[0],
+        )
         if place.level == "province":
             return (
                 (not prov or prov == code)
@@ -307,6 +314,13 @@ class AddressParser:
         return s
 
     def _pick_place(self, cands: list[Place], chain: dict, rest: str) -> tuple[Place, bool] | None:
+        if len(cands) == 1 and cands[0].rank < 2:  # the common case, the same steps as below for one place
+            place = cands[0]
+            if self._consistent(place, chain):
+                return place, False
+            if chain and self._may_restart(place, chain, rest):
+                return place, True
+            return None
         if any(p.rank == 2 for p in cands) and _NOT_AFTER_STEM.match(rest) and not self._names_next(rest):
             cands = [p for p in cands if p.rank < 2]
         if not cands:

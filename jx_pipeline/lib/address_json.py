@@ -17,6 +17,7 @@ HEAD += ("group",)
 FLAT = ("building", "unit", "room", "remark")
 TAIL = ("entity_id", "fuzzy", "province_code", "city_code", "outside", "confidence", "stop_reason")
 ORDER = HEAD + FLAT + TAIL
+_KEY = {k: f'"{k}": ' for k in ORDER}  # plain ASCII names: no escapes
 _STR = encoder.encode_basestring  # the C function when there is one: '"text"', non-ASCII kept
 
 
@@ -37,10 +38,24 @@ class JsonLines:
     def __init__(self, parser: AddressParser):
         self.parser = parser
         self.dumps = json_encoder()
+        self._dicts: dict[tuple, str] = {}
         self._parts: dict[int, tuple] = {}  # id(fields of a core) -> (fields, head JSON, tail JSON, place)
 
     def _value(self, v) -> str:
         return _STR(v) if v.__class__ is str else self.dumps(v)
+
+    def _any(self, v) -> str:
+        if v is None:
+            return "null"
+        if v.__class__ is str:
+            return _STR(v)
+        if v.__class__ is dict and all(x.__class__ is float for x in v.values()):
+            key = tuple(v.items())  # the confidences: few distinct sets, each encoded once
+            text = self._dicts.get(key)
+            if text is None:
+                text = self._dicts[key] = self.dumps(v)
+            return text
+        return self.dumps(v)  # true, false, numbers: as the encoder writes them
 
     def line(self, text: str) -> str:
         fields, flat, remark = self.parser.split(text)
@@ -72,11 +87,9 @@ class JsonLines:
         if tuple(fields) != ORDER:
             parts = (fields, None, None, None)
         else:
-            # one encoding, cut before the flat and after it (a key's quote is never escaped: the markers
-            # cannot occur inside a value)
-            text = self.dumps(fields)
-            head = text[: text.index(', "building": ')]
-            tail = text[text.index(', "entity_id": ') + 2 : -1]
+            v = self._any
+            head = "{" + ", ".join([_KEY[k] + v(fields[k]) for k in HEAD])
+            tail = ", ".join([_KEY[k] + v(fields[k]) for k in TAIL])
             has = fields["county_code"] or fields["road"] or fields["group"]
             parts = (fields, head, tail, standard_place(self.parser, fields) if has else None)
         self._parts[id(fields)] = parts  # fields kept alive with it: its id is not reused
