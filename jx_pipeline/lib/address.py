@@ -635,17 +635,26 @@ class AddressParser:
             if len(best) == 1:  # a village's own name outranks a variant of another's (长秦村 vs 长秦社区)
                 yield alias, best
 
+    def _shorts_by_block(self, width: int) -> dict[str, list[tuple[str, str]]]:
+        """(code, short name) of the villages by the first ``width`` digits of their code, in index order."""
+        by = self.__dict__.setdefault("_shorts_cache", {})
+        if width not in by:
+            blocks: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for c, short in self.ix.village_short.items():
+                blocks[c[:width]].append((c, short))
+            by[width] = dict(blocks)
+        return by[width]
+
     def _names_in(self, width: int, code: str) -> dict[str, str]:
         key = (width, code)
         cache = self.__dict__.setdefault("_names_cache", {})
         if key not in cache:
             names: dict[str, set[str]] = defaultdict(set)
-            for c, short in self.ix.village_short.items():
-                if c[:width] == code:
-                    names[short].add(c)
-                    bare = re.sub(r"(?:社区|村)$", "", short)
-                    if len(bare) >= 3:  # 界径港 for 界泾港村: a typo in the name written without 村
-                        names[bare].add(c)
+            for c, short in self._shorts_by_block(width).get(code, ()):
+                names[short].add(c)
+                bare = re.sub(r"(?:社区|村)$", "", short)
+                if len(bare) >= 3:  # 界径港 for 界泾港村: a typo in the name written without 村
+                    names[bare].add(c)
             cache[key] = {a: next(iter(cs)) for a, cs in names.items() if len(cs) == 1}
         return cache[key]
 

@@ -34,6 +34,7 @@ _ENDS = {
     _REMARK: _LAST_REMARK,
     _NAME: {chr(c) for c in range(0x4E00, 0xA000)},
 }
+_STEPS = tuple((p, _ENDS[p]) for p in (_PHONE, _REMARK, _NAME, _REMARK))
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 
 
@@ -50,10 +51,11 @@ def normalize(text: str) -> tuple[str, str | None]:
     s = unicodedata.normalize("NFKC", text or "").strip()
     if not s.isalnum():  # separators or spaces somewhere (isalnum is true for Chinese characters and digits)
         s = _SPACE.sub("", _SEP.sub("", s))
-    s = _COUNTRY.sub("", s)
+    if s.startswith("中"):
+        s = _COUNTRY.sub("", s)
     remarks = []
-    for pattern in (_PHONE, _REMARK, _NAME, _REMARK):
-        if not s or s[-1] not in _ENDS[pattern]:  # a cheap test on the last character first
+    for pattern, ends in _STEPS:
+        if not s or s[-1] not in ends:  # a cheap test on the last character first
             continue
         # a name is 1-3 characters at the end: searching from there finds the same (leftmost) match
         m = pattern.search(s, max(0, len(s) - 3)) if pattern is _NAME else pattern.search(s)
