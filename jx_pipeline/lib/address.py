@@ -50,6 +50,7 @@ _FLAT_CHARS = "0123456789幢栋号楼单元室户"  # all a flat is written with
 # filler between levels: null values, and NBS placeholders copied from forms (上海市-市辖区-黄浦区)
 _NONE = ("",)  # a level not in the chain
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无|市辖区|其它区|其他区)")
+_FILLER_FIRST = set("中nN无市其")  # the first characters of the fillers: the regex is tried only after one
 
 
 @dataclass
@@ -281,7 +282,7 @@ class AddressParser:
         ix = self.ix
         stems_only = self._stems_only
         while s:
-            f = _FILLER.match(s)
+            f = _FILLER.match(s) if s[0] in _FILLER_FIRST else None
             if f and s[:2] not in ix.place_heads:  # 无 is a null value, 无锡 and 无为 are places
                 s = s[f.end() :]
                 continue
