@@ -16,8 +16,19 @@ from pathlib import Path
 
 from jx_pipeline.lib import localpg, settings
 from jx_pipeline.lib.errors import JxError, mask_url
-from jx_pipeline.lib.migrations import migrate
-from jx_pipeline.lib.pg import connect
+
+
+# psycopg (~0.2 s to import) loads only in the commands that reach the database, not in `address parse`
+def connect(*args, **kwargs):
+    from jx_pipeline.lib.pg import connect
+
+    return connect(*args, **kwargs)
+
+
+def migrate(*args, **kwargs):
+    from jx_pipeline.lib.migrations import migrate
+
+    return migrate(*args, **kwargs)
 
 
 def _log(msg: str) -> None:
