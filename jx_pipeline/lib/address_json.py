@@ -17,7 +17,6 @@ HEAD += ("group",)
 FLAT = ("building", "unit", "room", "remark")
 TAIL = ("entity_id", "fuzzy", "province_code", "city_code", "outside", "confidence", "stop_reason")
 ORDER = HEAD + FLAT + TAIL
-_KEY = {k: f'"{k}": ' for k in ORDER}  # plain ASCII names: no escapes
 _STR = encoder.encode_basestring  # the C function when there is one: '"text"', non-ASCII kept
 
 
@@ -38,24 +37,7 @@ class JsonLines:
     def __init__(self, parser: AddressParser):
         self.parser = parser
         self.dumps = json_encoder()
-        self._dicts: dict[tuple, str] = {}
         self._parts: dict[int, tuple] = {}  # id(fields of a core) -> (fields, head JSON, tail JSON, place)
-
-    def _value(self, v) -> str:
-        return _STR(v) if v.__class__ is str else self.dumps(v)
-
-    def _any(self, v) -> str:
-        if v is None:
-            return "null"
-        if v.__class__ is str:
-            return _STR(v)
-        if v.__class__ is dict and all(x.__class__ is float for x in v.values()):
-            key = tuple(v.items())  # the confidences: few distinct sets, each encoded once
-            text = self._dicts.get(key)
-            if text is None:
-                text = self._dicts[key] = self.dumps(v)
-            return text
-        return self.dumps(v)  # true, false, numbers: as the encoder writes them
 
     def line(self, text: str) -> str:
         fields, flat, remark = self.parser.split(text)
@@ -74,11 +56,12 @@ class JsonLines:
         r = fields["remark"]
         if remark:
             r = r + remark if r else remark
-        v = self._value
         std = "null" if place is None else _STR(place + standard_flat(building, unit, room))
+        # str or None (regex groups, the core's fields): written inline, not by a call per field
         return (
-            f'{head}, "building": {v(building)}, "unit": {v(unit)}, "room": {v(room)}, "remark": {v(r)}, '
-            f'{tail}, "standard": {std}}}'
+            f'{head}, "building": {"null" if building is None else _STR(building)}, '
+            f'"unit": {"null" if unit is None else _STR(unit)}, "room": {"null" if room is None else _STR(room)}, '
+            f'"remark": {"null" if r is None else _STR(r)}, {tail}, "standard": {std}}}'
         )
 
     def _encode(self, fields: dict):
@@ -87,9 +70,10 @@ class JsonLines:
         if tuple(fields) != ORDER:
             parts = (fields, None, None, None)
         else:
-            v = self._any
-            head = "{" + ", ".join([_KEY[k] + v(fields[k]) for k in HEAD])
-            tail = ", ".join([_KEY[k] + v(fields[k]) for k in TAIL])
+            # two calls of the C encoder, not one Python call per field: the same text, its braces cut
+            dumps = self.dumps
+            head = dumps({k: fields[k] for k in HEAD})[:-1]
+            tail = dumps({k: fields[k] for k in TAIL})[1:-1]
             has = fields["county_code"] or fields["road"] or fields["group"]
             parts = (fields, head, tail, standard_place(self.parser, fields) if has else None)
         self._parts[id(fields)] = parts  # fields kept alive with it: its id is not reused
