@@ -259,18 +259,22 @@ def _address_parser(source: str, city: str = "3304"):
         except ValueError as e:
             raise JxError(str(e), fix="give a city code of data/china_divisions/cities.csv") from None
     if source.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
         path = Path(source)
         if not path.is_file():
             raise JxError(
                 f"gazetteer file {path} not found", fix="pass a world's entities/geo_entities.parquet"
             )
-        # one file read column by column: read_table's dataset layer and a list of row dicts cost ten times more
-        t = pq.ParquetFile(path).read(columns=["entity_id", "entity_type", "village_code", "address"])
-        cols = [t.column(c).to_pylist() for c in ("entity_type", "entity_id", "village_code", "address")]
-        points = [(e, v, a) for kind, e, v, a in zip(*cols, strict=True) if kind == "address_point"]
-        return address.AddressParser(points=points)
+        from jx_pipeline.lib.address_cache import gazetteer_parser
+
+        def points():  # read only when the parser is not on disk yet
+            import pyarrow.parquet as pq
+
+            # one file read column by column: read_table's dataset layer and a list of row dicts cost ten times more
+            t = pq.ParquetFile(path).read(columns=["entity_id", "entity_type", "village_code", "address"])
+            cols = [t.column(c).to_pylist() for c in ("entity_type", "entity_id", "village_code", "address")]
+            return [(e, v, a) for kind, e, v, a in zip(*cols, strict=True) if kind == "address_point"]
+
+        return gazetteer_parser(path, points)
     wh_url, _ = settings.resolve_urls()
     try:
         with connect(wh_url) as conn:

@@ -194,3 +194,18 @@ def test_entity_assets_load_the_gazetteer(warehouse_url, wh):
     )
     ap = wh.execute("select count(*), count(distinct std_address) from core.address_point").fetchone()
     assert ap[0] == ap[1] > 0  # every door plate has its own standard address
+
+
+def test_parser_from_disk_cache_parses_as_the_built_one(world, points, parser, tmp_path, monkeypatch):
+    """The gazetteer parser stored under .jx/cache and loaded back reads every address as the one built in
+    memory (the door plates themselves, and the hand-written cases)."""
+    from jx_pipeline.lib import address_cache, settings
+
+    monkeypatch.setattr(settings, "STATE_DIR", tmp_path)
+    gazetteer = world / "entities" / "geo_entities.parquet"
+    built = address_cache.gazetteer_parser(gazetteer, lambda: points)
+    assert list((tmp_path / "cache").glob("address_parser-*.pickle"))
+    loaded = address_cache.gazetteer_parser(gazetteer, lambda: pytest.fail("built again, not loaded"))
+    texts = [a for _, _, a in points[:500]] + list(CASES)
+    for text in texts:
+        assert loaded.parse(text).as_dict() == parser.parse(text).as_dict() == built.parse(text).as_dict()

@@ -143,7 +143,8 @@ def load(folder: Path | None = None) -> Index:
             gc.enable()
 
 
-def _key(folder: Path) -> str:
+@lru_cache(maxsize=4)
+def stored_key(folder: Path) -> str:
     """A hash of everything the index is built from: the division and implied-place files, stdnum's county table,
     the code that builds it and the Python version."""
     from stdnum import numdb
@@ -165,7 +166,7 @@ def _key(folder: Path) -> str:
 def _stored(folder: Path) -> Index:
     """The index from the disk cache when its key matches, else built and stored (best effort: a read-only or
     missing state directory only means building each time)."""
-    key = _key(folder)
+    key = stored_key(folder)
     cache = settings.STATE_DIR / "cache"
     path = cache / f"address_index-{key}.pickle"
     try:

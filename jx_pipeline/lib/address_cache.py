@@ -1,0 +1,61 @@
+"""The parser with a gazetteer, kept on disk between runs of ``jx-pipeline address parse``.
+
+Building it parses every door plate of the gazetteer twice (once for its roads, once for its plates): most of
+the command's start-up. The built state (the plates, roads and the heads already read) is stored under
+``.jx/cache``, keyed by a hash of the gazetteer file, the division index and the parser's code, and loaded next
+time; the division index itself is shared with ``address_index.load``, not stored twice.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+from jx_pipeline.lib import address_index, settings
+from jx_pipeline.lib.address import AddressParser
+
+# attributes that are the index's own objects: taken from the loaded index, never stored
+_SHARED = ("ix", "county_name", "town_name", "village_name", "village_short")
+
+
+def _key(gazetteer: Path, city: str) -> str:
+    h = hashlib.sha256(address_index.stored_key(address_index.default_folder()).encode() + city.encode())
+    for path in (gazetteer, *sorted(Path(__file__).parent.glob("address*.py"))):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = "3304") -> AddressParser:
+    """``AddressParser(points=points(), city=city)``, from the disk cache when the gazetteer and code match."""
+    key = _key(gazetteer, city)
+    cache = settings.STATE_DIR / "cache"
+    path = cache / f"address_parser-{key}.pickle"
+    ix = address_index.load(None)
+    enabled = gc.isenabled()
+    gc.disable()  # many small objects that all live on
+    try:
+        state = pickle.loads(path.read_bytes())
+        parser = object.__new__(AddressParser)
+        parser.__dict__.update({k: getattr(ix, k) if k != "ix" else ix for k in _SHARED} | state)
+        return parser
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        pass
+    finally:
+        if enabled:
+            gc.enable()
+    parser = AddressParser(points=points(), city=city)
+    state = {k: v for k, v in parser.__dict__.items() if k not in _SHARED}
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob("address_parser-*.pickle"):
+            old.unlink(missing_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return parser
