@@ -302,6 +302,10 @@ def address_parse(args: argparse.Namespace) -> int:
     gc.set_threshold(700, 10, 1000)
     out = sys.stdout
     line_of = JsonLines(parser).line
+    if sys.stdin.isatty():  # someone typing: answer each line at once
+        for line in sys.stdin:
+            print(line_of(line.rstrip("\r\n")), flush=True)
+        return 0
     while chunk := sys.stdin.readlines(1 << 16):  # ~64 KB of lines at a time: one write each, not one a line
         out.write("\n".join([line_of(line.rstrip("\r\n")) for line in chunk]) + "\n")
     out.flush()

@@ -48,3 +48,29 @@ def test_external_urls_use_existing_postgres_and_install_nothing(make_scratch_db
         assert conn.execute("select to_regclass('core.admin_unit')").fetchone()[0] == "core.admin_unit"
     with connect(dg_url) as conn:  # Dagster's storage tables are created up front
         assert conn.execute("select to_regclass('runs')").fetchone()[0] == "runs"
+
+
+def test_address_parse_answers_a_typed_line_at_once():
+    """On a terminal each line is answered before the next is typed (piped input is read in chunks)."""
+    import json
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from jx_pipeline_tests.conftest import JX
+
+    main, side = pty.openpty()
+    proc = subprocess.Popen(
+        [JX, "address", "parse", "--gazetteer", "none"], stdin=side, stdout=subprocess.PIPE
+    )
+    try:
+        os.write(main, "海宁工人路108号\n".encode())
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no answer before end of input"
+        assert json.loads(proc.stdout.readline())["county_code"] == "330481"
+    finally:
+        os.write(main, b"\x04")
+        proc.wait(30)
+        os.close(main)
+        os.close(side)
