@@ -63,3 +63,33 @@ def test_another_zhejiang_city_is_outside_with_its_codes(city):
     for i, v in enumerate(_sample(other, 5)):
         p = parser.parse(_address(v, i + 1))
         assert p.outside and p.city_code == other and p.county_code == v["areaCode"], _address(v, i + 1)
+
+
+def _misspelt(city_name: str, how: str) -> str:
+    """The city's name as a hurried writer types it: one character replaced, one added, or two replaced."""
+    if how == "replaced":
+        return "卅" + city_name[1:]
+    if how == "added":
+        return "大" + city_name
+    return "卅卅" + city_name[2:]
+
+
+@pytest.mark.parametrize("city", sorted(CITIES))
+@pytest.mark.parametrize("how", ["replaced", "added"])
+def test_a_city_name_one_edit_away_is_read_when_its_county_follows(city, how):
+    parser = AddressParser(city=city)
+    for i, v in enumerate(_sample(city, 5)):
+        text = _address(v, i + 1).replace(CITIES[city], _misspelt(CITIES[city], how), 1)
+        p = parser.parse(text)
+        assert p.city_code == city and p.county_code == v["areaCode"] and not p.outside, text
+        assert p.confidence["city"] < 1.0, text  # not the name as written
+
+
+@pytest.mark.parametrize("city", sorted(CITIES))
+def test_a_misspelt_city_name_is_not_read_without_its_county_or_two_edits_away(city):
+    parser = AddressParser(city=city)
+    v = _sample(city, 1)[0]
+    no_county = f"浙江省{_misspelt(CITIES[city], 'replaced')}中山路1号"
+    assert parser.parse(no_county).city_code is None, no_county
+    two_edits = _address(v, 1).replace(CITIES[city], _misspelt(CITIES[city], "twice"), 1)
+    assert parser.parse(two_edits).city_code is None, two_edits

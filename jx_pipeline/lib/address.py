@@ -304,7 +304,13 @@ class AddressParser:
                 if "county" in chain and s.startswith("城区") and not _NOT_AFTER_STEM.match(s[2:]):
                     s = s[2:]  # 瑞安市城区锦湖街道: downtown, between the county and its town
                     continue
-                return s
+                typo = self._misspelt_city(s, chain)
+                if not typo:
+                    return s
+                place, k = typo
+                chain["city"] = (place.code, place.rank)
+                s = s[k:]
+                continue
             if fresh:
                 chain.clear()
                 out.county = None
@@ -313,6 +319,30 @@ class AddressParser:
                 out.county = alias
             s = s[len(alias) :]
         return s
+
+    def _misspelt_city(self, s: str, chain: dict) -> tuple[Place, int] | None:
+        """A city name one edit from the written one (a typed 卅 for 州, a stray character before it), read as
+        that city only when the full name of one of its counties follows at once."""
+        if "city" in chain or "county" in chain:
+            return None
+        ix = self.ix
+        for k in (3, 4, 5):
+            written, rest = s[:k], s[k:]
+            for n in ix.place_heads.get(rest[:2], ()):
+                for p in ix.places.get(rest[:n], ()):
+                    if p.level != "county" or p.rank > 1:
+                        continue
+                    city = ix.county_city.get(p.code, "")
+                    name = ix.city_name.get(city, "")
+                    if (
+                        len(name) >= 3
+                        and name[-1] == written[-1]  # the suffix as written: 市 after the typo
+                        and name != written
+                        and Levenshtein.distance(name, written, score_cutoff=1) <= 1
+                        and self._consistent(Place("city", city, 1), chain)
+                    ):
+                        return Place("city", city, 1), k
+        return None
 
     def _pick_place(self, cands: list[Place], chain: dict, rest: str) -> tuple[Place, bool] | None:
         if len(cands) == 1 and cands[0].rank < 2:  # the common case, the same steps as below for one place
