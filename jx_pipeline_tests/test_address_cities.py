@@ -3,6 +3,7 @@ village names to their codes, and marks an address of another Zhejiang city as o
 Addresses are built from the vendored NBS 2022 rows, a village per city chosen by rank, not picked by hand."""
 
 import csv
+import re
 
 import pytest
 
@@ -93,3 +94,33 @@ def test_a_misspelt_city_name_is_not_read_without_its_county_or_two_edits_away(c
     assert parser.parse(no_county).city_code is None, no_county
     two_edits = _address(v, 1).replace(CITIES[city], _misspelt(CITIES[city], "twice"), 1)
     assert parser.parse(two_edits).city_code is None, two_edits
+
+
+def _stems_before_a_road() -> list[tuple[str, str]]:
+    """(address, county code) for every Zhejiang town whose stem, with 大道 after it, reads like a road or quarter
+    after a county stem (塘…, 桥…): the county's stem, the town's stem, a road named after the town."""
+    from jx_pipeline.lib import address, address_index
+
+    out = []
+    for code, name in sorted(TOWNS.items()):
+        county = address_index.stem(COUNTIES[code[:6]], address_index.COUNTY_SUFFIX)
+        town = re.sub(r"(?:街道|镇|乡)$", "", name)
+        if (
+            name != town
+            and len(town) >= 2
+            and len(county) >= 2
+            and address._NOT_AFTER_STEM.match(town + "大道")
+        ):
+            out.append((f"{county}{town}大道8号", code[:6]))
+    return out
+
+
+def test_a_county_stem_before_a_stem_of_its_own_town_is_that_county():
+    cases = _stems_before_a_road()
+    assert len(cases) >= 20
+    parsers = {}
+    right = 0
+    for text, county in cases:
+        parser = parsers.setdefault(county[:4], AddressParser(city=county[:4]))
+        right += parser.parse(text).county_code == county
+    assert right >= 0.9 * len(cases), (right, len(cases))

@@ -353,7 +353,7 @@ class AddressParser:
                 return place, True
             return None
         if any(p.rank == 2 for p in cands) and _NOT_AFTER_STEM.match(rest) and not self._names_next(rest):
-            cands = [p for p in cands if p.rank < 2]
+            cands = [p for p in cands if p.rank < 2 or self._own_town_next(p, rest)]
         if not cands:
             return None
         ok = [p for p in cands if self._consistent(p, chain)]
@@ -463,6 +463,18 @@ class AddressParser:
             ):
                 return True
         return False
+
+    def _own_town_next(self, place: Place, rest: str) -> bool:
+        """Whether a town of the county ``place``, stem or full name, starts ``rest`` (瑞安|塘下大道): the stem
+        before it is that county, not a word of a road or quarter."""
+        if place.level != "county":
+            return False
+        ix = self.ix
+        return any(
+            code[:6] == place.code
+            for k in ix.town_heads.get(rest[:2], ())
+            for code, _ in ix.towns.get(rest[:k], ())
+        )
 
     def _may_restart(self, place: Place, chain: dict, rest: str) -> bool:
         """A place contradicting the ones before starts the address anew (a migrant's home glued in front) when
