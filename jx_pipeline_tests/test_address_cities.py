@@ -124,3 +124,15 @@ def test_a_county_stem_before_a_stem_of_its_own_town_is_that_county():
         parser = parsers.setdefault(county[:4], AddressParser(city=county[:4]))
         right += parser.parse(text).county_code == county
     assert right >= 0.9 * len(cases), (right, len(cases))
+
+
+@pytest.mark.parametrize("city", sorted(CITIES))
+def test_a_stray_number_between_the_city_and_its_county_and_town(city):
+    parser = AddressParser(city=city)
+    for i, v in enumerate(_sample(city, 5)):
+        text = _address(v, i + 1).replace(CITIES[city], f"{CITIES[city]}{114 + i}", 1)
+        p = parser.parse(text)
+        assert p.county_code == v["areaCode"] and p.town_code == v["streetCode"], text
+    v = _sample(city, 1)[0]
+    bare = f"{CITIES[city]}114{COUNTIES[v['areaCode']]}中山路1号"  # no town of the county after it
+    assert parser.parse(bare).county_code is None, bare

@@ -195,6 +195,12 @@ class AddressParser:
                 self._head_cache.clear()
             cached = self._head_cache[head] = self._divisions(head)
         used, fields, chain = cached
+        if head[-1:].isdigit() and "city" in chain and not fields["county_code"]:
+            after = s[len(head) - 1 :].lstrip("0123456789")
+            if self._county_of_city_next(
+                after, chain["city"][0]
+            ):  # 台州114路桥路桥街道: a stray number between
+                return self._parse_core(s[: len(head) - 1] + after)
         if (
             "local" in chain
         ):  # a migrant's home before a place of the city: local if that place's units follow
@@ -462,6 +468,15 @@ class AddressParser:
                 r < 2 for _, r in ix.towns.get(head, ())
             ):
                 return True
+        return False
+
+    def _county_of_city_next(self, s: str, city: str) -> bool:
+        """Whether ``s`` starts with a county of ``city`` followed by one of that county's towns."""
+        ix = self.ix
+        for k in ix.place_heads.get(s[:2], ()):
+            for p in ix.places.get(s[:k], ()):
+                if ix.county_city.get(p.code) == city and self._own_town_next(p, s[k:]):
+                    return True
         return False
 
     def _own_town_next(self, place: Place, rest: str) -> bool:
