@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 
-from jx_pipeline.lib import address_index, settings
+from jx_pipeline.lib import address_index, disk_cache
 from jx_pipeline.lib.address import AddressParser
 
 # attributes that are the index's own objects: taken from the loaded index, never stored
@@ -32,30 +30,18 @@ def _key(gazetteer: Path, city: str) -> str:
 def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = "3304") -> AddressParser:
     """``AddressParser(points=points(), city=city)``, from the disk cache when the gazetteer and code match."""
     key = _key(gazetteer, city)
-    cache = settings.STATE_DIR / "cache"
-    path = cache / f"address_parser-{key}.pickle"
     ix = address_index.load(None)
     enabled = gc.isenabled()
     gc.disable()  # many small objects that all live on
     try:
-        state = pickle.loads(path.read_bytes())
-        parser = object.__new__(AddressParser)
-        parser.__dict__.update({k: getattr(ix, k) if k != "ix" else ix for k in _SHARED} | state)
-        return parser
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        pass
+        state = disk_cache.load("address_parser", key)
     finally:
         if enabled:
             gc.enable()
+    if isinstance(state, dict):
+        parser = object.__new__(AddressParser)
+        parser.__dict__.update({k: getattr(ix, k) if k != "ix" else ix for k in _SHARED} | state)
+        return parser
     parser = AddressParser(points=points(), city=city)
-    state = {k: v for k, v in parser.__dict__.items() if k not in _SHARED}
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        for old in cache.glob("address_parser-*.pickle"):
-            old.unlink(missing_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    disk_cache.store("address_parser", key, {k: v for k, v in parser.__dict__.items() if k not in _SHARED})
     return parser

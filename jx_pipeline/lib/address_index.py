@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
-import os
-import pickle
 import re
 import sys
 from collections import defaultdict
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from jx_pipeline.lib import settings
+from jx_pipeline.lib import disk_cache, settings
 from jx_pipeline.lib.errors import JxError
 
 MUNICIPALITIES = ("11", "12", "31", "50")  # provinces that are cities: 北京 names both
@@ -167,24 +165,11 @@ def _stored(folder: Path) -> Index:
     """The index from the disk cache when its key matches, else built and stored (best effort: a read-only or
     missing state directory only means building each time)."""
     key = stored_key(folder)
-    cache = settings.STATE_DIR / "cache"
-    path = cache / f"address_index-{key}.pickle"
-    try:
-        ix = pickle.loads(path.read_bytes())
-        if isinstance(ix, Index):
-            return ix
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        pass
+    ix = disk_cache.load("address_index", key)
+    if isinstance(ix, Index):
+        return ix
     ix = _build(folder)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        for old in cache.glob("address_index-*.pickle"):
-            old.unlink(missing_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(ix, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    disk_cache.store("address_index", key, ix)
     return ix
 
 
