@@ -51,19 +51,11 @@ def _real_date(yyyymmdd: str) -> bool:
 
 
 def old_rule(value: str, _latest: date | None = None) -> std.Result:
-    """``standardize.resident_id`` as it was before issue 9 (commit d24fa95)."""
-    v = std._clean(value)
-    if not v:
-        return None, "id_empty"
-    if len(v) == 15 and v.isdigit():
-        body = v[:6] + "19" + v[6:]
-        v = body + ric.calc_check_digit(body + "0")
-    if len(v) != 18:
-        return None, "id_length"
-    if not v[:17].isdigit():
-        return None, "id_format"
-    if v[17] != ric.calc_check_digit(v):
-        return None, "id_checksum"
+    """``standardize.resident_id`` as it was before issue 9 (commit d24fa95): the same form checks, then
+    stdnum's birthplace rule."""
+    v, reason = std.resident_id_form(value)
+    if v is None:
+        return None, reason
     if not _real_date(v[6:14]):
         return None, "id_birth_date"
     if not _stdnum_birth_place_ok(v[:6], v[6:10]):

@@ -124,12 +124,21 @@ def free_port() -> int:
 LOCAL_MODE = {"JX_WAREHOUSE_URL": None, "JX_DAGSTER_STORAGE_URL": None}
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the installed command; ``env`` values of None remove the variable (LOCAL_MODE: no external URLs)."""
+def run_cli(
+    *args: str, env: dict | None = None, timeout: int = 300, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the installed command (``input`` on its stdin); ``env`` values of None remove the variable
+    (LOCAL_MODE: no external URLs)."""
     full = {**os.environ, **(env or {})}
     full = {k: v for k, v in full.items() if v is not None}
     return subprocess.run(
-        [JX, *args], capture_output=True, text=True, timeout=timeout, env=full, cwd=settings.PROJECT_ROOT
+        [JX, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full,
+        cwd=settings.PROJECT_ROOT,
+        input=input,
     )
 
 

@@ -2,7 +2,6 @@
 assets, and accuracy on the world's noisy addresses measured against the ground truth (evaluation only)."""
 
 import json
-import subprocess
 
 import dagster as dg
 import pandas as pd
@@ -13,7 +12,7 @@ from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.lib import address
 from jx_pipeline.lib.warehouse import WarehouseResource
-from jx_pipeline_tests.conftest import JX
+from jx_pipeline_tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +150,8 @@ def test_accuracy_on_the_worlds_noisy_addresses(world, parser):
 
 def test_cli_writes_one_json_object_per_line_in_order(world):
     lines = ["嘉兴市秀城区建设街道", "", "not an address", "嘉善县魏塘街道"]
-    done = subprocess.run(
-        [JX, "address", "parse", "--gazetteer", str(world / "entities" / "geo_entities.parquet")],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    gazetteer = str(world / "entities" / "geo_entities.parquet")
+    done = run_cli("address", "parse", "--gazetteer", gazetteer, input="\n".join(lines) + "\n", timeout=120)
     assert done.returncode == 0, done.stderr
     out = [json.loads(x) for x in done.stdout.splitlines()]
     assert len(out) == 4

@@ -3,14 +3,13 @@ contract for any city: levels kept when the tail fails, confidence and stop reas
 the place named. Expected codes are the NBS 2022 codes of the places the examples name (data/china_divisions)."""
 
 import json
-import subprocess
 
 import pytest
 
 from jx_pipeline.lib import address_implied
 from jx_pipeline.lib.address import AddressParser
 from jx_pipeline.lib.address_norm import normalize
-from jx_pipeline_tests.conftest import JX
+from jx_pipeline_tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +137,14 @@ def test_unknown_city_is_refused():
 
 def test_cli_parses_for_the_city_given():
     lines = ["萧山区瓜沥镇", "广东省深圳市龙岗区平湖街道", ""]
-    done = subprocess.run(
-        [JX, "address", "parse", "--city", "3301", "--gazetteer", "none"],
+    done = run_cli(
+        "address",
+        "parse",
+        "--city",
+        "3301",
+        "--gazetteer",
+        "none",
         input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr

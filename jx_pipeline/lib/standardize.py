@@ -75,14 +75,9 @@ def _area_code_ok(area: str, year: int) -> bool:
     return any(last >= year for _first, last in area_code_years(area))
 
 
-def resident_id(value: object, latest: date | None = None) -> Result:
-    """An 18-character resident ID (GB 11643); 15-digit first-generation IDs are upgraded (19xx births).
-
-    The checks of ``stdnum.cn.ric.validate`` in its order (length, format, check character, birth date, area
-    code), memoized, with two changes: the birth date must also be plausible (``ID_EARLIEST_BIRTH`` to
-    ``latest``, the landing day in the staged layer, default today) and the area code is checked against the years it could have been issued (``_area_code_ok``). Reason
-    ``id_birth_place`` (name kept for stable reports) means the area code was never in use from the birth
-    year on."""
+def resident_id_form(value: object) -> Result:
+    """The 18 characters of a resident ID when its form is right (length, digits, check character); 15-digit
+    first-generation IDs are upgraded (19xx births). Dates and area codes are left to ``resident_id``."""
     v = _clean(value)
     if not v:
         return None, "id_empty"
@@ -95,6 +90,20 @@ def resident_id(value: object, latest: date | None = None) -> Result:
         return None, "id_format"
     if v[17] != ric.calc_check_digit(v):
         return None, "id_checksum"
+    return v, None
+
+
+def resident_id(value: object, latest: date | None = None) -> Result:
+    """An 18-character resident ID (GB 11643); 15-digit first-generation IDs are upgraded (19xx births).
+
+    The checks of ``stdnum.cn.ric.validate`` in its order (length, format, check character, birth date, area
+    code), memoized, with two changes: the birth date must also be plausible (``ID_EARLIEST_BIRTH`` to
+    ``latest``, the landing day in the staged layer, default today) and the area code is checked against the
+    years it could have been issued (``_area_code_ok``). Reason ``id_birth_place`` (name kept for stable
+    reports) means the area code was never in use from the birth year on."""
+    v, reason = resident_id_form(value)
+    if v is None:
+        return None, reason
     born = _birth_date(v[6:14])
     if born is None or born > (latest or date.today()):
         return None, "id_birth_date"
