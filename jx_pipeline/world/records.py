@@ -356,8 +356,8 @@ def feed_records(
                     base = chg[col].to_numpy(dtype=object)
                     if col == "phone":
                         chg[col] = [f"1{(d % 6) + 3}{d:09d}" for d in drng.integers(0, 10**9, len(chg))]
-                    elif col == "amount":
-                        chg[col] = np.round(drng.lognormal(6, 1.4, len(chg)), 2)
+                    elif col == "amount":  # corrected by up to a fifth: the feed's own range holds
+                        chg[col] = np.round(base.astype(float) * drng.uniform(0.8, 1.2, len(chg)), 2)
                     else:
                         chg[col] = base[::-1] if len(base) > 1 else base
                     break
