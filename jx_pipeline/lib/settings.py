@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(os.environ.get("JX_PROJECT_ROOT", Path(__file__).resolve().parents[2]))
-SQL_DIR = Path(os.environ.get("JX_SQL_DIR", PROJECT_ROOT / "sql"))
+SQL_DIR = Path(os.environ.get("JX_SQL_DIR", Path(__file__).resolve().parents[1] / "sql"))
 STATE_DIR = Path(os.environ.get("JX_STATE_DIR", PROJECT_ROOT / ".jx"))
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
