@@ -33,6 +33,17 @@ class Record:
     village_name: str | None
 
 
+def alive(feed: Feed) -> sql.Composable:
+    """True for a current version that is not a deletion (an increment's D, or the deleted flag)."""
+    mapped = set(feed.columns.values())
+    cond = sql.SQL("true")
+    if "change_type" in mapped:
+        cond = sql.SQL("coalesce(change_type, '') <> 'D'")
+    if "deleted" in mapped:
+        cond = sql.SQL("{} and not coalesce(deleted, false)").format(cond)
+    return cond
+
+
 def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
     """The latest version of every record of a feed that is not deleted."""
     mapped = set(feed.columns.values())
@@ -44,11 +55,6 @@ def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
         return sql.Identifier(name) if name in mapped else sql.SQL("null")
 
     ident = sql.SQL("coalesce({}, {})").format(col("id_number"), col("credit_code"))
-    alive = sql.SQL("true")
-    if "change_type" in mapped:
-        alive = sql.SQL("coalesce(change_type, '') <> 'D'")
-    if "deleted" in mapped:
-        alive = sql.SQL("{} and not coalesce(deleted, false)").format(alive)
     rows = conn.execute(
         sql.SQL(
             "select record_key, {addr}, {lon}, {lat}, {ident}, {name}, {village}, {alive} from {latest}"
@@ -59,7 +65,7 @@ def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
             ident=ident,
             name=col("entity_name"),
             village=col("village_name"),
-            alive=alive,
+            alive=alive(feed),
             latest=latest,
         )
     ).fetchall()
