@@ -39,7 +39,9 @@ def _ensure_database(admin_url: str, name: str) -> bool:
     with connect(admin_url, autocommit=True, what="local cluster") as conn:
         if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
             return False
-        conn.execute(f'create database "{name}"')
+        from psycopg import sql
+
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         return True
 
 
@@ -169,7 +171,7 @@ def _dagster(argv: list[str], quiet: bool = False) -> int:
     os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), argv[0])
     out = subprocess.DEVNULL if quiet else None
-    return subprocess.call([exe, *argv[1:]], env=env, cwd=settings.PROJECT_ROOT, stdout=out)
+    return subprocess.call([exe, *argv[1:]], env=env, stdout=out)
 
 
 def _world_days() -> str:
@@ -229,19 +231,25 @@ def materialize(args: argparse.Namespace) -> int:
 
 
 def _summary() -> None:
+    from psycopg import sql
+
     wh_url, _ = settings.resolve_urls()
+    count = sql.SQL("select count(*) from {}")
     with connect(wh_url, what="warehouse") as conn:
         rows = conn.execute(
-            """select n.nspname || '.' || c.relname, c.reltuples::bigint
+            """select n.nspname, c.relname
                  from pg_class c join pg_namespace n on n.oid = c.relnamespace
                 where c.relkind in ('r', 'p') and not c.relispartition
                   and n.nspname in ('raw','staged','quality','core','mart')
                 order by 1"""
         ).fetchall()
-        tables = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0]) for name, _ in rows]
+        tables = [
+            (f"{schema}.{name}", conn.execute(count.format(sql.Identifier(schema, name))).fetchone()[0])
+            for schema, name in rows
+        ]
     print("\nwarehouse tables:")
-    for name, count in tables:
-        print(f"  {name:<40} {count:>12,} rows")
+    for name, n in tables:
+        print(f"  {name:<40} {n:>12,} rows")
     print(f'\nwarehouse : {mask_url(wh_url)}   (psql "$(jx-pipeline db url)")')
     print(
         "runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000"
@@ -343,7 +351,8 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
 
 
 def ui(args: argparse.Namespace) -> int:
-    return _dagster(["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)])
+    workspace = settings.dagster_home() / "workspace.yaml"
+    return _dagster(["dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(args.port)])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,25 +1,131 @@
-"""Tests run against the real PostgreSQL + PostGIS that ``make test`` started (or JX_* URLs point at)."""
+"""Tests run against the real PostgreSQL + PostGIS that ``make test`` started (or JX_* URLs point at), in
+databases of their own, created here and dropped at the end: ``make test`` never writes the demo's warehouse,
+Dagster storage or state, and the session fails if the demo's databases changed while it ran (db_snapshot).
+"""
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from jx_pipeline.lib import settings
-from jx_pipeline.lib.errors import JxError
-from jx_pipeline.lib.pg import connect
+# Before settings is imported: the local cluster's databases of this session are jx_test_<pid>_*, so that CLI
+# runs in LOCAL_MODE (no external URLs) use them too, never the demo's jx_*.
+DEMO_PREFIX = os.environ.get("JX_DB_PREFIX") or "jx"
+TEST_PREFIX = f"jx_test_{os.getpid()}"
+os.environ["JX_DB_PREFIX"] = TEST_PREFIX
+
+from jx_pipeline.lib import settings  # noqa: E402
+from jx_pipeline.lib.errors import JxError  # noqa: E402
+from jx_pipeline.lib.pg import connect  # noqa: E402
+from jx_pipeline_tests.db_snapshot import database_exists, differences, snapshot  # noqa: E402
+
+assert settings.DB_PREFIX == TEST_PREFIX, "jx_pipeline.lib.settings was imported before the test conftest"
+TEST_DBS = (settings.WAREHOUSE_DB, settings.DAGSTER_DB, settings.SOURCES_DB)
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _demo_urls() -> list[str]:
+    """The databases ``make demo`` fills: the external URLs, or the local cluster's jx_* databases."""
+    ext = settings.external_urls()
+    if ext:
+        return [*ext, *([os.environ["JX_SOURCE_DB_URL"]] if os.environ.get("JX_SOURCE_DB_URL") else [])]
+    cluster = settings.local_cluster()
+    return [cluster.url(f"{DEMO_PREFIX}_{kind}") for kind in ("warehouse", "dagster", "sources")]
+
+
+def _drop_leftovers(admin_url: str) -> None:
+    """Databases of earlier sessions that were killed before they could drop theirs."""
+    with connect(admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute(
+            "select datname from pg_database where datname like 'jx_test_%'"
+        ).fetchall():
+            m = re.fullmatch(r"jx_test_(\d+)_(warehouse|dagster|sources)", name)
+            if m and int(m[1]) != os.getpid() and not Path(f"/proc/{m[1]}").exists():
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _start_session() -> tuple[dict[str, dict], str, str]:
+    """Snapshot the demo, create this session's databases and state folder, point the environment at them."""
+    demo = _demo_urls()
+    admin = demo[0]
+    connect(admin).close()
+    guarded = {
+        url: snapshot(url)
+        for url in demo
+        if database_exists(admin, urlsplit(url).path.lstrip("/"))  # a fresh clone has no demo yet
+        and os.environ.get("JX_TEST_DEMO_GUARD") != "0"  # on a machine where a demo runs meanwhile
+    }
+    _drop_leftovers(admin)
+    with connect(admin, autocommit=True) as conn:
+        for name in TEST_DBS:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'create database "{name}"')
+    state = tempfile.mkdtemp(prefix=f"{TEST_PREFIX}_")
+    os.environ.update(
+        {
+            "JX_WAREHOUSE_URL": _with_db(admin, settings.WAREHOUSE_DB),
+            "JX_DAGSTER_STORAGE_URL": _with_db(admin, settings.DAGSTER_DB),
+            "JX_SOURCE_DB_URL": _with_db(admin, settings.SOURCES_DB),
+            # Dagster's instance, run artifacts and compute logs, and the pseudonym key: not the demo's
+            "JX_DAGSTER_HOME": f"{state}/dagster_home",
+            "JX_DAGSTER_ARTIFACTS": f"{state}/dagster",
+            "JX_PSEUDONYM_SECRET": f"jx-test-{uuid.uuid4().hex}",
+        }
+    )
+    os.environ.update(settings.dagster_env())
+    return guarded, admin, state
+
 
 try:
-    os.environ.update(settings.dagster_env())
-    connect(os.environ["JX_WAREHOUSE_URL"]).close()
+    DEMO_SNAPSHOTS, ADMIN_URL, SESSION_STATE = _start_session()
 except JxError as exc:  # pragma: no cover - only when the database is not running
     pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
+
+
+def pytest_sessionstart(session):
+    """Warehouse migrations and Dagster's tables, made by the command a user runs (external URLs: ours)."""
+    done = subprocess.run([JX, "db", "up"], capture_output=True, text=True, env=dict(os.environ))
+    if done.returncode != 0:
+        pytest.exit(
+            f"jx-pipeline db up on the test databases failed:\n{done.stdout}{done.stderr}", returncode=2
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drop this session's databases; fail the session if any table of the demo's databases changed."""
+    with connect(ADMIN_URL, autocommit=True) as conn:
+        for name in TEST_DBS:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+    shutil.rmtree(SESSION_STATE, ignore_errors=True)
+    changed = [
+        f"{urlsplit(url).path.lstrip('/')}: {line}"
+        for url, before in DEMO_SNAPSHOTS.items()
+        for line in differences(before, snapshot(url))
+    ]
+    if changed:
+        session.config.get_terminal_writer().line(
+            "\nthe demo's databases changed during the test session (tests must use their own):\n  "
+            + "\n  ".join(changed)
+            + "\n(if another process wrote them meanwhile, e.g. make demo or make ui, run the suite again;"
+            " JX_TEST_DEMO_GUARD=0 skips this check)",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 JX = str(Path(sys.executable).with_name("jx-pipeline"))
 

@@ -1,23 +1,38 @@
-"""Where the warehouse and Dagster's storage live: the environment first, else the local cluster.
+"""Where the warehouse, Dagster's storage and the local state live: the environment first, else defaults.
 
-Every entry point (CLI, Dagster code location, tests) resolves connection URLs here, so a user who sets
-``JX_WAREHOUSE_URL`` and ``JX_DAGSTER_STORAGE_URL`` points the whole project at an existing PostgreSQL.
+Every entry point (CLI, Dagster code location, tests) resolves connection URLs and folders here, so a user who
+sets ``JX_WAREHOUSE_URL`` and ``JX_DAGSTER_STORAGE_URL`` points the whole project at an existing PostgreSQL.
+Nothing here needs a source checkout: a wheel install keeps its state in ``./.jx`` of the folder it runs in
+(or ``JX_STATE_DIR``), and Dagster's instance file ships inside the package.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(os.environ.get("JX_PROJECT_ROOT", Path(__file__).resolve().parents[2]))
-SQL_DIR = Path(os.environ.get("JX_SQL_DIR", Path(__file__).resolve().parents[1] / "sql"))
-STATE_DIR = Path(os.environ.get("JX_STATE_DIR", PROJECT_ROOT / ".jx"))
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
-WAREHOUSE_DB = "jx_warehouse"
-DAGSTER_DB = "jx_dagster"
-SOURCES_DB = "jx_sources"
+
+def _checkout_root() -> Path | None:
+    """The source checkout the package runs from (an editable install), or None for a wheel install."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "jx_pipeline_tests").is_dir() else None
+
+
+# the checkout (so make targets and the tests find .jx wherever they run), else the current folder
+PROJECT_ROOT = Path(os.environ.get("JX_PROJECT_ROOT") or _checkout_root() or Path.cwd()).resolve()
+SQL_DIR = Path(os.environ.get("JX_SQL_DIR", PACKAGE_DIR / "sql"))
+STATE_DIR = Path(os.environ.get("JX_STATE_DIR") or PROJECT_ROOT / ".jx").resolve()
+DATA_DIR = PACKAGE_DIR / "data"
+
+# the local cluster's databases are <prefix>_warehouse, _dagster, _sources: the test suite uses its own prefix
+DB_PREFIX = os.environ.get("JX_DB_PREFIX") or "jx"
+WAREHOUSE_DB = f"{DB_PREFIX}_warehouse"
+DAGSTER_DB = f"{DB_PREFIX}_dagster"
+SOURCES_DB = f"{DB_PREFIX}_sources"
 DEFAULT_PORT = 55432
 
 
@@ -50,6 +65,13 @@ class LocalCluster:
 
 
 def local_cluster() -> LocalCluster:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", DB_PREFIX):
+        from jx_pipeline.lib.errors import JxError
+
+        raise JxError(
+            f"JX_DB_PREFIX={DB_PREFIX!r} is not a plain database name prefix",
+            fix="use lower-case letters, digits and _ (e.g. JX_DB_PREFIX=jx_mine), or unset it for jx",
+        )
     return LocalCluster(root=STATE_DIR / "pg", port=int(os.environ.get("JX_PG_PORT", DEFAULT_PORT)))
 
 
@@ -82,8 +104,37 @@ def resolve_urls() -> tuple[str, str]:
     return cluster.url(WAREHOUSE_DB), cluster.url(DAGSTER_DB)
 
 
+WORKSPACE = """load_from:
+  - python_module:
+      module_name: jx_pipeline.definitions
+      location_name: jx_pipeline
+"""
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")  # concurrent processes never see half a file
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME: JX_DAGSTER_HOME as the user keeps it (a dagster.yaml of theirs is left alone), else a
+    folder under the state dir holding the dagster.yaml that ships in the package; both get workspace.yaml."""
+    own = os.environ.get("JX_DAGSTER_HOME")
+    home = Path(own or STATE_DIR / "dagster_home").resolve()
+    shipped = (PACKAGE_DIR / "dagster.yaml").read_text(encoding="utf-8")
+    if not (own and (home / "dagster.yaml").exists()):
+        _write_if_changed(home / "dagster.yaml", shipped)
+    _write_if_changed(home / "workspace.yaml", WORKSPACE)
+    return home
+
+
 def dagster_env() -> dict[str, str]:
-    """Environment for a Dagster process: URLs read by dagster.yaml and the resources, and DAGSTER_HOME."""
+    """Environment for a Dagster process: URLs read by dagster.yaml and the resources, DAGSTER_HOME, and the
+    state dir (absolute, so that every step process finds the same one whatever its working folder)."""
     wh, dg = resolve_urls()
     local = external_urls() is None
     return {
@@ -91,8 +142,9 @@ def dagster_env() -> dict[str, str]:
         "JX_SOURCE_DB_URL": os.environ.get("JX_SOURCE_DB_URL")
         or (local_cluster().url(SOURCES_DB) if local else ""),
         "JX_DAGSTER_STORAGE_URL": dg,
-        "DAGSTER_HOME": str(PROJECT_ROOT),
-        "JX_DAGSTER_ARTIFACTS": str(STATE_DIR / "dagster"),
+        "DAGSTER_HOME": str(dagster_home()),
+        "JX_DAGSTER_ARTIFACTS": os.environ.get("JX_DAGSTER_ARTIFACTS") or str(STATE_DIR / "dagster"),
+        "JX_STATE_DIR": str(STATE_DIR),
     }
 
 
