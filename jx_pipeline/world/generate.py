@@ -8,6 +8,7 @@ Output folder layout (a manifest lists every file written, with its SHA-256):
     DIR/landing/<dept>/<feed>/<YYYY-MM-DD>/   landing-zone files, one folder per landing day
     DIR/sources/<dept>/<table>.parquet        content of source-database tables (also loaded into PostgreSQL)
     DIR/truth/records.parquet, entities.parquet   ground truth: never read by the pipeline
+    DIR/truth/resends.parquet                 re-sent records: the value first delivered and the corrected one
 """
 
 from __future__ import annotations
@@ -21,18 +22,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from jx_pipeline.catalog import Catalog, Feed, catalog_path, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.lib.errors import JxError
-from jx_pipeline.world import entities, people, records, writers
+from jx_pipeline.world import deliveries, entities, people, records, writers
 from jx_pipeline.world.model import WorldModel, build_model
 from jx_pipeline.world.places import AdminUnits, admin_units
 from jx_pipeline.world.rng import stream
 
 MANIFEST = "manifest.json"
 TRUTH_PARTS = "truth/.parts"
+# truth of corrected re-sends: per re-sent record, the wrong value first delivered and the corrected one
+RESENDS = "truth/resends.parquet"
+RESENDS_COLUMNS = ["feed_id", "landing_date", "file", "record_key", "column", "delivered", "corrected"]
+RESENDS_SCHEMA = pa.schema([(c, pa.string()) for c in RESENDS_COLUMNS])
 NOISE_DEFAULTS = Path(__file__).with_name("noise.yaml")
 _MODEL: WorldModel | None = None  # shared with forked workers
 
@@ -136,31 +142,41 @@ def feed_count(feed: Feed, scale: float) -> int:
     return people.scale_count(feed.records, scale)
 
 
-def _write_feed(args) -> tuple[str, list[str]]:
+def _write_feed(args) -> tuple[str, list[str], list[dict]]:
     feed, out, noise, seed, scale, start, days = args
     start_ts = pd.Timestamp(start)
     result = records.feed_records(feed, _MODEL, noise, seed, feed_count(feed, scale), start_ts, days)
-    written = []
+    written, resends = [], []
     if isinstance(feed.source, DatabaseSource):
         written.append(_write_source_table(feed, result, out, seed, start_ts))
     else:
         ext = feed.source.format
+        source_name = {canon: src for src, canon in feed.columns.items()}
         for day, frame in sorted(result.days.items()):
             landing = start_ts + pd.Timedelta(days=day)
-            path = (
-                out
-                / "landing"
-                / feed.department
-                / feed.id
-                / f"{landing:%Y-%m-%d}"
-                / f"{feed.id}_{landing:%Y%m%d}.{ext}"
-            )
-            extra = {"change_type": frame["change_type"]} if feed.change_column else None
-            writers.write_feed_file(feed, writers.to_source(feed, frame, extra), path)
-            written.append(str(path.relative_to(out)))
+            folder = out / "landing" / feed.department / feed.id / f"{landing:%Y-%m-%d}"
+            files, corrections = deliveries.plan(feed.id, day, frame, seed, noise["deliveries"])
+            for delivery in files:  # one file, or a split extract, then a corrected re-send
+                path = folder / f"{feed.id}_{landing:%Y%m%d}{delivery.suffix}.{ext}"
+                part = delivery.frame
+                extra = {"change_type": part["change_type"]} if feed.change_column else None
+                writers.write_feed_file(feed, writers.to_source(feed, part, extra), path)
+                written.append(str(path.relative_to(out)))
+            resends += [
+                {
+                    "feed_id": feed.id,
+                    "landing_date": f"{landing:%Y-%m-%d}",
+                    "file": path.name,  # the re-send is the day's last file
+                    "record_key": c.record_key,
+                    "column": source_name[c.column],
+                    "delivered": writers.text_value(c.delivered, c.column),
+                    "corrected": writers.text_value(c.corrected, c.column),
+                }
+                for c in corrections
+            ]
     # the truth goes to a part file, not back to the parent: 9M truth rows in one process would not fit 4 GB
     writers.write_parquet(result.truth, out / TRUTH_PARTS / f"{feed.id}.parquet", schema=records.TRUTH_SCHEMA)
-    return feed.id, written
+    return feed.id, written, resends
 
 
 def _write_source_table(
@@ -211,18 +227,21 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
 
     tasks = [(f, out, noise, opts.seed, opts.scale, opts.start, opts.days) for f in catalog.feeds]
     feed_files: dict[str, list[str]] = {}
+    resends: list[dict] = []
     from tqdm import tqdm
 
     bar = tqdm(total=len(tasks), desc="feeds", unit="feed", disable=not opts.progress)
     if opts.workers > 1:
         with ProcessPoolExecutor(opts.workers, mp_context=mp.get_context("fork")) as pool:
-            for feed_id, written in pool.map(_write_feed, tasks):
+            for feed_id, written, resent in pool.map(_write_feed, tasks):
                 feed_files[feed_id] = written
+                resends += resent
                 bar.update()
     else:
         for task in tasks:
-            feed_id, written = _write_feed(task)
+            feed_id, written, resent = _write_feed(task)
             feed_files[feed_id] = written
+            resends += resent
             bar.update()
     bar.close()
     _MODEL = None
@@ -231,7 +250,10 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
         [out / TRUTH_PARTS / f"{f.id}.parquet" for f in catalog.feeds], out / "truth" / "records.parquet"
     )
     (out / TRUTH_PARTS).rmdir()
-    files += ["truth/records.parquet"] + [p for f in catalog.feeds for p in feed_files[f.id]]
+    writers.write_parquet(
+        pd.DataFrame(resends, columns=RESENDS_COLUMNS), out / RESENDS, schema=RESENDS_SCHEMA
+    )
+    files += ["truth/records.parquet", RESENDS] + [p for f in catalog.feeds for p in feed_files[f.id]]
     files = sorted(files)
     manifest = {
         "generator": "jx-pipeline world generate",

@@ -47,6 +47,11 @@ def _text(values: pd.Series, numeric: bool) -> pd.Series:
     return pd.Series(text, index=values.index, dtype=object).where(num.notna(), None)
 
 
+def text_value(value: object, canon: str) -> str | None:
+    """One canonical value as the files write it."""
+    return _text(pd.Series([value], dtype=object), canon in NUMERIC_FIELDS).iloc[0]
+
+
 def to_source(feed: Feed, frame: pd.DataFrame, extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
     """Canonical frame -> the feed's own column names and formats, every value text (or null)."""
     variant = frame["_date_variant"].to_numpy() if "_date_variant" in frame else np.full(len(frame), -1)
