@@ -1,0 +1,136 @@
+"""The package works from a wheel, outside the source checkout, and every process of a deployment makes the same
+pseudonymous master keys from one secret that is never written to logs or run records.
+
+The wheel is installed into a fresh venv with the locked dependencies (uv, from its local cache), then run from
+a folder that is not the checkout, against databases of this test.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jx_pipeline.lib import settings
+from jx_pipeline.lib.migrations import discover
+from jx_pipeline.lib.pg import connect
+
+# the uv that `make` uses (python3 -m uv), else one on PATH
+UV = (
+    ["python3", "-m", "uv"]
+    if subprocess.run(["python3", "-m", "uv", "--version"], capture_output=True).returncode == 0
+    else ["uv"]
+)
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kwargs)
+    assert done.returncode == 0, f"{cmd[:4]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory) -> Path:
+    """A fresh venv holding the built wheel and the locked dependencies; prints how long each step took."""
+    root = tmp_path_factory.mktemp("install")
+    started = time.monotonic()
+    _run([*UV, "build", "--wheel", "--quiet", "-o", str(root / "dist"), str(settings.PROJECT_ROOT)])
+    built = time.monotonic()
+    (wheel,) = (root / "dist").glob("jx_pipeline-*.whl")
+    venv = root / "venv"
+    _run([*UV, "venv", "--quiet", "--python", sys.executable, str(venv)])
+    lock = settings.PROJECT_ROOT / "requirements.lock"
+    _run(
+        [*UV, "pip", "install", "--quiet", "--python", str(venv / "bin/python"), "-r", str(lock), str(wheel)]
+    )
+    print(
+        f"wheel built in {built - started:.1f} s, venv with dependencies in {time.monotonic() - built:.1f} s"
+    )
+    return venv
+
+
+def _env(venv: Path, **extra: str) -> dict[str, str]:
+    """Nothing of the checkout or the session: no JX_* settings, no PYTHONPATH; the venv's commands first."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("JX_", "DAGSTER_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    return env | {"PATH": f"{venv / 'bin'}:{env['PATH']}", **extra}
+
+
+def test_wheel_install_runs_outside_the_checkout(wheel_venv, make_scratch_db, world, tmp_path):
+    wh_url, dg_url = make_scratch_db(), make_scratch_db()
+    secret = f"deployment-secret-{os.getpid()}-{time.time_ns()}"
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = _env(
+        wheel_venv,
+        JX_WAREHOUSE_URL=wh_url,
+        JX_DAGSTER_STORAGE_URL=dg_url,
+        JX_WORLD_DIR=str(world),
+        JX_PSEUDONYM_SECRET=secret,
+    )
+    jx = str(wheel_venv / "bin/jx-pipeline")
+
+    where = _run(
+        [str(wheel_venv / "bin/python"), "-c", "import jx_pipeline; print(jx_pipeline.__file__)"],
+        env=env,
+        cwd=work,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(wheel_venv), where.stdout  # the wheel, not the checkout
+
+    _run([jx, "db", "up"], env=env, cwd=work)
+    status = _run([jx, "db", "status"], env=env, cwd=work)
+    assert f"migrations    : {[m.version for m in discover()]}" in status.stdout, status.stdout
+    assert "postgis       : 3." in status.stdout
+
+    _run([jx, "materialize", "--select", "group:reference"], env=env, cwd=work)
+    with connect(wh_url) as conn:
+        units = conn.execute("select count(*) from core.admin_unit").fetchone()[0]
+    with connect(
+        dg_url
+    ) as conn:  # the run is recorded in the Postgres storage, not in files next to the venv
+        runs = conn.execute("select status from runs").fetchall()
+        stored = (
+            conn.execute("select string_agg(event, '') from event_logs").fetchone()[0]
+            + conn.execute("select string_agg(run_body, '') from runs").fetchone()[0]
+        )
+    assert units > 0
+    assert runs == [("SUCCESS",)], runs
+    assert (work / ".jx" / "dagster_home" / "dagster.yaml").is_file()  # state in ./.jx of where it runs
+    assert not list(wheel_venv.rglob("dagster_home")) and not list(wheel_venv.rglob("history"))
+
+    # the pseudonym secret comes from the environment only: never in run records, logs or the state folder
+    assert secret not in stored
+    logs = [p for p in (work / ".jx").rglob("*") if p.is_file()]
+    assert logs and not [p for p in logs if secret.encode() in p.read_bytes()]
+    assert not (work / ".jx" / "pseudonym.key").exists()
+    assert secret not in _run([jx, "db", "env"], env=env, cwd=work).stdout
+
+
+KEYS = """
+import json, sys
+from jx_pipeline.lib import identity
+print(json.dumps([identity.pseudonym(k, v) for k, v in
+                  [("person", "330402198001010011"), ("legal_person", "91330400MA2B12345X")]]))
+"""
+
+
+def _master_keys(state: Path, secret: str | None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JX_PSEUDONYM_SECRET", "JX_STATE_DIR")}
+    env |= {"JX_STATE_DIR": str(state)} | ({"JX_PSEUDONYM_SECRET": secret} if secret else {})
+    return json.loads(_run([sys.executable, "-c", KEYS], env=env).stdout)
+
+
+def test_one_secret_gives_every_machine_the_same_master_keys(tmp_path):
+    """Two processes with their own state folders (two machines) agree only through JX_PSEUDONYM_SECRET."""
+    a, b = tmp_path / "machine-a", tmp_path / "machine-b"
+    shared = _master_keys(a, "one-deployment-secret")
+    assert shared == _master_keys(b, "one-deployment-secret")
+    assert not (a / "pseudonym.key").exists() and not (b / "pseudonym.key").exists()
+    assert shared != _master_keys(a, "another-deployment-secret")
+    # without it each machine makes its own key file, and their master keys differ: a single-machine default
+    assert _master_keys(a, None) != _master_keys(b, None)
+    assert (a / "pseudonym.key").exists() and _master_keys(a, None) == _master_keys(a, None)
