@@ -104,6 +104,12 @@ def test_database_feed_pulls_by_watermark_per_day(world, warehouse_url, source_u
             f'select count(*) from gaj."hjrk" where "{feed.source.watermark}" < %s', (DAYS[1],)
         ).fetchone()[0]
     assert per_day[DAYS[0]] == first and sum(per_day.values()) == total
+    # one delivery per day: the row id is the row's place in (watermark, key) order, 1..n without a gap
+    ids = wh.execute(
+        "select _partition, count(distinct _row_id), min(_row_id), max(_row_id),"
+        ' count(*) filter (where _row_id <> _row_number) from raw."gaj_hjrk" group by 1'
+    ).fetchall()
+    assert {d: (n, 1, n, 0) for d, n in per_day.items()} == {d: tuple(r) for d, *r in ids}
 
 
 def test_a_feed_added_in_yaml_only_is_ingested(tmp_path, warehouse_url, monkeypatch):
@@ -137,8 +143,10 @@ def test_a_feed_added_in_yaml_only_is_ingested(tmp_path, warehouse_url, monkeypa
     from jx_pipeline.lib.pg import connect
 
     with connect(warehouse_url) as conn:
-        rows = conn.execute('select bh, dz, _row_number from raw."gaj_test_feed" order by bh').fetchall()
-    assert rows == [("1", "嘉兴市南湖区建设街道中山东路1号", 2), ("2", "有,逗号\n和换行", 3)]
+        rows = conn.execute(
+            'select bh, dz, _row_number, _row_id from raw."gaj_test_feed" order by bh'
+        ).fetchall()
+    assert rows == [("1", "嘉兴市南湖区建设街道中山东路1号", 2, 1), ("2", "有,逗号\n和换行", 3, 2)]
 
 
 def _single(tmp_path, feed_id, content: bytes, drift="fail", name="x.csv"):

@@ -163,8 +163,8 @@ def test_odd_but_loadable_files_reconcile(case, tmp_path, wh):
 def test_file_changing_while_read_is_refused(tmp_path, wh, monkeypatch):
     original = ingest._copy_csv_direct
 
-    def growing(conn, feed, path, found, partition):
-        n = original(conn, feed, path, found, partition)
+    def growing(conn, feed, path, *rest):
+        n = original(conn, feed, path, *rest)
         with path.open("ab") as fh:  # the department's upload is still running
             fh.write(_csv([_row("LATE")])[-40:])
         return n

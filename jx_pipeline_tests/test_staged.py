@@ -74,9 +74,10 @@ def test_a_department_stages_typed_rows_that_reconcile(warehouse_url, source_url
     lost = wh.execute(
         """select count(*) from raw."scjgj_qydj" r
             where r._partition = %(d)s
-              and not exists (select 1 from staged."scjgj_qydj" s where s._partition = %(d)s and s._row_number = r._row_number)
+              and not exists (select 1 from staged."scjgj_qydj" s where s._partition = %(d)s and s._row_id = r._row_id)
               and not exists (select 1 from quality.rejects q where q.feed_id = 'scjgj_qydj' and q.stage = 'staged'
-                                and q.scope = 'row' and q.partition_key = %(d)s and q.row_number = r._row_number)""",
+                                and q.scope = 'row' and q.partition_key = %(d)s
+                                and (q.source_file, q.row_number) = (r._source_file, r._row_number))""",
         {"d": DAY},
     ).fetchone()[0]
     assert lost == 0
@@ -94,7 +95,7 @@ def test_staged_ids_pass_stdnum_and_legacy_ids_are_upgraded(warehouse_url, wh):
     )
     assert result.success
     pairs = wh.execute(
-        """select r.zjhm, s.id_number from raw."gaj_ldrk" r join staged."gaj_ldrk" s using (_partition, _row_number)
+        """select r.zjhm, s.id_number from raw."gaj_ldrk" r join staged."gaj_ldrk" s using (_partition, _row_id)
             where r._partition = %s""",
         (DAY,),
     ).fetchall()

@@ -5,6 +5,12 @@ duplicates and a crash leaves the previous good state. Every row read is either 
 partition, source file, row number) or written to ``quality.rejects`` with its reason; ``quality.load_audit``
 records the reconciliation. ``_source_file`` holds the file's name within the feed's landing folder of that day
 (the full paths are in the audit): lineage bytes on every row cost COPY speed (~10 % for a full path).
+
+Row identity: ``_row_number`` is the row within its file (row 1 is the header), for messages a person can follow
+into the file; ``_row_id`` is the row's ordinal over the whole landing day in delivery order, unique in the feed's
+partition and the same on every re-run. Delivery order is the day's files in name order, so a later delivery must
+sort later: ``<feed>_<YYYYMMDD>.csv`` first, then ``<feed>_<YYYYMMDD>_part2.csv``, ``<feed>_<YYYYMMDD>_resend1.csv``.
+A database feed's slice is one delivery ordered by (watermark, key).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from jx_pipeline.lib import readers
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pg import connect
 
-LINEAGE = ("_extra", "_batch_id", "_partition", "_source_file", "_row_number")
+LINEAGE = ("_extra", "_batch_id", "_partition", "_source_file", "_row_number", "_row_id")
 CATALOG_FIX = "update the feed's columns in jx_pipeline/catalog/feeds.yaml, or ask the department to re-send"
 
 
@@ -64,9 +70,15 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
     conn.execute(
         sql.SQL(
             "create table if not exists {} ({}, _extra jsonb, _batch_id text not null, _partition text not null,"
-            " _source_file text not null, _row_number bigint not null) partition by list (_partition)"
+            " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
+            " partition by list (_partition)"
         ).format(raw_table(feed), cols)
     )
+    if kind and not _has_column(conn, "raw", feed.id, "_row_id"):
+        raise JxError(
+            f"raw.{feed.id} was created by an older jx-pipeline (no _row_id)",
+            fix="jx-pipeline db migrate  (migration 0010 numbers the existing rows), then re-run the load",
+        )
     for c in raw_columns(feed):  # a column added to the catalog later
         conn.execute(
             sql.SQL("alter table {} add column if not exists {} text").format(
@@ -75,39 +87,54 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
         )
 
 
+def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
+    return (
+        conn.execute(
+            "select 1 from information_schema.columns where table_schema = %s and table_name = %s"
+            " and column_name = %s",
+            (schema, table, column),
+        ).fetchone()
+        is not None
+    )
+
+
 def day_name(feed: Feed, partition: str) -> str:
     """The table of one landing day of a feed (raw and staged alike): ``<feed>__YYYYMMDD``."""
     return f"{feed.id}__{partition.replace('-', '')}"
 
 
-def _day_table(feed: Feed, partition: str) -> tuple[sql.Composed, sql.Composed, str]:
+def _day_table(feed: Feed, partition: str) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+    """The day table and its two counters: the row in the file (restarted per file) and the row id (per day)."""
     name = day_name(feed, partition)
     return (
         sql.SQL("raw.{}").format(sql.Identifier(name)),
         sql.SQL("raw.{}").format(sql.Identifier(name + "_row")),
-        name,
+        sql.SQL("raw.{}").format(sql.Identifier(name + "_id")),
     )
 
 
 def new_day_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_id: str) -> None:
     """Drop the day's partition (its rows from an earlier load) and create it empty, with lineage defaults:
-    constants and a row counter, so that COPY of a file's own columns fills the lineage at COPY speed."""
-    table, seq, _ = _day_table(feed, partition)
+    constants and two counters, so that COPY of a file's own columns fills the lineage at COPY speed."""
+    table, seq, ids = _day_table(feed, partition)
     conn.execute(sql.SQL("drop table if exists {}").format(table))
     conn.execute(sql.SQL("create sequence {} start 2").format(seq))
+    conn.execute(sql.SQL("create sequence {} start 1").format(ids))
     conn.execute(
         sql.SQL(
             "create table {t} partition of {parent} (_batch_id default {b}, _partition default {p},"
-            " _row_number default nextval({s})) for values in ({p})"
+            " _row_number default nextval({s}), _row_id default nextval({i})) for values in ({p})"
         ).format(
             t=table,
             parent=raw_table(feed),
             b=sql.Literal(batch_id),
             p=sql.Literal(partition),
             s=sql.Literal(seq.as_string(conn)),
+            i=sql.Literal(ids.as_string(conn)),
         )
     )
     conn.execute(sql.SQL("alter sequence {} owned by {}._row_number").format(seq, table))
+    conn.execute(sql.SQL("alter sequence {} owned by {}._row_id").format(ids, table))
 
 
 def check_drift(feed: Feed, where: str, found: list[str]) -> list[str]:
@@ -156,16 +183,18 @@ def _nul_rows(batch: pa.RecordBatch) -> tuple[pa.Array, list[tuple[int, str, str
 PG_ENCODING = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "gbk": "GBK", "gb18030": "GB18030"}
 
 
-def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: str) -> int:
+def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: str, first_id: int) -> int:
     """The common case at the speed of COPY: the file's bytes go to the server as they are, the server decodes
-    the declared encoding, and the lineage columns come from the day partition's defaults."""
-    table, seq, _ = _day_table(feed, partition)
+    the declared encoding, and the lineage columns come from the day partition's defaults (the row id counter
+    set to ``first_id``, so that an attempt rolled back leaves no gap)."""
+    table, seq, ids = _day_table(feed, partition)
     conn.execute(
         sql.SQL("alter table {} alter column _source_file set default {}").format(
             table, sql.Literal(path.name)
         )
     )
     conn.execute(sql.SQL("alter sequence {} restart with 2").format(seq))
+    conn.execute(sql.SQL("alter sequence {} restart with {}").format(ids, sql.Literal(first_id)))
     stmt = sql.SQL("copy {} ({}) from stdin (format csv, header true, delimiter {}, encoding {})").format(
         table,
         sql.SQL(", ").join(sql.Identifier(c.lower()) for c in found),
@@ -191,7 +220,9 @@ def _copy_file(
     if feed.source.format == "csv" and not extra:
         try:
             with conn.transaction():  # a savepoint: on a NUL byte or a malformed row, take the careful path
-                result.rows_read += _copy_csv_direct(conn, feed, path, found, partition)
+                n = _copy_csv_direct(conn, feed, path, found, partition, result.rows_loaded + 1)
+            result.rows_read += n
+            result.rows_loaded += n
             _unchanged(feed, path, before)
             result.files.append(str(path))
             return
@@ -237,9 +268,11 @@ def _copy_file(
                 pa.array([partition] * m, pa.string()),
                 pa.array([path.name] * m, pa.string()),
                 numbers,
+                pa.array(range(result.rows_loaded + 1, result.rows_loaded + 1 + m), pa.int64()),
             ]
             copy.write(readers.csv_bytes(pa.Table.from_arrays(cols, names=target)))
             result.rows_read += n
+            result.rows_loaded += m
     _unchanged(feed, path, before)
     result.files.append(str(path))
 
@@ -292,8 +325,8 @@ def _copy_database(
             cond = sql.SQL("{} and {wm} >= {start}").format(cond, wm=wm, start=sql.Literal(str(day)))
         key = sql.SQL(", ").join(sql.Identifier(k) for k in feed.key)
         select = sql.SQL(
-            "select {cols}, {extra}, {batch}, {part}, {file}, row_number() over (order by {wm}, {key})"
-            " from {table} where {cond}"
+            "select {cols}, {extra}, {batch}, {part}, {file}, row_number() over w, row_number() over w"
+            " from {table} where {cond} window w as (order by {wm}, {key})"
         ).format(
             cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in feed.columns),
             extra=extra_json,
@@ -346,8 +379,7 @@ def load_partition(
                 file_rejects: list[tuple] = []
                 _copy_file(conn, feed, path, partition, batch_id, result, file_rejects)
                 rejects += [(feed.id, partition, "raw", batch_id, str(path), *r) for r in file_rejects]
-        result.rows_rejected = len(rejects)
-        result.rows_loaded = result.rows_read - result.rows_rejected
+        result.rows_rejected = len(rejects)  # rows_loaded was counted file by file: it numbers the row ids
         if rejects:
             with conn.cursor().copy(
                 "copy quality.rejects (feed_id, partition_key, stage, batch_id, source_file,"

@@ -4,6 +4,10 @@ A bad value becomes null and is written to ``quality.rejects`` (scope ``value``)
 is empty, or an earlier copy of a key delivered again the same day, is not staged (scope ``row``). Rows read =
 rows staged + rows rejected, recorded in ``quality.load_audit`` (stage ``staged``). Like raw, the staged table is
 partitioned by landing day and a partition is replaced in one transaction.
+
+A row is identified by its raw ``_row_id`` (unique over the day's files, in delivery order): it decides which copy
+of a repeated key is kept (the last delivered) and which version of a record is current; ``_source_file`` and
+``_row_number`` only name the row in messages.
 """
 
 from collections import Counter
@@ -45,7 +49,7 @@ def current(conn: psycopg.Connection, feed: Feed) -> sql.Composed | None:
     if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
         return None
     return sql.SQL(
-        "(select distinct on (record_key) * from {} order by record_key, _partition desc, _row_number desc) s"
+        "(select distinct on (record_key) * from {} order by record_key, _partition desc, _row_id desc) s"
     ).format(staged_table(feed))
 
 
@@ -67,9 +71,15 @@ def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
     conn.execute(
         sql.SQL(
             "create table if not exists {} ({}, _batch_id text not null, _partition text not null,"
-            " _source_file text not null, _row_number bigint not null) partition by list (_partition)"
+            " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
+            " partition by list (_partition)"
         ).format(staged_table(feed), sql.SQL(", ").join(cols))
     )
+    if not ingest._has_column(conn, "staged", feed.id, "_row_id"):
+        raise JxError(
+            f"staged.{feed.id} was created by an older jx-pipeline (no _row_id)",
+            fix="jx-pipeline db migrate  (migration 0010 numbers the existing rows), then re-run",
+        )
     for f in fields(feed):  # a field mapped in the catalog later
         conn.execute(
             sql.SQL("alter table {} add column if not exists {} {}").format(
@@ -78,16 +88,20 @@ def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
         )
 
 
-def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, int]:
-    """Keys delivered more than once in the partition -> the row kept (the last delivered)."""
+def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, tuple[int, str, int]]:
+    """Keys delivered more than once in the partition -> the row kept, the last delivered:
+    (row id, file, row in the file)."""
     rows = conn.execute(
         sql.SQL(
-            "select btrim({k}), max(_row_number) from raw.{t} where _partition = %s and btrim({k}) <> ''"
-            " group by 1 having count(*) > 1"
+            "select k, _row_id, _source_file, _row_number from ("
+            " select btrim({k}) k, _row_id, _source_file, _row_number, count(*) over w n,"
+            " row_number() over (w order by _row_id desc) latest"
+            " from raw.{t} where _partition = %s and btrim({k}) <> '' window w as (partition by btrim({k}))"
+            ") d where n > 1 and latest = 1"
         ).format(k=sql.Identifier(key_col.lower()), t=sql.Identifier(feed.id)),
         (partition,),
     ).fetchall()
-    return dict(rows)
+    return {k: (row_id, path, number) for k, row_id, path, number in rows}
 
 
 def _coordinates(feed: Feed, xs: list, ys: list) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -132,17 +146,17 @@ def _outside_city(conn, feed: Feed, partition: str) -> list[tuple[str, int, str]
     rows = conn.execute(
         sql.SQL(
             "with city as (select st_buffer(st_transform(geom, 4549), %s) g from core.admin_unit"
-            " where level = 'city') select _source_file, _row_number, lon || ',' || lat from {} s, city"
+            " where level = 'city') select _source_file, _row_number, lon || ',' || lat, _row_id from {} s, city"
             " where s.geom is not null and not st_intersects(st_transform(s.geom, 4549), city.g)"
         ).format(day),
         (CITY_MARGIN_M,),
     ).fetchall()
     if rows:
         conn.execute(
-            sql.SQL("update {} set lon = null, lat = null where _row_number = any(%s)").format(day),
-            ([r[1] for r in rows],),
+            sql.SQL("update {} set lon = null, lat = null where _row_id = any(%s)").format(day),
+            ([r[3] for r in rows],),
         )
-    return rows
+    return [r[:3] for r in rows]
 
 
 def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_id: str) -> StageResult:
@@ -178,10 +192,11 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
         )
         dups = _duplicates(conn, feed, partition, key_col)
         select = sql.SQL(
-            "select {}, _source_file, _row_number from raw.{} where _partition = %s order by _row_number"
+            "select {}, _source_file, _row_number, _row_id from raw.{} where _partition = %s order by _row_id"
         ).format(sql.SQL(", ").join(sql.Identifier(c.lower()) for c in src), sql.Identifier(feed.id))
         target = sql.SQL(", ").join(
-            sql.Identifier(c) for c in [*names, "_batch_id", "_partition", "_source_file", "_row_number"]
+            sql.Identifier(c)
+            for c in [*names, "_batch_id", "_partition", "_source_file", "_row_number", "_row_id"]
         )
         col_index = {c: i for i, c in enumerate(src)}
         stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects)
@@ -194,8 +209,8 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
                 result.rows_read += len(chunk)
                 rows = stager.rows(chunk)
                 with conn.cursor().copy(copy_in) as copy:
-                    for out, path, number in rows:
-                        copy.write_row([*out, batch_id, partition, path, number])
+                    for out, path, number, row_id in rows:
+                        copy.write_row([*out, batch_id, partition, path, number, row_id])
         for path, row, value in _outside_city(conn, feed, partition):
             rejects.append(
                 (path, row, f"{source_of['lon']},{source_of['lat']}", "coord_outside_jiaxing", value, "value")
@@ -213,7 +228,7 @@ class _ChunkStager:
         self.n_src = len(col_index)
         self.coord_cols = f"{source_of.get('lon')},{source_of.get('lat')}"
 
-    def rows(self, chunk: list[tuple]) -> list[tuple[list, str, int]]:
+    def rows(self, chunk: list[tuple]) -> list[tuple[list, str, int, int]]:
         feed, col, rejects = self.feed, self.col, self.rejects
         lonlat = None
         if feed.coordinates:
@@ -222,16 +237,15 @@ class _ChunkStager:
             lonlat = _coordinates(feed, xs, ys)
         out_rows = []
         for j, row in enumerate(chunk):
-            path, number = row[self.n_src], row[self.n_src + 1]
+            path, number, row_id = row[self.n_src], row[self.n_src + 1], row[self.n_src + 2]
             key = (row[col[self.key_col]] or "").strip()
             if not key:
                 rejects.append((path, number, self.key_col, "key_empty", None, "row"))
                 continue
             kept = self.dups.get(key)
-            if kept is not None and kept != number:
-                rejects.append(
-                    (path, number, self.key_col, "duplicate_key", f"{key} (row {kept} kept)", "row")
-                )
+            if kept is not None and kept[0] != row_id:
+                later = f"{key} (kept: {kept[1]} row {kept[2]})"
+                rejects.append((path, number, self.key_col, "duplicate_key", later, "row"))
                 continue
             out: list = [key]
             for f in self.names[1:]:
@@ -249,7 +263,7 @@ class _ChunkStager:
                     rejects.append(
                         (path, number, self.source_of[f], reason, canonical.mask(f, raw_value), "value")
                     )
-            out_rows.append((out, path, number))
+            out_rows.append((out, path, number, row_id))
         return out_rows
 
 

@@ -13,7 +13,7 @@ select a.department, a.feed_id, a.partition_key, a.rows_read, a.rows_loaded, a.r
           from quality.load_audit la
           join unnest(%(feeds)s::text[], %(departments)s::text[]) as d(feed_id, department) using (feed_id)
          where la.stage = 'staged' and la.partition_key = any(%(partitions)s)) a
-  left join (select feed_id, partition_key, count(distinct row_number) as rows_flagged
+  left join (select feed_id, partition_key, count(distinct (source_file, row_number)) as rows_flagged
                from quality.rejects
               where stage = 'staged' and scope = 'value' and partition_key = any(%(partitions)s)
               group by 1, 2) f using (feed_id, partition_key)
