@@ -104,6 +104,8 @@ def db_status(args: argparse.Namespace) -> int:
         postgis = conn.execute("select extversion from pg_extension where extname = 'postgis'").fetchone()
     print(f"migrations    : {versions or 'none'}")
     print(f"postgis       : {postgis[0] if postgis else 'not installed'}")
+    where, fingerprint = settings.pseudonym_fingerprint()  # equal on every machine of one deployment
+    print(f"pseudonyms    : {where}" + (f", fingerprint {fingerprint}" if fingerprint else ""))
     return 0
 
 

@@ -17,6 +17,7 @@ import pytest
 from jx_pipeline.lib import settings
 from jx_pipeline.lib.migrations import discover
 from jx_pipeline.lib.pg import connect
+from jx_pipeline_tests.conftest import run_cli
 
 # the uv that `make` uses (python3 -m uv), else one on PATH
 UV = (
@@ -134,3 +135,33 @@ def test_one_secret_gives_every_machine_the_same_master_keys(tmp_path):
     # without it each machine makes its own key file, and their master keys differ: a single-machine default
     assert _master_keys(a, None) != _master_keys(b, None)
     assert (a / "pseudonym.key").exists() and _master_keys(a, None) == _master_keys(a, None)
+
+
+def test_db_status_shows_a_fingerprint_that_machines_compare(tmp_path):
+    def status(machine: str, secret: str | None) -> str:
+        env = {"JX_STATE_DIR": str(tmp_path / machine), "JX_PSEUDONYM_SECRET": secret}
+        done = run_cli("db", "status", env=env)
+        assert done.returncode == 0, done.stderr
+        (line,) = [x for x in done.stdout.splitlines() if x.startswith("pseudonyms    :")]
+        return line
+
+    a = status("machine-a", "one-deployment-secret")
+    assert a == status("machine-b", "one-deployment-secret")
+    assert "JX_PSEUDONYM_SECRET, fingerprint " in a and "one-deployment-secret" not in a
+    assert a != status("machine-a", "another-deployment-secret")
+    assert "not made yet" in status("machine-c", None)  # status alone makes no key file
+    assert not (tmp_path / "machine-c" / "pseudonym.key").exists()
+
+
+def test_processes_starting_together_share_the_generated_key(tmp_path):
+    """Without the variable, the processes of one machine agree on the one key file, however they race."""
+    env = {k: v for k, v in os.environ.items() if k != "JX_PSEUDONYM_SECRET"} | {
+        "JX_STATE_DIR": str(tmp_path)
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-c", KEYS], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    outs = {p.communicate(timeout=120)[0] for p in procs}
+    assert all(p.returncode == 0 for p in procs) and len(outs) == 1, outs
+    assert [p.name for p in tmp_path.iterdir()] == ["pseudonym.key"]  # no temporary file left

@@ -148,15 +148,45 @@ def dagster_env() -> dict[str, str]:
     }
 
 
+PSEUDONYM_ENV = "JX_PSEUDONYM_SECRET"
+
+
+def pseudonym_key_file() -> Path:
+    return STATE_DIR / "pseudonym.key"
+
+
 def pseudonym_secret() -> bytes:
-    """The key of pseudonymous master keys: JX_PSEUDONYM_SECRET, or one generated once into .jx (never in git)."""
-    if os.environ.get("JX_PSEUDONYM_SECRET"):
-        return os.environ["JX_PSEUDONYM_SECRET"].encode()
-    path = STATE_DIR / "pseudonym.key"
+    """The key of pseudonymous master keys. Every process and machine of one deployment must share it:
+    JX_PSEUDONYM_SECRET; without it a key generated once into the state dir (never in git) serves one machine."""
+    if os.environ.get(PSEUDONYM_ENV):
+        return os.environ[PSEUDONYM_ENV].encode()
+    path = pseudonym_key_file()
     if not path.exists():
         import secrets
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.chmod(0o600)
+        try:  # the first process to link its key wins; processes starting together all read that one
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip().encode()
+
+
+def pseudonym_fingerprint() -> tuple[str, str | None]:
+    """(where the secret comes from, a short fingerprint that machines can compare; never the secret)."""
+    path = pseudonym_key_file()
+    if os.environ.get(PSEUDONYM_ENV):
+        where = PSEUDONYM_ENV
+    elif path.exists():
+        where = f"{path} (this machine only: set {PSEUDONYM_ENV} for several)"
+    else:
+        return f"not made yet ({PSEUDONYM_ENV}, else {path} at the first identity run)", None
+    import hashlib
+    import hmac
+
+    return where, hmac.new(pseudonym_secret(), b"jx-pseudonym-fingerprint", hashlib.sha256).hexdigest()[:12]
