@@ -49,12 +49,20 @@ def _context():
     return ctx
 
 
+FALSE_FAILURE = 0.00135  # the one-sided tail beyond three standard deviations
+
+
 def allowance(share: float, rows: int) -> float:
-    """The share a partition of ``rows`` rows must reach: the target less three standard errors, so that a
-    day's increment of a few rows does not fail by chance while a large partition is held to the target."""
+    """The share a partition of ``rows`` rows must reach: the lowest share a partition meeting the target
+    falls below with chance at most FALSE_FAILURE (exact binomial quantile), so that a day's increment of a
+    few rows does not fail by chance (two rows both without a phone, at a target of 85 %, happen 2 % of the
+    time) while a large partition is held to the target."""
     if share >= 1 or share <= 0:
         return share
-    return max(0.0, math.floor((share - 3 * math.sqrt(share * (1 - share) / max(rows, 1))) * 1000) / 1000)
+    from scipy.stats import binom
+
+    rows = max(rows, 1)
+    return math.floor(binom.ppf(FALSE_FAILURE, rows, share) / rows * 1000) / 1000
 
 
 @cache
