@@ -27,7 +27,7 @@ os.environ["JX_DB_PREFIX"] = TEST_PREFIX
 from jx_pipeline.lib import settings  # noqa: E402
 from jx_pipeline.lib.errors import JxError  # noqa: E402
 from jx_pipeline.lib.pg import connect  # noqa: E402
-from jx_pipeline_tests.db_snapshot import database_exists, differences, snapshot  # noqa: E402
+from jx_pipeline_tests.db_snapshot import database_exists, differences, files, snapshot  # noqa: E402
 
 assert settings.DB_PREFIX == TEST_PREFIX, "jx_pipeline.lib.settings was imported before the test conftest"
 TEST_DBS = (settings.WAREHOUSE_DB, settings.DAGSTER_DB, settings.SOURCES_DB)
@@ -47,6 +47,9 @@ def _demo_urls() -> list[str]:
     return [cluster.url(f"{DEMO_PREFIX}_{kind}") for kind in ("warehouse", "dagster", "sources")]
 
 
+DEMO_STATE = ("dagster", "dagster_home", "pseudonym.key")
+
+
 def _drop_leftovers(admin_url: str) -> None:
     """Databases of earlier sessions that were killed before they could drop theirs."""
     with connect(admin_url, autocommit=True) as conn:
@@ -58,17 +61,24 @@ def _drop_leftovers(admin_url: str) -> None:
                 conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def _start_session() -> tuple[dict[str, dict], str, str]:
+GUARD = os.environ.get("JX_TEST_DEMO_GUARD") != "0"  # off only on a machine where a demo runs meanwhile
+
+
+def _demo_snapshot(urls: list[str]) -> dict[str, dict]:
+    """Every table of the demo's databases, and the files of its run records, logs and pseudonym key."""
+    taken = {f"database {urlsplit(url).path.lstrip('/')}": snapshot(url) for url in urls}
+    return taken | {f"state folder {settings.STATE_DIR}": files(settings.STATE_DIR, DEMO_STATE)}
+
+
+def _start_session() -> tuple[list[str], dict[str, dict], str, str]:
     """Snapshot the demo, create this session's databases and state folder, point the environment at them."""
     demo = _demo_urls()
     admin = demo[0]
     connect(admin).close()
-    guarded = {
-        url: snapshot(url)
-        for url in demo
-        if database_exists(admin, urlsplit(url).path.lstrip("/"))  # a fresh clone has no demo yet
-        and os.environ.get("JX_TEST_DEMO_GUARD") != "0"  # on a machine where a demo runs meanwhile
-    }
+    guarded = [
+        u for u in demo if database_exists(admin, urlsplit(u).path.lstrip("/"))
+    ]  # none in a fresh clone
+    before = _demo_snapshot(guarded) if GUARD else {}
     _drop_leftovers(admin)
     with connect(admin, autocommit=True) as conn:
         for name in TEST_DBS:
@@ -87,11 +97,11 @@ def _start_session() -> tuple[dict[str, dict], str, str]:
         }
     )
     os.environ.update(settings.dagster_env())
-    return guarded, admin, state
+    return guarded, before, admin, state
 
 
 try:
-    DEMO_SNAPSHOTS, ADMIN_URL, SESSION_STATE = _start_session()
+    DEMO_URLS, DEMO_BEFORE, ADMIN_URL, SESSION_STATE = _start_session()
 except JxError as exc:  # pragma: no cover - only when the database is not running
     pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
 
@@ -111,14 +121,13 @@ def pytest_sessionfinish(session, exitstatus):
         for name in TEST_DBS:
             conn.execute(f'drop database if exists "{name}" with (force)')
     shutil.rmtree(SESSION_STATE, ignore_errors=True)
+    after = _demo_snapshot(DEMO_URLS) if GUARD else {}
     changed = [
-        f"{urlsplit(url).path.lstrip('/')}: {line}"
-        for url, before in DEMO_SNAPSHOTS.items()
-        for line in differences(before, snapshot(url))
+        f"{where}: {line}" for where in DEMO_BEFORE for line in differences(DEMO_BEFORE[where], after[where])
     ]
     if changed:
         session.config.get_terminal_writer().line(
-            "\nthe demo's databases changed during the test session (tests must use their own):\n  "
+            "\nthe demo's databases or state changed during the test session (tests must use their own):\n  "
             + "\n  ".join(changed)
             + "\n(if another process wrote them meanwhile, e.g. make demo or make ui, run the suite again;"
             " JX_TEST_DEMO_GUARD=0 skips this check)",

@@ -1,10 +1,13 @@
-"""Per-table row counts and checksums of a database, to prove that the test suite leaves the demo alone.
+"""Per-table row counts and checksums of a database (and the files of a state folder), to prove that the test
+suite leaves the demo alone.
 
 The checksum of a table is the sum of a 64-bit hash of every row's text: one sequential scan, no sort, and it
 changes when any row is changed, added, removed or repeated. A table that appears or disappears shows too.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from jx_pipeline.lib.pg import connect, quote_ident
 
@@ -35,8 +38,14 @@ def snapshot(url: str) -> Snapshot:
     return out
 
 
+def files(root: Path, parts: tuple[str, ...]) -> Snapshot:
+    """{path: (size, mtime in ns)} of every file under ``root``/part (a folder or a single file)."""
+    found = [p for part in parts for p in [root / part, *(root / part).rglob("*")] if p.is_file()]
+    return {str(p.relative_to(root)): (p.stat().st_size, str(p.stat().st_mtime_ns)) for p in found}
+
+
 def differences(before: Snapshot, after: Snapshot) -> list[str]:
-    """One line per table whose rows changed, or that was created or dropped."""
+    """One line per table (or file) whose rows changed, or that was created or dropped."""
     lines = []
     for table in sorted(before.keys() | after.keys()):
         was, now = before.get(table), after.get(table)

@@ -72,6 +72,9 @@ import psycopg
 def test_writes_into_the_demo():
     with psycopg.connect(os.environ["GUARD_DEMO_URL"], autocommit=True) as conn:
         conn.execute("update guarded set v = 'changed' where k = 1")
+    os.makedirs(os.environ["GUARD_STATE"] + "/dagster", exist_ok=True)
+    with open(os.environ["GUARD_STATE"] + "/dagster/compute.log", "w") as fh:
+        fh.write("a run of the tests")
 """
 
 
@@ -81,27 +84,32 @@ def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path):
     with connect(demo_wh, autocommit=True) as conn:
         conn.execute("create table guarded (k int, v text)")
         conn.execute("insert into guarded values (1, 'a'), (2, 'b')")
-    (tmp_path / "test_nested.py").write_text(textwrap.dedent(NESTED_TEST))
-    (tmp_path / "conftest.py").write_text(
+    tests = tmp_path / "nested"
+    tests.mkdir()
+    (tests / "test_nested.py").write_text(textwrap.dedent(NESTED_TEST))
+    (tests / "conftest.py").write_text(
         "import pytest\nfrom jx_pipeline_tests.conftest import *  # noqa\n"
         "from jx_pipeline_tests.conftest import pytest_sessionfinish, pytest_sessionstart  # noqa\n"
         "@pytest.fixture(scope='session', autouse=True)\ndef world():\n    return None\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JX_", "DAGSTER_"))}
-    env |= {"JX_WAREHOUSE_URL": demo_wh, "JX_DAGSTER_STORAGE_URL": demo_dg, "GUARD_DEMO_URL": demo_wh}
+    state = tmp_path / "demo-state"
+    env |= {"JX_WAREHOUSE_URL": demo_wh, "JX_DAGSTER_STORAGE_URL": demo_dg, "JX_STATE_DIR": str(state)}
+    env |= {"GUARD_DEMO_URL": demo_wh, "GUARD_STATE": str(state)}
     env["PYTHONPATH"] = str(settings.PROJECT_ROOT)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=tests,
         timeout=600,
     )
     out = done.stdout + done.stderr
     assert "1 passed" in out, out  # the test itself passed ...
     assert done.returncode == 1, out  # ... but the session failed, naming the table
-    assert "the demo's databases changed" in out and "public.guarded: 2 -> 2 rows" in out, out
+    assert "the demo's databases or state changed" in out, out
+    assert "public.guarded: 2 -> 2 rows" in out and "dagster/compute.log: created" in out, out
 
 
 def _make_test(tests: Path) -> subprocess.CompletedProcess:
