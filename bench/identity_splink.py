@@ -49,7 +49,7 @@ def person_records(conn) -> pd.DataFrame:
         birth = "birth_date::text" if "birth_date" in cols else "null::text"
         rows = conn.execute(
             f'select %s, record_key, {pick}, {birth} from (select distinct on (record_key) * from staged."{t}"'
-            " order by record_key, _partition desc, _row_number desc) s",
+            " order by record_key, _partition desc, _row_id desc) s",
             (t,),
         ).fetchall()
         frames.append(
