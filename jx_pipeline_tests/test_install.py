@@ -28,8 +28,10 @@ UV = (
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kwargs)
     assert done.returncode == 0, f"{cmd[:4]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    print(f"{' '.join(Path(c).name for c in cmd[:4])}: {time.monotonic() - started:.1f} s")  # shown with -s
     return done
 
 
@@ -61,7 +63,7 @@ def _env(venv: Path, **extra: str) -> dict[str, str]:
     return env | {"PATH": f"{venv / 'bin'}:{env['PATH']}", **extra}
 
 
-def test_wheel_install_runs_outside_the_checkout(wheel_venv, make_scratch_db, world, tmp_path):
+def test_wheel_install_runs_outside_the_checkout(wheel_venv, make_scratch_db, tmp_path):
     wh_url, dg_url = make_scratch_db(), make_scratch_db()
     secret = f"deployment-secret-{os.getpid()}-{time.time_ns()}"
     work = tmp_path / "elsewhere"
@@ -70,7 +72,7 @@ def test_wheel_install_runs_outside_the_checkout(wheel_venv, make_scratch_db, wo
         wheel_venv,
         JX_WAREHOUSE_URL=wh_url,
         JX_DAGSTER_STORAGE_URL=dg_url,
-        JX_WORLD_DIR=str(world),
+        JX_WORLD_DIR=str(work / "world"),
         JX_PSEUDONYM_SECRET=secret,
     )
     jx = str(wheel_venv / "bin/jx-pipeline")
@@ -82,6 +84,22 @@ def test_wheel_install_runs_outside_the_checkout(wheel_venv, make_scratch_db, wo
     )
     assert Path(where.stdout.strip()).is_relative_to(wheel_venv), where.stdout  # the wheel, not the checkout
 
+    # the catalog (feeds.yaml) and noise.yaml come from the wheel
+    gen = [
+        jx,
+        "world",
+        "generate",
+        "--scale",
+        "0.001",
+        "--seed",
+        "3",
+        "--out",
+        "world",
+        "--source-db",
+        "none",
+    ]
+    _run([*gen, "--quiet"], env=env, cwd=work)
+    assert (work / "world" / "entities" / "admin_units.parquet").is_file()
     _run([jx, "db", "up"], env=env, cwd=work)
     status = _run([jx, "db", "status"], env=env, cwd=work)
     assert f"migrations    : {[m.version for m in discover()]}" in status.stdout, status.stdout
