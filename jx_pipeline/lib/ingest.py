@@ -287,6 +287,17 @@ def _unchanged(feed: Feed, path: Path, before) -> None:
         )
 
 
+def source_window(feed: Feed, partition: str, first: bool) -> sql.Composed:
+    """The source rows of a database feed's landing day, by watermark; the first partition also takes everything
+    written before it (the initial extract). The load and the check's independent count share it."""
+    day = date.fromisoformat(partition)
+    wm = sql.Identifier(feed.source.watermark)
+    cond = sql.SQL("{wm} < {end}").format(wm=wm, end=sql.Literal(str(day + timedelta(days=1))))
+    if not first:
+        cond = sql.SQL("{} and {wm} >= {start}").format(cond, wm=wm, start=sql.Literal(str(day)))
+    return cond
+
+
 def _copy_database(
     conn, feed: Feed, source_url: str, partition: str, first: bool, batch_id: str, result: LoadResult
 ) -> None:
@@ -295,7 +306,6 @@ def _copy_database(
         raise JxError(
             f"feed {feed.id}: no source database configured", fix="export JX_SOURCE_DB_URL=postgresql://..."
         )
-    day = date.fromisoformat(partition)
     table = sql.SQL("{}.{}").format(sql.Identifier(feed.department), sql.Identifier(src.table))
     wm = sql.Identifier(src.watermark)
     with connect(source_url, what=f"source database of feed {feed.id}") as source:
@@ -321,9 +331,7 @@ def _copy_database(
             if extra
             else sql.SQL("null")
         )
-        cond = sql.SQL("{wm} < {end}").format(wm=wm, end=sql.Literal(str(day + timedelta(days=1))))
-        if not first:  # the first partition takes everything written before it: the initial extract
-            cond = sql.SQL("{} and {wm} >= {start}").format(cond, wm=wm, start=sql.Literal(str(day)))
+        cond = source_window(feed, partition, first)
         key = sql.SQL(", ").join(sql.Identifier(k) for k in feed.key)
         select = sql.SQL(
             "select {cols}, {extra}, {batch}, {part}, {file}, row_number() over w, row_number() over w"

@@ -10,7 +10,7 @@ import uuid
 import dagster as dg
 
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import address
+from jx_pipeline.lib import address, reconcile
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
@@ -64,7 +64,13 @@ def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             asset=["core", "address_point"],
             blocking=True,
             description="Every door plate's own address parses back to its village and to itself.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "one_point_per_door_plate",
+            asset=["core", "address_point"],
+            blocking=True,
+            description="core.address_point holds one row per door plate of core.geo_entity, none missing, none stray.",
+        ),
     ],
     description="The door-plate gazetteer: each address point's address parsed into county, town, village, "
     "road, number, complex, group, with its standard form.",
@@ -112,6 +118,7 @@ def core_address_point(warehouse: WarehouseResource) -> dg.MaterializeResult:
         with conn.transaction():
             replace_rows(conn, "core.address_point", cols, rows)
             meta = table_metadata(conn, "core", "address_point")
+        points_tally = reconcile.address_points(conn)
     return dg.MaterializeResult(
         metadata={**meta, "not_parsed_to_itself": len(wrong)},
         check_results=[
@@ -123,7 +130,8 @@ def core_address_point(warehouse: WarehouseResource) -> dg.MaterializeResult:
                     "wrong": len(wrong),
                     "sample": dg.MetadataValue.json(wrong[:10]),
                 },
-            )
+            ),
+            points_tally.check("one_point_per_door_plate"),
         ],
     )
 

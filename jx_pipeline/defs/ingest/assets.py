@@ -11,7 +11,7 @@ import dagster as dg
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import ingest
+from jx_pipeline.lib import ingest, reconcile
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
 
@@ -62,7 +62,8 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
             "rows_reconcile",
             asset=k,
             blocking=True,
-            description="Rows read = rows loaded + rows rejected, for every partition loaded.",
+            description="Records at the source, counted by a separate reader (landing files) or count(*) over the"
+            " same watermark window (source table) = raw rows + raw rejects, counted in SQL, per partition loaded.",
         )
         for k in by_key
     ]
@@ -98,11 +99,14 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
                 read = sum(r.rows_read for r in results)
                 loaded = sum(r.rows_loaded for r in results)
                 rejected = sum(r.rows_rejected for r in results)
-                audit = conn.execute(
-                    "select count(*) filter (where rows_read <> rows_loaded + rows_rejected), sum(rows_loaded)"
-                    " from quality.load_audit where feed_id = %s and stage = 'raw' and partition_key = any(%s)",
-                    (feed.id, partitions),
-                ).fetchone()
+                tally = reconcile.raw(
+                    conn,
+                    feed,
+                    partitions,
+                    world=world_dir(),
+                    source_url=source_db.url,
+                    first_partition=PARTITION_START,
+                )
                 counted = conn.execute(
                     f'select count(*) from raw."{feed.id}" where _partition = any(%s)', (partitions,)
                 ).fetchone()[0]
@@ -119,16 +123,8 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
                         ),
                     },
                 )
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name="rows_reconcile",
-                    passed=audit[0] == 0 and counted == loaded == (audit[1] or 0),
-                    metadata={
-                        "rows_read": read,
-                        "rows_loaded": loaded,
-                        "rows_rejected": rejected,
-                        "rows_in_table": counted,
-                    },
+                yield tally.check(
+                    "rows_reconcile", key, rows_read=read, rows_loaded=loaded, rows_rejected=rejected
                 )
 
     return _load

@@ -13,7 +13,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking
+from jx_pipeline.lib import evaluate, identity, linking, reconcile
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 
@@ -41,7 +41,8 @@ def build_defs() -> dg.Definitions:
                 "one_row_per_record",
                 asset=["core", "entity_link"],
                 blocking=True,
-                description="Every current staged record has exactly one link row (unmatched ones included).",
+                description="The current, not deleted records of every staged feed, counted in SQL = link rows;"
+                " every record has its link row (unmatched ones included) and every link row its record.",
             )
         ],
         description="Every current staged record attached to a geographic entity: by address (exact or a typo "
@@ -51,9 +52,7 @@ def build_defs() -> dg.Definitions:
         with warehouse.connect() as conn:
             counts = linking.link(conn, catalog)
             total = sum(counts.values())
-            rows = conn.execute(
-                "select count(*), count(distinct (feed_id, record_key)) from core.entity_link"
-            ).fetchone()
+            tally = reconcile.links(conn, catalog)
             meta = table_metadata(conn, "core", "entity_link")
             figures = _evaluation(conn, ("links", "links_by_method", "links_by_difficulty"))
         return dg.MaterializeResult(
@@ -65,13 +64,7 @@ def build_defs() -> dg.Definitions:
                 else 0.0,
                 **figures,
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="one_row_per_record",
-                    passed=rows[0] == rows[1] == total,
-                    metadata={"records": total, "rows": rows[0]},
-                )
-            ],
+            check_results=[tally.check("one_row_per_record", records_linked=total)],
         )
 
     @dg.multi_asset(
@@ -98,6 +91,17 @@ def build_defs() -> dg.Definitions:
                 ),
             )
         ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "one_membership_per_record",
+                asset=["core", kind],
+                blocking=True,
+                description=f"Every current record of a feed that maps {field}, counted in SQL, has one {kind}"
+                " membership and every membership its record; every membership's master exists and each master's"
+                " record count equals its members.",
+            )
+            for kind, field in reconcile.MEMBER_FIELD.items()
+        ],
         name="core_identity",
     )
     def identities(warehouse: WarehouseResource):
@@ -112,6 +116,9 @@ def build_defs() -> dg.Definitions:
                         "records_by_method": dg.MetadataValue.json(dict(counts[kind].most_common())),
                         **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
                     },
+                )
+                yield reconcile.memberships(conn, catalog, kind).check(
+                    "one_membership_per_record", dg.AssetKey(["core", kind])
                 )
 
     return dg.Definitions(assets=[entity_link, identities])

@@ -48,7 +48,8 @@ def _checks(keys: list[dg.AssetKey]) -> list[dg.AssetCheckSpec]:
                 "rows_reconcile",
                 asset=k,
                 blocking=True,
-                description="Rows read from raw = rows staged + rows rejected, for every partition staged.",
+                description="Raw rows of the partition = staged rows + row-scope rejects, all counted in SQL,"
+                " for every partition staged.",
             ),
             dg.AssetCheckSpec(
                 "expectations",

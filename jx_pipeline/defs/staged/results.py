@@ -10,7 +10,7 @@ import dagster as dg
 import psycopg
 
 from jx_pipeline.catalog import Feed
-from jx_pipeline.lib import expectations, staging
+from jx_pipeline.lib import expectations, reconcile, staging
 
 
 def _store(conn: psycopg.Connection, feed: Feed, partition: str, outcome: list[dict]) -> None:
@@ -66,13 +66,7 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
     read = sum(r.rows_read for r in staged)
     loaded = sum(r.rows_staged for r in staged)
     rejected = sum(r.rows_rejected for r in staged)
-    audit = conn.execute(
-        "select count(*) filter (where s.rows_read <> s.rows_loaded + s.rows_rejected"
-        "   or s.rows_read <> r.rows_loaded), coalesce(sum(s.rows_loaded), 0)"
-        "  from quality.load_audit s join quality.load_audit r using (feed_id, partition_key)"
-        " where s.stage = 'staged' and r.stage = 'raw' and feed_id = %s and partition_key = any(%s)",
-        (feed.id, partitions),
-    ).fetchone()
+    tally = reconcile.staged(conn, feed, partitions)
     counted = conn.execute(
         f'select count(*) from staged."{feed.id}" where _partition = any(%s)', (partitions,)
     ).fetchone()[0]
@@ -86,12 +80,7 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
             "reject_reasons": dg.MetadataValue.json(dict(reasons.most_common())),
         },
     )
-    yield dg.AssetCheckResult(
-        asset_key=key,
-        check_name="rows_reconcile",
-        passed=audit[0] == 0 and counted == loaded == audit[1] and read == loaded + rejected,
-        metadata={**counts, "rows_in_table": counted},
-    )
+    yield tally.check("rows_reconcile", key, **counts)
     failed = [r for r in outcome if not r["success"]]
     yield dg.AssetCheckResult(
         asset_key=key,

@@ -1,0 +1,280 @@
+"""Independent counts behind the blocking checks: every check compares what a layer holds with a count taken
+another way, so that a row lost or added anywhere on the way makes it fail.
+
+A check that compares a load with its own counter cannot fail (COPY's row count with itself, a table with the list
+that was just written into it). Here the expected side never comes from the code that wrote the data:
+
+- raw: the landing files' records counted by a separate reader (Python's csv module with the declared encoding and
+  delimiter, JSON lines, openpyxl rows, Parquet metadata), or the source table's ``count(*)`` over the same
+  watermark window; found: the partition's raw rows + raw rejects, counted in SQL.
+- staged: the partition's raw rows counted in SQL; found: staged rows + row-scope rejects, counted in SQL.
+- core.entity_link: the current, not deleted records of every staged feed; each has one link row, no link row
+  lacks its record.
+- identities: every current record of a feed that maps a person (organisation) name has one membership of that
+  kind, every membership its record and an existing master, and each master's ``records`` its member count.
+- core.address_point: one row per door plate of core.geo_entity.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import Catalog, DatabaseSource, Feed
+from jx_pipeline.lib import ingest, linking, staging
+from jx_pipeline.lib.pg import connect
+
+# Identity kinds and the field that makes a feed's records members of that kind (as lib/identity.py reads them).
+MEMBER_FIELD = {"person": "person_name", "legal_person": "org_name"}
+
+
+@dataclass
+class Tally:
+    """Expected (counted independently) against found; ``problems`` names what else is wrong (stray rows...)."""
+
+    expected: int = 0
+    found: int = 0
+    problems: dict[str, int] = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.expected == self.found and not any(self.problems.values())
+
+    def add(self, other: Tally) -> None:
+        self.expected += other.expected
+        self.found += other.found
+        for k, v in other.problems.items():
+            self.problems[k] = self.problems.get(k, 0) + v
+        self.detail.update(other.detail)
+
+    def check(self, check_name: str, asset_key: dg.AssetKey | None = None, **metadata) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name=check_name,
+            asset_key=asset_key,
+            passed=self.passed,
+            metadata={
+                "expected": dg.MetadataValue.int(self.expected),
+                "found": dg.MetadataValue.int(self.found),
+                **{k: dg.MetadataValue.int(v) for k, v in self.problems.items()},
+                **({"detail": dg.MetadataValue.json(self.detail)} if self.detail else {}),
+                **metadata,
+            },
+        )
+
+
+# --- raw -------------------------------------------------------------------------------------------------------
+
+
+def file_records(feed: Feed, path: Path) -> int:
+    """Data records in a landing file, read by a reader other than the load's (streamed; header excluded)."""
+    fmt = feed.source.format
+    if fmt == "csv":
+        enc = "utf-8-sig" if feed.source.encoding == "utf-8" else feed.source.encoding  # a stray BOM
+        csv.field_size_limit(1 << 30)  # a long remark is one field, as COPY reads it
+        with path.open(encoding=enc, newline="") as fh:
+            rows = sum(1 for r in csv.reader(fh, delimiter=feed.source.delimiter) if r)
+        return max(rows - 1, 0)
+    if fmt == "jsonl":
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if decoder.decode(line).strip())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    from openpyxl import load_workbook  # xlsx: rows after the header up to the last one with a value
+
+    wb = load_workbook(path, read_only=True)
+    try:
+        last = 0
+        for i, row in enumerate(wb.worksheets[0].iter_rows(values_only=True)):
+            if any(v not in (None, "") for v in row):
+                last = i
+        return last
+    finally:
+        wb.close()
+
+
+def source_rows(feed: Feed, partition: str, *, source_url: str, first: bool) -> int:
+    """The source table's rows in the partition's watermark window, by ``count(*)``."""
+    src: DatabaseSource = feed.source
+    table = sql.SQL("{}.{}").format(sql.Identifier(feed.department), sql.Identifier(src.table))
+    with connect(source_url, what=f"source database of feed {feed.id}") as source:
+        query = sql.SQL("select count(*) from {} where {}").format(
+            table, ingest.source_window(feed, partition, first)
+        )
+        return source.execute(query).fetchone()[0]
+
+
+def raw(
+    conn: psycopg.Connection,
+    feed: Feed,
+    partitions: list[str],
+    *,
+    world: Path,
+    source_url: str = "",
+    first_partition: str = "",
+) -> Tally:
+    """Records at the source (files or table) = raw rows + raw rejects, per partition."""
+    total = Tally()
+    loaded = conn.execute("select to_regclass(%s)", (f'raw."{feed.id}"',)).fetchone()[0] is not None
+    for p in partitions:
+        if isinstance(feed.source, DatabaseSource):
+            per_source = {
+                f"db:{feed.department}.{feed.source.table}": source_rows(
+                    feed, p, source_url=source_url, first=p <= first_partition
+                )
+            }
+        else:
+            per_source = {
+                path.name: file_records(feed, path) for path in ingest.landing_files(world, feed, p)
+            }
+        rows = (
+            conn.execute(
+                sql.SQL("select count(*) from {} where _partition = %s").format(ingest.raw_table(feed)), (p,)
+            ).fetchone()[0]
+            if loaded
+            else 0
+        )
+        rejected = _rejected_rows(conn, feed, p, "raw")
+        expected = sum(per_source.values())
+        total.add(
+            Tally(
+                expected,
+                rows + rejected,
+                detail={p: {"source": per_source, "raw_rows": rows, "rejected_rows": rejected}},
+            )
+        )
+    return total
+
+
+def _rejected_rows(conn: psycopg.Connection, feed: Feed, partition: str, stage: str) -> int:
+    return conn.execute(
+        "select count(distinct (source_file, row_number)) from quality.rejects"
+        " where feed_id = %s and partition_key = %s and stage = %s and scope = 'row'",
+        (feed.id, partition, stage),
+    ).fetchone()[0]
+
+
+# --- staged ----------------------------------------------------------------------------------------------------
+
+
+def staged(conn: psycopg.Connection, feed: Feed, partitions: list[str]) -> Tally:
+    """Raw rows of each partition = staged rows + row-scope rejects, all counted in SQL."""
+    total = Tally()
+    has = {
+        layer: conn.execute("select to_regclass(%s)", (f'{layer}."{feed.id}"',)).fetchone()[0] is not None
+        for layer in ("raw", "staged")
+    }
+    for p in partitions:
+        counts = {}
+        for layer in ("raw", "staged"):
+            counts[layer] = (
+                conn.execute(
+                    sql.SQL("select count(*) from {}.{} where _partition = %s").format(
+                        sql.Identifier(layer), sql.Identifier(feed.id)
+                    ),
+                    (p,),
+                ).fetchone()[0]
+                if has[layer]
+                else 0
+            )
+        rejected = _rejected_rows(conn, feed, p, "staged")
+        total.add(
+            Tally(
+                counts["raw"],
+                counts["staged"] + rejected,
+                detail={
+                    p: {"raw_rows": counts["raw"], "staged_rows": counts["staged"], "rejected_rows": rejected}
+                },
+            )
+        )
+    return total
+
+
+# --- core ------------------------------------------------------------------------------------------------------
+
+
+def _current(conn: psycopg.Connection, catalog: Catalog, table: str, kind_field: str | None = None) -> None:
+    """Fill temp table ``table`` (feed_id, record_key) with the current records of every staged feed: not
+    deleted ones (links), or all of those mapping ``kind_field`` (identities, as resolution reads them)."""
+    name = sql.Identifier(table)
+    conn.execute(sql.SQL("drop table if exists {}").format(name))
+    conn.execute(sql.SQL("create temp table {} (feed_id text, record_key text) on commit drop").format(name))
+    for feed in catalog.feeds:
+        if kind_field and kind_field not in feed.columns.values():
+            continue
+        latest = staging.current(conn, feed)
+        if latest is None:
+            continue
+        cond = sql.SQL("true") if kind_field else linking.alive(feed)
+        conn.execute(
+            sql.SQL("insert into {} select {}, record_key from {} where {}").format(
+                name, sql.Literal(feed.id), latest, cond
+            )
+        )
+    conn.execute(sql.SQL("create index on {} (feed_id, record_key)").format(name))
+
+
+def links(conn: psycopg.Connection, catalog: Catalog) -> Tally:
+    """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray."""
+    with conn.transaction():
+        _current(conn, catalog, "reconcile_current")
+        expected, found, missing, stray = conn.execute(
+            """select (select count(*) from reconcile_current),
+                      (select count(*) from core.entity_link),
+                      (select count(*) from reconcile_current c where not exists
+                          (select 1 from core.entity_link l where (l.feed_id, l.record_key) = (c.feed_id, c.record_key))),
+                      (select count(*) from core.entity_link l where not exists
+                          (select 1 from reconcile_current c where (l.feed_id, l.record_key) = (c.feed_id, c.record_key)))"""
+        ).fetchone()
+    return Tally(expected, found, {"records_without_link": missing, "links_without_record": stray})
+
+
+def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
+    """Every current record of the kind's feeds has one membership of that kind (none missing, none stray);
+    every membership's master exists and every master's ``records`` equals its members."""
+    master, key = ("core.person", "person_key") if kind == "person" else ("core.legal_person", "org_key")
+    with conn.transaction():
+        _current(conn, catalog, "reconcile_members", MEMBER_FIELD[kind])
+        expected, found, missing, stray, dangling, miscounted = conn.execute(
+            f"""with m as (select * from core.identity_member where kind = %(kind)s)
+                select (select count(*) from reconcile_members),
+                       (select count(*) from m),
+                       (select count(*) from reconcile_members c where not exists
+                           (select 1 from m where (m.feed_id, m.record_key) = (c.feed_id, c.record_key))),
+                       (select count(*) from m where not exists
+                           (select 1 from reconcile_members c where (m.feed_id, m.record_key) = (c.feed_id, c.record_key))),
+                       (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
+                       (select count(*) from {master} p
+                         where p.records <> (select count(*) from m where m.master_key = p.{key}))""",
+            {"kind": kind},
+        ).fetchone()
+    return Tally(
+        expected,
+        found,
+        {
+            "records_without_membership": missing,
+            "memberships_without_record": stray,
+            "memberships_without_master": dangling,
+            "masters_miscounted": miscounted,
+        },
+    )
+
+
+def address_points(conn: psycopg.Connection) -> Tally:
+    """One core.address_point row per door plate of core.geo_entity (by entity id)."""
+    expected, found, missing, stray = conn.execute(
+        """with g as (select entity_id from core.geo_entity where entity_type = 'address_point')
+           select (select count(*) from g), (select count(*) from core.address_point),
+                  (select count(*) from g where not exists (select 1 from core.address_point a where a.entity_id = g.entity_id)),
+                  (select count(*) from core.address_point a where not exists (select 1 from g where g.entity_id = a.entity_id))"""
+    ).fetchone()
+    return Tally(expected, found, {"door_plates_without_point": missing, "points_without_door_plate": stray})
