@@ -193,3 +193,40 @@ def test_a_catalog_expectation_that_ge_does_not_know_is_a_clear_error(tmp_path):
         JxError, match="feed scjgj_qydj: expect_magic is not a Great Expectations expectation"
     ):
         expectations.suite(bad, 100)
+
+
+def test_the_worlds_resent_records_are_staged_from_the_resend_file(world, wh):
+    """The generated world's corrected re-sends (truth/resends.parquet): each re-sent record is staged once, from
+    the day's last file, with the corrected value; its first delivery is rejected as a duplicate naming it."""
+    import pandas as pd
+
+    from jx_pipeline.lib import ingest, staging
+
+    resends = pd.read_parquet(world / "truth" / "resends.parquet")
+    resends = resends[resends["landing_date"] == DAY]
+    assert len(resends) > 0, "the session world has no re-send on the first day"
+    catalog = load_catalog()
+    for feed_id, sent in resends.groupby("feed_id"):
+        feed = catalog.feed(feed_id)
+        raw = ingest.load_partition(wh, feed, DAY, "t", world=world)
+        staging.stage_partition(wh, feed, DAY, "t")
+        assert wh.execute(
+            f'select count(distinct _row_id), count(*) from raw."{feed_id}" where _partition = %s', (DAY,)
+        ).fetchone() == (raw.rows_loaded, raw.rows_loaded)
+        key_col = feed.column_for("record_key").lower()
+        for rec in sent.itertuples():
+            staged_rows = wh.execute(
+                f'select s._source_file, r."{rec.column.lower()}" from staged."{feed_id}" s'
+                f' join raw."{feed_id}" r using (_partition, _row_id) where s._partition = %s and s.record_key = %s',
+                (DAY, rec.record_key),
+            ).fetchall()
+            assert staged_rows == [(rec.file, rec.corrected)], (feed_id, rec.record_key)
+            firsts = wh.execute(
+                f'select r._source_file, q.value from raw."{feed_id}" r join quality.rejects q'
+                " on q.feed_id = %s and q.partition_key = r._partition and q.reason = 'duplicate_key'"
+                " and (q.source_file, q.row_number) = (r._source_file, r._row_number)"
+                f' where r._partition = %s and btrim(r."{key_col}") = %s',
+                (feed_id, DAY, rec.record_key),
+            ).fetchall()
+            assert firsts and all(f != rec.file and f"(kept: {rec.file} row " in q for f, q in firsts), firsts
+    wh.rollback()
