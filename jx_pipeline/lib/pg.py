@@ -1,14 +1,29 @@
-"""Connections to PostgreSQL with errors a user can act on (URL shown with the password masked)."""
+"""Connections to PostgreSQL with errors a user can act on (URL shown with the password masked).
+
+A pipeline step asks to ``wait`` a bounded time for a server that refuses connections or is starting up (a
+restart, a failover); a wrong password or a missing database fails at once, since waiting cannot fix it.
+"""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 
 from jx_pipeline.lib.errors import JxError, mask_url
 
+T = TypeVar("T")
+# How long a pipeline step waits for a server that refuses connections before it fails with a clear error.
+STEP_WAIT_S = 30.0
 _DRIVER = re.compile(r"^postgres(ql)?\+[a-z0-9_]+://", re.I)
+# libpq's words for a server that is down, restarting or unreachable for now (such errors carry no SQLSTATE)
+_NOT_YET = re.compile(
+    r"connection refused|the database system is|server closed the connection|connection reset|timeout expired",
+    re.I,
+)
 
 
 def libpq_url(url: str) -> str:
@@ -16,13 +31,40 @@ def libpq_url(url: str) -> str:
     return _DRIVER.sub("postgresql://", url)
 
 
-def connect(url: str, *, autocommit: bool = False, what: str = "database") -> psycopg.Connection:
-    try:
+def server_not_ready(exc: BaseException) -> bool:
+    """A connection attempt refused because the server is down or (re)starting: worth trying again."""
+    return isinstance(exc, psycopg.OperationalError) and bool(_NOT_YET.search(str(exc)))
+
+
+def with_backoff(fn: Callable[[], T], *, wait_s: float, retry_on: Callable[[BaseException], bool]) -> T:
+    """``fn()``, called again with exponential backoff (0.25 s doubling, at most 4 s) while ``retry_on``
+    accepts its error and ``wait_s`` seconds have not passed; the last error is raised."""
+    deadline, pause = time.monotonic() + wait_s, 0.25
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not retry_on(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
+
+
+def connect(
+    url: str, *, autocommit: bool = False, what: str = "database", wait: float = 0.0
+) -> psycopg.Connection:
+    """Connect, retrying with backoff for up to ``wait`` seconds while the server is not ready."""
+
+    def attempt() -> psycopg.Connection:
         return psycopg.connect(libpq_url(url), autocommit=autocommit, connect_timeout=10)
+
+    try:
+        return with_backoff(attempt, wait_s=wait, retry_on=server_not_ready)
     except psycopg.OperationalError as exc:
         reason = (str(exc).strip().splitlines() or ["unknown error"])[-1]
+        waited = f" (still refused after {wait:.0f} s)" if wait and server_not_ready(exc) else ""
         raise JxError(
-            f"cannot connect to the {what} at {mask_url(url)}: {mask_url(reason)}",
+            f"cannot connect to the {what} at {mask_url(url)}: {mask_url(reason)}{waited}",
             fix="jx-pipeline db up   (starts the local cluster; or check JX_WAREHOUSE_URL / JX_DAGSTER_STORAGE_URL)",
         ) from None
 

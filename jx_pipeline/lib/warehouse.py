@@ -11,10 +11,11 @@ from contextlib import contextmanager
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
-from jx_pipeline.lib import settings
+from jx_pipeline.lib import retry, settings
 from jx_pipeline.lib.migrations import migrate
-from jx_pipeline.lib.pg import connect
+from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
 _migrated: set[str] = set()
 
@@ -35,7 +36,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        with connect(self.url, what="warehouse") as conn:
+        """A connection for one asset body; its errors are sorted for the step's retry policy: a dropped
+        connection or a deadlock is retried, a data error fails the step at once (lib/retry.py)."""
+        with (
+            retry.data_errors_final(),
+            connect(self.url, what="warehouse", wait=STEP_WAIT_S) as conn,
+        ):
             if self.url not in _migrated:
                 migrate(conn)
                 _migrated.add(self.url)
@@ -44,8 +50,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def replace_rows(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:
     """Replace a table's rows with ``rows`` by COPY, inside the caller's transaction (atomic with it)."""
-    conn.execute(f"delete from {table}")
-    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+    name = sql.Identifier(*table.split("."))  # "schema.table" or a temporary table's bare name
+    conn.execute(sql.SQL("delete from {}").format(name))
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(name, cols)) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -53,7 +61,8 @@ def replace_rows(conn: psycopg.Connection, table: str, columns: list[str], rows)
 def table_metadata(conn: psycopg.Connection, schema: str, table: str) -> dict:
     """The standard Dagster table metadata: row count, qualified name and column schema with comments."""
     db = conn.execute("select current_database()").fetchone()[0]
-    rows = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+    name = sql.Identifier(schema, table)
+    rows = conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()[0]
     cols = conn.execute(
         """select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                   col_description(a.attrelid, a.attnum)

@@ -6,6 +6,7 @@ import dagster as dg
 
 from jx_pipeline.defs.admin import checks
 from jx_pipeline.lib import divisions as sources
+from jx_pipeline.lib import retry
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
@@ -13,6 +14,7 @@ OWNERS = ["team:jx-data-engineering"]
 
 
 @dg.asset(
+    retry_policy=retry.POLICY,
     key=["raw", "reference", "admin_division"],
     group_name="reference",
     kinds={"postgres", "csv"},
@@ -36,6 +38,7 @@ def raw_admin_division(
 
 
 @dg.asset(
+    retry_policy=retry.POLICY,
     key=["raw", "reference", "admin_boundary"],
     group_name="reference",
     kinds={"postgres", "postgis", "parquet"},
@@ -71,6 +74,7 @@ def raw_admin_boundary(
 
 
 @dg.asset(
+    retry_policy=retry.POLICY,
     key=["core", "admin_unit"],
     deps=[raw_admin_division, raw_admin_boundary],
     group_name="reference",

@@ -10,12 +10,13 @@ import uuid
 import dagster as dg
 
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import address, reconcile
+from jx_pipeline.lib import address, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
 
 @dg.asset(
+    retry_policy=retry.POLICY,
     key=["core", "geo_entity"],
     group_name="entities",
     kinds={"postgres", "postgis", "parquet"},
@@ -23,6 +24,14 @@ from jx_pipeline.lib.world import world_file
     tags={"layer": "core"},
     description="Every geographic entity (山水林田湖草, roads, buildings, door plates 门牌) in CGCS2000, "
     "from the hand-over file entities/geo_entities.parquet under JX_WORLD_DIR.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rows_match_handover",
+            asset=["core", "geo_entity"],
+            blocking=True,
+            description="core.geo_entity holds as many rows as the hand-over file has (its Parquet metadata).",
+        )
+    ],
 )
 def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     import pyarrow.parquet as pq
@@ -46,12 +55,15 @@ def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         per_type = dict(
             conn.execute("select entity_type, count(*) from core.geo_entity group by 1").fetchall()
         )
+        tally = reconcile.geo_entities(conn, path)
     return dg.MaterializeResult(
-        metadata={**meta, "entities_per_type": dg.MetadataValue.json(per_type), "source_file": str(path)}
+        metadata={**meta, "entities_per_type": dg.MetadataValue.json(per_type), "source_file": str(path)},
+        check_results=[tally.check("rows_match_handover")],
     )
 
 
 @dg.asset(
+    retry_policy=retry.POLICY,
     key=["core", "address_point"],
     deps=[core_geo_entity, dg.AssetKey(["core", "admin_unit"])],
     group_name="entities",

@@ -13,7 +13,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking, reconcile
+from jx_pipeline.lib import evaluate, identity, linking, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 
@@ -30,6 +30,7 @@ def build_defs() -> dg.Definitions:
     staged = [feed_key(f, "staged") for f in catalog.feeds]
 
     @dg.asset(
+        retry_policy=retry.POLICY,
         key=["core", "entity_link"],
         deps=[*staged, dg.AssetKey(["core", "address_point"])],
         group_name="linking",
@@ -68,6 +69,7 @@ def build_defs() -> dg.Definitions:
         )
 
     @dg.multi_asset(
+        retry_policy=retry.POLICY,
         specs=[
             dg.AssetSpec(
                 ["core", name],

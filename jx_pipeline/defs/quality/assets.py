@@ -8,6 +8,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, feed_key
+from jx_pipeline.lib import retry
 from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
 
 
@@ -24,6 +25,7 @@ def build_defs() -> dg.Definitions:
     catalog = load_catalog()
 
     @dg.asset(
+        retry_policy=retry.POLICY,
         key=["quality", "scorecard"],
         deps=[feed_key(f, "staged") for f in catalog.feeds],
         group_name="quality",

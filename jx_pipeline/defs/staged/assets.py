@@ -8,7 +8,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
-from jx_pipeline.lib import canonical, staging
+from jx_pipeline.lib import canonical, retry, staging
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 
@@ -65,6 +65,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
     by_key = {feed_key(f, "staged"): f for f in feeds}
 
     @dg.multi_asset(
+        retry_policy=retry.POLICY,
         name=f"staged_{code}",
         specs=[_spec(f, catalog) for f in feeds],
         check_specs=_checks(list(by_key)),

@@ -1,0 +1,148 @@
+"""Helpers of the fault tests (test_retry, test_crash): a real `jx-pipeline materialize` process group, the
+moment a statement of it is running, the steps Dagster recorded, and a warehouse checksum that ignores what
+differs between two correct runs (batch ids = run ids, load timestamps)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from jx_pipeline.lib import settings
+from jx_pipeline.lib.pg import connect, quote_ident
+from jx_pipeline_tests.conftest import JX
+
+VOLATILE = {"batch_id", "_batch_id", "loaded_at", "checked_at", "computed_at"}
+SCHEMAS = ("raw", "staged", "core", "quality")
+
+
+def warehouse_digest(url: str) -> dict[str, tuple[int, str]]:
+    """{schema.table: (rows, order-free checksum)} over raw, staged, core and quality, without the volatile
+    columns; tables created on the way (partitions) are counted in their parent."""
+    out = {}
+    with connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            """select n.nspname, c.relname, c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p') and not c.relispartition and n.nspname = any(%s)
+                order by 1, 2""",
+            (list(SCHEMAS),),
+        ).fetchall()
+        for schema, table, oid in tables:
+            cols = [
+                quote_ident(c)
+                for (c,) in conn.execute(
+                    "select attname from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped"
+                    " order by attnum",
+                    (oid,),
+                ).fetchall()
+                if c not in VOLATILE
+            ]
+            rows, checksum = conn.execute(
+                f"select count(*), coalesce(sum(hashtextextended(row({', '.join(cols)})::text, 0)::numeric), 0)"
+                f"::text from {quote_ident(schema)}.{quote_ident(table)}"
+            ).fetchone()
+            out[f"{schema}.{table}"] = (rows, checksum)
+    return out
+
+
+def materialize(select: str, env: dict, log: Path, partition_range: str | None = None) -> subprocess.Popen:
+    """`jx-pipeline materialize` as the leader of its own process group (Dagster's processes included)."""
+    args = [JX, "materialize", "--select", select]
+    if partition_range:
+        args += ["--partition-range", partition_range]
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            args,
+            env=full,
+            cwd=settings.PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_for_statement(
+    url: str,
+    database: str,
+    pattern: str,
+    proc: subprocess.Popen,
+    timeout: float = 240,
+    states: tuple[str, ...] = ("active",),
+) -> str:
+    """Poll pg_stat_activity until a backend of ``database`` in one of ``states`` shows a statement matching
+    ``pattern`` (a regex, case-insensitive; for 'idle in transaction' the last statement of the open
+    transaction); returns the statement. Fails when ``proc`` ends first."""
+    rx = re.compile(pattern, re.I | re.S)
+    deadline = time.monotonic() + timeout
+    with connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            for (query,) in conn.execute(
+                "select query from pg_stat_activity where datname = %s and state = any(%s)"
+                " and pid <> pg_backend_pid()",
+                (database, list(states)),
+            ).fetchall():
+                if rx.search(query or ""):
+                    return query
+            if proc.poll() is not None:
+                raise AssertionError(f"the run ended (exit {proc.returncode}) before {pattern!r} was seen")
+            time.sleep(0.02)
+    raise AssertionError(f"no statement matching {pattern!r} within {timeout} s")
+
+
+def last_run(dagster_url: str) -> tuple[str, str, dict[tuple[str, str], int]]:
+    """(run id, status, {(step, event type): count}) of the newest run in Dagster's storage."""
+    with psycopg.connect(dagster_url) as conn:
+        run_id, status = conn.execute(
+            "select run_id, status from runs order by create_timestamp desc limit 1"
+        ).fetchone()
+        events = conn.execute(
+            "select step_key, dagster_event_type, count(*) from event_logs"
+            " where run_id = %s and dagster_event_type is not null group by 1, 2",
+            (run_id,),
+        ).fetchall()
+    return run_id, status, {(step or "", kind): n for step, kind, n in events}
+
+
+def half_state(url: str) -> list[str]:
+    """What a load left half-done: an audit row whose table rows or rejects do not match it, or rows / rejects of
+    a feed partition without its audit row. Empty when every load is either complete or absent."""
+    problems = []
+    with connect(url, autocommit=True) as conn:
+        audit = {
+            (f, p, s): (loaded, rejected)
+            for f, p, s, loaded, rejected in conn.execute(
+                "select feed_id, partition_key, stage, rows_loaded, rows_rejected from quality.load_audit"
+            ).fetchall()
+        }
+        rejects = dict(
+            ((f, p, s), n)
+            for f, p, s, n in conn.execute(
+                "select feed_id, partition_key, stage,"
+                " count(*) filter (where scope = 'row')"
+                " from quality.rejects group by 1, 2, 3"
+            ).fetchall()
+        )
+        rows = {}
+        for schema in ("raw", "staged"):
+            for (table,) in conn.execute(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = %s and c.relkind = 'p'",
+                (schema,),
+            ).fetchall():
+                for p, n in conn.execute(
+                    f"select _partition, count(*) from {schema}.{quote_ident(table)} group by 1"
+                ).fetchall():
+                    rows[(table, p, schema)] = n
+    for key, (loaded, rejected) in audit.items():
+        if rows.get(key, 0) != loaded or rejects.get(key, 0) != rejected:
+            problems.append(
+                f"audit {key}: {loaded} loaded / {rejected} rejected, found {rows.get(key, 0)} / {rejects.get(key, 0)}"
+            )
+    problems += [f"rows of {k} without an audit row" for k in rows.keys() - audit.keys()]
+    problems += [f"rejects of {k} without an audit row" for k in rejects.keys() - audit.keys()]
+    return problems

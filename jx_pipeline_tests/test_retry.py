@@ -1,0 +1,141 @@
+"""Transient database faults are retried with backoff, data errors are not: PostgreSQL restarted in the middle
+of a real `jx-pipeline materialize` run, on a throwaway cluster of this module's own (the shared one is never
+restarted). The warehouse and Dagster's storage both live on it, as in a one-server deployment."""
+
+import os
+import time
+
+import psycopg
+import pytest
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.definitions import defs
+from jx_pipeline.lib import ingest, localpg, retry
+from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pg import connect
+from jx_pipeline.lib.settings import LocalCluster
+from jx_pipeline_tests.conftest import catalog_with, free_port
+from jx_pipeline_tests.faults import last_run, materialize, wait_for_statement, warehouse_digest
+
+DEPARTMENT = "wjw"  # landing files only (no source database), 7 feeds
+DAY = "2026-11-01"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    own = LocalCluster(root=tmp_path_factory.mktemp("own_pg") / "pg", port=free_port())
+    localpg.init(own, log=lambda m: None)
+    localpg.start(own, log=lambda m: None)
+    try:
+        yield own
+    finally:
+        localpg.stop(own)
+
+
+@pytest.fixture
+def dbs(cluster):
+    """Fresh warehouse, reference warehouse and Dagster storage databases on the own cluster."""
+    names = {"wh": "wh", "ref": "wh_ref", "dagster": "dagster"}
+    with connect(cluster.url("postgres"), autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f"drop database if exists {name} with (force)")
+            conn.execute(f"create database {name}")
+    return {k: cluster.url(v) for k, v in names.items()}
+
+
+def _env(dbs, tmp_path, **extra):
+    return {
+        "JX_WAREHOUSE_URL": dbs["wh"],
+        "JX_DAGSTER_STORAGE_URL": dbs["dagster"],
+        "JX_SOURCE_DB_URL": "",
+        "JX_STATE_DIR": str(tmp_path / "state"),
+        **extra,
+    }
+
+
+def _restart(cluster: LocalCluster) -> None:
+    """pg_ctl stop -m fast (every session is terminated), then start again: down for a second or two."""
+    localpg.stop(cluster)
+    localpg.start(cluster, log=lambda m: None)
+
+
+def test_every_asset_step_retries_with_backoff():
+    policies = {a.node_def.name: a.node_def.retry_policy for a in defs.resolve_asset_graph().assets_defs}
+    assert policies and all(p == retry.POLICY for p in policies.values()), policies
+    assert retry.POLICY.max_retries >= 2 and retry.POLICY.backoff is not None
+
+
+def test_classifier_retries_database_faults_only(wh):
+    with pytest.raises(psycopg.Error) as deadlock:  # a real server error, not a constructed one
+        wh.execute("do $$ begin raise exception using errcode = '40P01'; end $$")
+    assert retry.transient(deadlock.value)
+    wh.rollback()
+    with pytest.raises(psycopg.Error) as bad_value:
+        wh.execute("select 'x'::int")
+    assert not retry.transient(bad_value.value)
+    assert not retry.transient(JxError("feed x file y row 3: column(s) ['a'] missing"))
+    assert not retry.transient(ValueError("bad input"))
+
+
+def test_a_restart_in_the_middle_of_a_run_is_retried_and_the_warehouse_is_right(
+    world, cluster, dbs, tmp_path
+):
+    proc = materialize(
+        f"tag:jx/ingest=feed and group:{DEPARTMENT}",
+        _env(dbs, tmp_path),
+        tmp_path / "run.log",
+        f"{DAY}...{DAY}",
+    )
+    try:
+        seen = wait_for_statement(dbs["wh"], "wh", r"^\s*copy\s", proc)
+        _restart(cluster)  # drops every connection: the open load transaction and Dagster's own
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    log = (tmp_path / "run.log").read_text(errors="replace")
+    assert rc == 0, f"the run failed after a restart during {seen!r}:\n{log[-3000:]}"
+    _, status, events = last_run(dbs["dagster"])
+    step = f"raw_{DEPARTMENT}"
+    assert status == "SUCCESS"
+    assert events.get((step, "STEP_UP_FOR_RETRY"), 0) >= 1 and events[(step, "STEP_SUCCESS")] == 1
+
+    # the reference: the same partition loaded without any fault
+    feeds = [f for f in load_catalog().feeds if f.department == DEPARTMENT]
+    with connect(dbs["ref"]) as conn:
+        from jx_pipeline.lib.migrations import migrate
+
+        migrate(conn)
+        for feed in feeds:
+            ingest.load_partition(conn, feed, DAY, "reference", world=world, first_partition=DAY)
+    got, want = warehouse_digest(dbs["wh"]), warehouse_digest(dbs["ref"])
+    assert got == want and got["quality.load_audit"][0] == len(feeds)
+
+
+def test_a_data_error_is_attempted_once_not_retried(world, cluster, dbs, tmp_path):
+    def rename_a_column(doc):  # the catalog names a column the department's files do not have
+        feed = next(
+            f for f in doc["feeds"] if f["department"] == DEPARTMENT and f["source"]["kind"] == "file"
+        )
+        fixed = {*feed["key"], feed.get("change_column")}
+        source, canonical = next((c, v) for c, v in feed["columns"].items() if c not in fixed)
+        feed["columns"] = {k: v for k, v in feed["columns"].items() if k != source} | {
+            "NO_SUCH_COLUMN": canonical
+        }
+
+    started = time.monotonic()
+    proc = materialize(
+        f"tag:jx/ingest=feed and group:{DEPARTMENT}",
+        _env(dbs, tmp_path, JX_CATALOG=str(catalog_with(tmp_path, rename_a_column))),
+        tmp_path / "run.log",
+        f"{DAY}...{DAY}",
+    )
+    assert proc.wait(timeout=300) != 0
+    log = (tmp_path / "run.log").read_text(errors="replace")
+    _, status, events = last_run(dbs["dagster"])
+    step = f"raw_{DEPARTMENT}"
+    assert status == "FAILURE"
+    assert events[(step, "STEP_START")] == 1 and (step, "STEP_UP_FOR_RETRY") not in events
+    assert events[(step, "STEP_FAILURE")] == 1
+    assert "['NO_SUCH_COLUMN'] missing" in log and "fix:" in log
+    assert time.monotonic() - started < 120  # no backoff waits
