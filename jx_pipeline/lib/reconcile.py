@@ -12,6 +12,7 @@ that was just written into it). Here the expected side never comes from the code
   lacks its record.
 - identities: every current record of a feed that maps a person (organisation) name has one membership of that
   kind, every membership its record and an existing master, and each master's ``records`` its member count.
+- core.geo_entity: one row per record of the hand-over file (its Parquet metadata's row count).
 - core.address_point: one row per door plate of core.geo_entity.
 """
 
@@ -267,6 +268,15 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
             "masters_miscounted": miscounted,
         },
     )
+
+
+def geo_entities(conn: psycopg.Connection, path: Path) -> Tally:
+    """core.geo_entity = the hand-over file's rows, as its Parquet metadata counts them (not the load's reader)."""
+    import pyarrow.parquet as pq
+
+    expected = pq.ParquetFile(path).metadata.num_rows
+    found = conn.execute("select count(*) from core.geo_entity").fetchone()[0]
+    return Tally(expected, found, detail={"source_file": str(path)})
 
 
 def address_points(conn: psycopg.Connection) -> Tally:
