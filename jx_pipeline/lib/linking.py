@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, staging
+from jx_pipeline.lib import address, locks, staging
 
 NEAREST_M = 30
 NATURAL = ("farmland", "river", "forest", "pond", "grassland", "lake", "hill")
@@ -111,15 +111,19 @@ def _natural_by_name(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
 
 
 def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
-    """Rebuild ``core.entity_link`` from the current staged records; returns the count per method."""
-    parser = address.from_warehouse(conn)
-    natural = _natural_by_name(conn)
-    kind = dict(conn.execute("select entity_id, entity_type from core.geo_entity").fetchall())
-    village_of = dict(conn.execute("select entity_id, village_code from core.geo_entity").fetchall())
-    records = [r for f in catalog.feeds for r in current_records(conn, f)]
-    links: dict[tuple, tuple[str | None, str, float]] = {}
-    outside: set[tuple] = set()
-    with conn.transaction():
+    """Rebuild ``core.entity_link`` from the current staged records; returns the count per method.
+
+    One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
+    records are read, then go on while addresses are parsed; the rebuild commits as a whole."""
+    with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
+        records = [r for f in catalog.feeds for r in current_records(conn, f)]
+        release()
+        parser = address.from_warehouse(conn)
+        natural = _natural_by_name(conn)
+        kind = dict(conn.execute("select entity_id, entity_type from core.geo_entity").fetchall())
+        village_of = dict(conn.execute("select entity_id, village_code from core.geo_entity").fetchall())
+        links: dict[tuple, tuple[str | None, str, float]] = {}
+        outside: set[tuple] = set()
         by_coord = _by_coordinates(conn, records)
         for r in records:
             k = (r.feed_id, r.record_key)
@@ -169,5 +173,7 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
                 copy.write_row(
                     (r.feed_id, r.record_key, entity, kind.get(entity), village_of.get(entity), method, score)
                 )
-    unmatched = len(records) - len(links) - len(outside)
-    return Counter(m for _, m, _ in links.values()) + Counter(outside_city=len(outside), unmatched=unmatched)
+        unmatched = len(records) - len(links) - len(outside)
+        return Counter(m for _, m, _ in links.values()) + Counter(
+            outside_city=len(outside), unmatched=unmatched
+        )
