@@ -50,8 +50,19 @@ ARCHETYPES = (
     "place_event",
     "nature_record",
 )
+# Feed ids and department codes name tables, folders and asset keys: a safe pattern, short enough that
+# "<feed>__YYYYMMDD_row" stays within PostgreSQL's 63-byte identifiers.
 _ID = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
-_SOURCE_COL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
+# Source column names come from the departments' files (Chinese, spaces, quotes, SQL words...): any text is
+# accepted and always quoted as an identifier, except what cannot be one or would clash with lineage columns.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PG_IDENTIFIER_BYTES = 63  # PostgreSQL cuts longer identifiers (NAMEDATALEN - 1)
+
+
+def pg_column_name(source: str) -> str:
+    """The raw column a source column becomes: lower case, cut at 63 bytes on a character boundary as
+    PostgreSQL does (two names equal after that are the same column)."""
+    return source.lower().encode()[:PG_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 
 
 class _Strict(BaseModel):
@@ -123,7 +134,10 @@ class Feed(_Strict):
     @classmethod
     def _id(cls, v: str) -> str:
         if not _ID.match(v):
-            raise ValueError(f"feed id {v!r} must be lower-case ASCII (a-z, 0-9, _)")
+            raise ValueError(
+                f"feed id {v!r} must be 2-41 lower-case ASCII letters, digits or _, starting with a letter"
+                " (it names tables, folders and asset keys)"
+            )
         return v
 
     @field_validator("archetype")
@@ -137,10 +151,23 @@ class Feed(_Strict):
     @classmethod
     def _columns(cls, v: dict[str, str]) -> dict[str, str]:
         for src, canon in v.items():
-            if not _SOURCE_COL.match(src):
-                raise ValueError(f"source column {src!r} must be an ASCII identifier")
+            if not src.strip() or _CONTROL.search(src):
+                raise ValueError(f"source column {src!r} is empty or holds control characters")
+            if src.startswith("_"):
+                raise ValueError(
+                    f"source column {src!r}: names starting with _ are reserved for lineage columns"
+                )
             if canon not in CANONICAL_FIELDS:
                 raise ValueError(f"column {src!r} maps to unknown canonical field {canon!r}")
+        same: dict[str, list[str]] = {}
+        for src in v:
+            same.setdefault(pg_column_name(src), []).append(src)
+        clash = [names for names in same.values() if len(names) > 1]
+        if clash:
+            raise ValueError(
+                f"source columns {clash[0]} would be one column in PostgreSQL (names are compared in lower case"
+                f" and cut at {PG_IDENTIFIER_BYTES} bytes); shorten or rename them in the catalog"
+            )
         targets = list(v.values())
         dup = sorted({t for t in targets if targets.count(t) > 1})
         if dup:

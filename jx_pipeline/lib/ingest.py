@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
-from jx_pipeline.lib import locks, readers
+from jx_pipeline.lib import late_rows, readers
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pg import connect
 
@@ -152,20 +152,36 @@ def check_drift(feed: Feed, where: str, found: list[str]) -> list[str]:
             f"feed {feed.id} {where} row 1: column(s) {missing} missing{hint}; found {found}", fix=CATALOG_FIX
         )
     if extra and feed.schema_drift == "fail":
+        hint = (
+            " (an empty name: a blank header cell, or a delimiter ending the header line?)"
+            if "" in extra
+            else ""
+        )
         raise JxError(
-            f"feed {feed.id} {where} row 1: unexpected column(s) {extra} (schema_drift: fail)",
+            f"feed {feed.id} {where} row 1: unexpected column(s) {extra}{hint} (schema_drift: fail)",
             fix="add them to the feed's columns, or set schema_drift: accept_extra in the catalog",
         )
     return extra
 
 
 def landing_files(world: Path, feed: Feed, partition: str) -> list[Path]:
+    """The day's files in name order; hidden files (uploads in progress) are skipped, and anything else that is
+    not a readable regular file stops the load, since its rows would be silently lost."""
     folder = world / "landing" / feed.department / feed.id / partition
-    return (
-        sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        if folder.is_dir()
-        else []
-    )
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    for p in files:
+        if not p.is_file():
+            what = (
+                "a folder" if p.is_dir() else "a broken or looping link" if p.is_symlink() else "not a file"
+            )
+            raise JxError(
+                f"feed {feed.id} landing folder {folder}: {p.name} is {what}; its rows cannot be loaded",
+                fix="put the files themselves in the day's folder (folders and links to nothing are not read),"
+                " then re-run the partition",
+            )
+    return files
 
 
 def _nul_rows(batch: pa.RecordBatch) -> tuple[pa.Array, list[tuple[int, str, str]]]:
@@ -202,19 +218,30 @@ def _copy_csv_direct(conn, feed: Feed, path: Path, found: list[str], partition: 
         sql.Literal(feed.source.delimiter),
         sql.Literal(PG_ENCODING[feed.source.encoding]),
     )
+    guard = readers.Utf8InGbk(feed, path) if feed.source.encoding in ("gbk", "gb18030") else None
     with conn.cursor() as cur:
         with cur.copy(stmt) as copy, path.open("rb") as fh:
             if feed.source.encoding in ("utf-8", "utf-8-sig") and fh.read(3) != b"\xef\xbb\xbf":
                 fh.seek(0)
             for chunk in iter(lambda: fh.read(1 << 20), b""):
+                if guard:  # UTF-8 text decodes as GBK without an error: refuse it before it loads as mojibake
+                    guard.feed_bytes(chunk)
                 copy.write(chunk)
+            if guard:
+                guard.close()
         return cur.rowcount
 
 
 def _copy_file(
     conn, feed: Feed, path: Path, partition: str, batch_id: str, result: LoadResult, rejects: list[tuple]
 ) -> None:
-    before = path.stat()
+    try:
+        before = path.stat()
+    except FileNotFoundError:
+        raise JxError(
+            f"feed {feed.id} file {path} disappeared before it was read",
+            fix="re-run the partition once the landing folder is complete (its previous load is kept)",
+        ) from None
     found = readers.header(feed, path)
     extra = check_drift(feed, f"file {path}", found)
     result.extra_columns = sorted(set(result.extra_columns) | set(extra))
@@ -299,7 +326,14 @@ def source_window(feed: Feed, partition: str, first: bool) -> sql.Composed:
 
 
 def _copy_database(
-    conn, feed: Feed, source_url: str, partition: str, first: bool, batch_id: str, result: LoadResult
+    conn,
+    feed: Feed,
+    source_url: str,
+    partition: str,
+    first: bool,
+    batch_id: str,
+    result: LoadResult,
+    first_partition: str = "",
 ) -> None:
     src: DatabaseSource = feed.source
     if not source_url:
@@ -324,6 +358,8 @@ def _copy_database(
             )
         extra = check_drift(feed, f"table {feed.department}.{src.table}", found)
         result.extra_columns = extra
+        if not first:  # rows written into days already loaded would fall outside every later window
+            late_rows.check(conn, source, feed, partition, first_partition)
         extra_json = (
             sql.SQL("json_build_object({})::text").format(
                 sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c)) for c in extra)
@@ -375,7 +411,6 @@ def load_partition(
     result = LoadResult(feed.id, partition, batch_id)
     rejects: list[tuple] = []
     with conn.transaction():
-        locks.load(conn, "raw", feed.id)  # a concurrent load of this feed waits here, then reloads
         ensure_raw_table(conn, feed)
         new_day_partition(conn, feed, partition, batch_id)
         conn.execute(
@@ -383,7 +418,16 @@ def load_partition(
             (feed.id, partition),
         )
         if isinstance(feed.source, DatabaseSource):
-            _copy_database(conn, feed, source_url, partition, partition <= first_partition, batch_id, result)
+            _copy_database(
+                conn,
+                feed,
+                source_url,
+                partition,
+                partition <= first_partition,
+                batch_id,
+                result,
+                first_partition,
+            )
         else:
             for path in landing_files(world, feed, partition):
                 file_rejects: list[tuple] = []

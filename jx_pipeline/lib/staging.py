@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Feed
-from jx_pipeline.lib import canonical, coords, ingest, locks
+from jx_pipeline.lib import canonical, coords, ingest
 from jx_pipeline.lib.errors import JxError
 
 # Jiaxing's extent with a margin; points inside it are then tested against the city boundary (if loaded).
@@ -46,7 +46,7 @@ def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
 
 def current(conn: psycopg.Connection, feed: Feed) -> sql.Composed | None:
     """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged."""
-    if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
+    if conn.execute("select to_regclass(%s)", (staged_table(feed).as_string(conn),)).fetchone()[0] is None:
         return None
     return sql.SQL(
         "(select distinct on (record_key) * from {} order by record_key, _partition desc, _row_id desc) s"
@@ -169,7 +169,6 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
     source_of = {canon: s for s, canon in feed.columns.items()}
     rejects: list[tuple] = []
     with conn.transaction():
-        locks.load(conn, "staged", feed.id)  # a concurrent staged or raw load of it finishes first
         audit = conn.execute(
             "select rows_loaded from quality.load_audit where feed_id = %s and partition_key = %s and stage = 'raw'",
             (feed.id, partition),

@@ -8,6 +8,7 @@ from collections import Counter
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from jx_pipeline.catalog import Feed
 from jx_pipeline.lib import expectations, reconcile, staging
@@ -68,7 +69,8 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
     rejected = sum(r.rows_rejected for r in staged)
     tally = reconcile.staged(conn, feed, partitions)
     counted = conn.execute(
-        f'select count(*) from staged."{feed.id}" where _partition = any(%s)', (partitions,)
+        sql.SQL("select count(*) from {} where _partition = any(%s)").format(staging.staged_table(feed)),
+        (partitions,),
     ).fetchone()[0]
     counts = {"rows_read": read, "rows_staged": loaded, "rows_rejected": rejected}
     yield dg.MaterializeResult(
