@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
-from jx_pipeline.lib import late_rows, readers
+from jx_pipeline.lib import late_rows, locks, readers
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pg import connect
 
@@ -411,6 +411,7 @@ def load_partition(
     result = LoadResult(feed.id, partition, batch_id)
     rejects: list[tuple] = []
     with conn.transaction():
+        locks.load(conn, "raw", feed.id)  # a concurrent load of this feed waits here, then reloads
         ensure_raw_table(conn, feed)
         new_day_partition(conn, feed, partition, batch_id)
         conn.execute(

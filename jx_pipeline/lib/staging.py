@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Feed
-from jx_pipeline.lib import canonical, coords, ingest
+from jx_pipeline.lib import canonical, coords, ingest, locks
 from jx_pipeline.lib.errors import JxError
 
 # Jiaxing's extent with a margin; points inside it are then tested against the city boundary (if loaded).
@@ -169,6 +169,7 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
     source_of = {canon: s for s, canon in feed.columns.items()}
     rejects: list[tuple] = []
     with conn.transaction():
+        locks.load(conn, "staged", feed.id)  # a concurrent staged or raw load of it finishes first
         audit = conn.execute(
             "select rows_loaded from quality.load_audit where feed_id = %s and partition_key = %s and stage = 'raw'",
             (feed.id, partition),

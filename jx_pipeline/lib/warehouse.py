@@ -13,9 +13,9 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib import settings
+from jx_pipeline.lib import retry, settings
 from jx_pipeline.lib.migrations import migrate
-from jx_pipeline.lib.pg import connect
+from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
 _migrated: set[str] = set()
 
@@ -36,7 +36,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        with connect(self.url, what="warehouse") as conn:
+        """A connection for one asset body; its errors are sorted for the step's retry policy: a dropped
+        connection or a deadlock is retried, a data error fails the step at once (lib/retry.py)."""
+        with (
+            retry.data_errors_final(),
+            connect(self.url, what="warehouse", wait=STEP_WAIT_S) as conn,
+        ):
             if self.url not in _migrated:
                 migrate(conn)
                 _migrated.add(self.url)

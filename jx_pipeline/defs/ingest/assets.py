@@ -12,12 +12,13 @@ from psycopg import sql
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import ingest, reconcile
+from jx_pipeline.lib import ingest, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
 
 PARTITION_START = os.environ.get("JX_PARTITION_START", "2026-11-01")
-DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START, end_offset=1)
+# landing days are Beijing days: a file landed at 00:30 Beijing (16:30 UTC the day before) belongs to the new day
+DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START, end_offset=1, timezone="Asia/Shanghai")
 
 
 class SourceDatabaseResource(dg.ConfigurableResource):
@@ -70,6 +71,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
     ]
 
     @dg.multi_asset(
+        retry_policy=retry.POLICY,
         name=f"raw_{code}",
         specs=[_spec(f, catalog) for f in feeds],
         check_specs=checks,
