@@ -1,20 +1,28 @@
 """When ingestion (raw, staged, scorecard) runs: a daily schedule for yesterday's landing day, and a sensor that reacts to new files.
 
 The schedule covers feeds that land on time; the sensor picks up late or re-sent files (a file's modification
-time newer than the last run saw) and asks for just those feeds and days. Both start stopped: an operator turns
+time newer than the last run saw) and asks for just those feeds and days. Days are Beijing days (Asia/Shanghai)
+everywhere: the landing folders, the partitions and the schedule's clock. Both start stopped: an operator turns
 them on in the UI (Automation) or with `dagster schedule start` / `dagster sensor start`.
 """
 
 import json
-from datetime import timedelta
+import os
+import time
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from jx_pipeline.catalog import Catalog, load_catalog
-from jx_pipeline.defs.ingest.assets import DAILY, feed_key
+from jx_pipeline.defs.ingest.assets import DAILY, PARTITION_START, feed_key
 from jx_pipeline.lib.world import world_dir
 
 SCORECARD = dg.AssetKey(["quality", "scorecard"])
+RECENT_DAYS = (
+    7  # the days whose files the sensor stats on every tick; older days only when their folder changed
+)
+MARGIN_NS = 2 * 10**9  # files written while a scan runs are seen by the next one too (same run key: one run)
 
 INGEST = (
     dg.AssetSelection.tag("jx/ingest", "feed")
@@ -33,59 +41,101 @@ ingest_job = dg.define_asset_job(
     name="ingest_daily",
     cron_schedule="30 2 * * *",
     job=ingest_job,
-    execution_timezone="Asia/Shanghai",
+    execution_timezone=DAILY.timezone,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 def daily_ingest(context: dg.ScheduleEvaluationContext):
     """At 02:30 Beijing time, ingest yesterday's landing day (today's partition is still filling)."""
-    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+    beijing = context.scheduled_execution_time.astimezone(ZoneInfo(DAILY.timezone))
+    day = (beijing.date() - timedelta(days=1)).isoformat()
     return dg.RunRequest(run_key=f"daily:{day}", partition_key=day)
 
 
 def landing_changes(
-    catalog: Catalog, seen: dict[str, int]
-) -> tuple[dict[str, list[dg.AssetKey]], dict[str, int]]:
-    """Feeds per landing day whose files are newer than ``seen`` ("feed/day" -> newest mtime), and the new cursor."""
-    feeds = {f.id: f for f in catalog.feeds}
-    changed: dict[str, list[dg.AssetKey]] = {}
-    cursor = dict(seen)
-    for folder in sorted((world_dir() / "landing").glob("*/*/*")):
-        feed = feeds.get(folder.parent.name)
-        files = (
-            [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-            if folder.is_dir()
-            else []
-        )
-        if feed is None or not files:
-            continue
-        newest = max(p.stat().st_mtime_ns for p in files)
-        mark = f"{feed.id}/{folder.name}"
-        if newest > seen.get(mark, 0):
-            changed.setdefault(folder.name, []).extend([feed_key(feed), feed_key(feed, "staged")])
-            cursor[mark] = newest
-    return changed, cursor
+    catalog: Catalog, mark: int, recent: set[str], pending: set[str]
+) -> dict[str, dict[str, int]]:
+    """Day -> {feed: newest mtime} for the landing folders changed after ``mark`` (ns): a file or the folder
+    itself newer (a file added, replaced or removed). Files are looked at only in the ``recent`` days and the
+    ``pending`` "feed/day" folders; an older day's folder is opened only when its own mtime moved."""
+    feeds = {f.id for f in catalog.feeds}
+    changed: dict[str, dict[str, int]] = {}
+    root = world_dir() / "landing"
+    for dept in _dirs(root):
+        for feed in _dirs(dept.path):
+            if feed.name not in feeds:
+                continue
+            for day in _dirs(feed.path):
+                folder = day.stat().st_mtime_ns
+                key = f"{feed.name}/{day.name}"
+                if folder <= mark and day.name not in recent and key not in pending:
+                    continue
+                files = [
+                    e.stat().st_mtime_ns
+                    for e in os.scandir(day.path)
+                    if e.is_file() and not e.name.startswith(".")
+                ]
+                newest = max([folder, *files])
+                if files and (newest > mark or key in pending):
+                    changed.setdefault(day.name, {})[feed.name] = newest
+    return changed
+
+
+def _dirs(path) -> list[os.DirEntry]:
+    if not os.path.isdir(path):
+        return []
+    return sorted((e for e in os.scandir(path) if e.is_dir()), key=lambda e: e.name)
+
+
+def _cursor(text: str | None) -> tuple[int, set[str]]:
+    """(mark, pending) from the cursor; a cursor of the older form ("feed/day" -> mtime) gives its newest mtime."""
+    state = json.loads(text) if text else {}
+    if "mark" in state:
+        return int(state["mark"]), set(state.get("pending", []))
+    return max(state.values(), default=0), set()
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def landing_files_sensor(context: dg.SensorEvaluationContext):
-    """New or re-sent files in the landing zone: one run per landing day, for the feeds whose files changed."""
-    seen = json.loads(context.cursor) if context.cursor else {}
-    changed, cursor = landing_changes(load_catalog(), seen)
-    valid = set(DAILY.get_partition_keys())
-    for day, keys in sorted(changed.items()):
+    """New or re-sent files in the landing zone: one run per landing day, for the feeds whose files changed.
+
+    The cursor is the time of the last scan (less a margin) and the folders seen but not requested yet (a day
+    that is not a partition yet): they are looked at again on every tick until they are requested."""
+    mark, pending = _cursor(context.cursor)
+    started = time.time_ns()
+    keys = DAILY.get_partition_keys()  # up to today, a Beijing day
+    valid, recent = set(keys), set(keys[-RECENT_DAYS:])
+    catalog = load_catalog()
+    by_id = {f.id: f for f in catalog.feeds}
+    waiting: list[str] = []
+    for day, feeds in sorted(landing_changes(catalog, mark, recent, pending).items()):
         if day not in valid:
-            context.log.warning(f"landing folder {day} is not a partition of {DAILY}: skipped")
+            if _is_day(day) and keys and day > keys[-1]:
+                waiting += [f"{f}/{day}" for f in feeds]
+                context.log.info(f"landing folder {day} is not a partition yet: kept for a later tick")
+            else:
+                context.log.warning(
+                    f"landing folder {day} of {sorted(feeds)} is not a partition of {DAILY} and is not loaded;"
+                    f" fix: name day folders YYYY-MM-DD (Beijing days) from {PARTITION_START} on,"
+                    " or set JX_PARTITION_START earlier"
+                )
             continue
         yield dg.RunRequest(
-            run_key=f"{day}:{cursor_digest(cursor, day)}",
+            run_key=f"{day}:{max(feeds.values())}",
             partition_key=day,
-            asset_selection=[*keys, SCORECARD],
+            asset_selection=[
+                k for f in sorted(feeds) for k in (feed_key(by_id[f]), feed_key(by_id[f], "staged"))
+            ]
+            + [SCORECARD],
         )
-    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    context.update_cursor(json.dumps({"mark": started - MARGIN_NS, "pending": sorted(waiting)}))
 
 
-def cursor_digest(cursor: dict[str, int], day: str) -> str:
-    return str(max(v for k, v in cursor.items() if k.endswith(f"/{day}")))
+def _is_day(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10
 
 
 defs = dg.Definitions(jobs=[ingest_job], schedules=[daily_ingest], sensors=[landing_files_sensor])
