@@ -119,4 +119,10 @@ def test_linking_assets_show_the_evaluation_in_their_metadata(linked, world, war
     assert mats["core/entity_link"]["evaluation/links"].value["precision"] >= 0.995
     assert "evaluation/identity_person" in mats["core/person"]
     assert "evaluation/identity_legal_person" in mats["core/legal_person"]
-    assert {e.check_name: e.passed for e in res.get_asset_check_evaluations()} == {"one_row_per_record": True}
+    assert {
+        (e.asset_key.to_user_string(), e.check_name): e.passed for e in res.get_asset_check_evaluations()
+    } == {
+        ("core/entity_link", "one_row_per_record"): True,
+        ("core/person", "one_membership_per_record"): True,
+        ("core/legal_person", "one_membership_per_record"): True,
+    }
