@@ -57,7 +57,7 @@ def exclusive(conn: psycopg.Connection, *parts: str) -> Iterator[None]:
 
 
 def _unlock(conn: psycopg.Connection, key: str) -> None:
-    if conn.closed:
+    if conn.closed or conn.broken:  # the server let go of the session's locks with the connection
         return
     if conn.info.transaction_status == TransactionStatus.INERROR:
         conn.rollback()
@@ -88,6 +88,7 @@ def staged_snapshot(conn: psycopg.Connection) -> Iterator[Callable[[], None]]:
             conn.execute("select 1")  # the snapshot, taken while the lock is held
             yield release
     finally:
-        conn.isolation_level = None
+        if not (conn.closed or conn.broken):
+            conn.isolation_level = None
         if held:
             _unlock(conn, key)
