@@ -5,6 +5,7 @@ needs (a table lock on ``quality.rejects`` or ``core.entity_link``, or a staged 
 lets go only once the server shows each contender waiting on a lock (``pg_stat_activity``).
 """
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -156,6 +157,33 @@ def test_two_staged_loads_of_one_partition_both_succeed(db, world):
         ).fetchone()[0]
     assert audit == [(a.result.rows_read, a.result.rows_staged, a.result.rows_rejected)]
     assert rejects == a.result.rows_rejected  # one load's rejects, not two
+
+
+def test_a_raw_reload_during_staging_of_the_same_day_is_staged_whole(db, world, tmp_path):
+    """The day's raw load is redone (a re-sent file) while the day is being staged: staging waits for it and
+    stages the new raw rows against the new raw audit. Before, staging read the old audit, waited on the raw
+    table and then read rows that did not match it."""
+    feed = load_catalog().feed("gaj_czfw")
+    with connect(db) as conn:
+        ingest.load_partition(conn, feed, D1, "first", world=world)
+    resent = tmp_path / "w"
+    folder = resent / "landing" / feed.department / feed.id / D1
+    shutil.copytree(world / "landing" / feed.department / feed.id / D1, folder)
+    original = ingest.landing_files(world, feed, D1)[0]
+    shutil.copy(original, folder / f"{original.stem}_resend1{original.suffix}")
+
+    hold = connect(db)  # the reload, left open
+    tx = hold.transaction()
+    tx.__enter__()
+    reload = ingest.load_partition(hold, feed, D1, "reload", world=resent)
+    stager = Worker(db, lambda c: staging.stage_partition(c, feed, D1, "staged"))
+    stager.start()
+    _until("staging waits for the reload", lambda: stager.pid in _waiting(db, [stager.pid]) or stager.error)
+    tx.__exit__(None, None, None)
+    hold.close()
+    _join(stager)
+    assert stager.result.rows_read == reload.rows_loaded > 0
+    assert _counts(db, f'staged."{feed.id}"') == {D1: stager.result.rows_staged}
 
 
 def _prepare(url: str, world: Path, feeds, staged: list[str], days=(D1,)) -> None:
