@@ -109,8 +109,9 @@ def last_run(dagster_url: str) -> tuple[str, str, dict[tuple[str, str], int]]:
 
 
 def half_state(url: str) -> list[str]:
-    """What a load left half-done: an audit row whose table rows or rejects do not match it, or rows / rejects of
-    a feed partition without its audit row. Empty when every load is either complete or absent."""
+    """What a load left half-done: an audit row whose table rows or rejects do not match it, rows / rejects of a
+    feed partition without its audit row, a staged load without its expectation results or the other way round.
+    Empty when every load is either complete or absent."""
     problems = []
     with connect(url, autocommit=True) as conn:
         audit = {
@@ -127,6 +128,10 @@ def half_state(url: str) -> list[str]:
                 " from quality.rejects group by 1, 2, 3"
             ).fetchall()
         )
+        checked = {
+            (f, p, "staged")
+            for f, p in conn.execute("select distinct feed_id, partition_key from quality.expectation_result")
+        }
         rows = {}
         for schema in ("raw", "staged"):
             for (table,) in conn.execute(
@@ -143,6 +148,9 @@ def half_state(url: str) -> list[str]:
             problems.append(
                 f"audit {key}: {loaded} loaded / {rejected} rejected, found {rows.get(key, 0)} / {rejects.get(key, 0)}"
             )
+    staged = {k for k in audit if k[2] == "staged"}
+    problems += [f"staged {k} without its expectation results" for k in staged - checked]
+    problems += [f"expectation results of {k} without a staged load" for k in checked - staged]
     problems += [f"rows of {k} without an audit row" for k in rows.keys() - audit.keys()]
     problems += [f"rejects of {k} without an audit row" for k in rejects.keys() - audit.keys()]
     return problems

@@ -57,11 +57,12 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
     """Stage and validate each partition of the run; yield the asset's result and its two checks."""
     staged, outcome, suites = [], [], {}
     for p in partitions:
-        staged.append(staging.stage_partition(conn, feed, p, batch_id))
-        df = expectations.frame(conn, feed, p)
-        suites[p] = suite = expectations.suite(feed, len(df))
-        result = expectations.validate(feed, df, suite)
-        _store(conn, feed, p, result)
+        with conn.transaction():  # a partition's staged rows and its expectation results commit together
+            staged.append(staging.stage_partition(conn, feed, p, batch_id))
+            df = expectations.frame(conn, feed, p)
+            suites[p] = suite = expectations.suite(feed, len(df))
+            result = expectations.validate(feed, df, suite)
+            _store(conn, feed, p, result)
         outcome += [{"partition": p, **r} for r in result]
     reasons = sum((r.reasons for r in staged), Counter())
     read = sum(r.rows_read for r in staged)
