@@ -28,7 +28,7 @@ from psycopg import sql
 from jx_pipeline.catalog.schema import DatabaseSource, Feed
 from jx_pipeline.lib import late_rows, locks, readers
 from jx_pipeline.lib.errors import JxError
-from jx_pipeline.lib.pg import connect
+from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
 LINEAGE = ("_extra", "_batch_id", "_partition", "_source_file", "_row_number", "_row_id")
 CATALOG_FIX = "update the feed's columns in jx_pipeline/catalog/feeds.yaml, or ask the department to re-send"
@@ -342,7 +342,7 @@ def _copy_database(
         )
     table = sql.SQL("{}.{}").format(sql.Identifier(feed.department), sql.Identifier(src.table))
     wm = sql.Identifier(src.watermark)
-    with connect(source_url, what=f"source database of feed {feed.id}") as source:
+    with connect(source_url, what=f"source database of feed {feed.id}", wait=STEP_WAIT_S) as source:
         found = [
             r[0]
             for r in source.execute(
