@@ -3,6 +3,7 @@ of a real `jx-pipeline materialize` run, on a throwaway cluster of this module's
 restarted). The warehouse and Dagster's storage both live on it, as in a one-server deployment."""
 
 import os
+import threading
 import time
 
 import psycopg
@@ -139,3 +140,22 @@ def test_a_data_error_is_attempted_once_not_retried(world, cluster, dbs, tmp_pat
     assert events[(step, "STEP_FAILURE")] == 1
     assert "['NO_SUCH_COLUMN'] missing" in log and "fix:" in log
     assert time.monotonic() - started < 120  # no backoff waits
+
+
+def test_a_step_connection_waits_for_a_restarting_server_not_for_a_wrong_password(cluster):
+    localpg.stop(cluster)
+    starter = threading.Timer(1.5, localpg.start, args=(cluster,), kwargs={"log": lambda m: None})
+    starter.start()
+    try:
+        started = time.monotonic()
+        with connect(cluster.url("postgres"), wait=60) as conn:  # refused at first, then accepted
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert time.monotonic() - started >= 1.0
+    finally:
+        starter.join()
+    started = time.monotonic()
+    with pytest.raises(JxError, match="password authentication failed"):
+        connect(cluster.url("postgres").replace(cluster.password(), "wrong"), wait=60)
+    assert time.monotonic() - started < 10  # waiting cannot fix a password: no retries
+    with pytest.raises(JxError, match=r"still refused after 2 s"):
+        connect(f"postgresql://jx:x@127.0.0.1:{free_port()}/none", wait=2)
