@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -45,8 +46,11 @@ def _rows(conn, catalog: Catalog, fields: tuple[str, ...], need: str):
             yield (feed.id, *row)
 
 
-def resolve(conn: psycopg.Connection, catalog: Catalog) -> dict[str, Counter]:
+def resolve(
+    conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None
+) -> dict[str, Counter]:
     """Rebuild core.person, core.legal_person and core.identity_member; returns the count per method.
+    ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
 
     Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``."""
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
@@ -144,6 +148,8 @@ def resolve(conn: psycopg.Connection, catalog: Catalog) -> dict[str, Counter]:
         ) as c:
             for row in members:
                 c.write_row(row)
+        if before_commit:
+            before_commit(conn)
     counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
     for _, _, kind, _, method in members:
         counts[kind][method] += 1

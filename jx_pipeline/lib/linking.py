@@ -9,6 +9,7 @@ per record in ``core.entity_link`` with the method and a score.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -110,8 +111,10 @@ def _natural_by_name(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
     return {(v, n): e for v, n, e in rows}
 
 
-def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
+def link(conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None) -> Counter:
     """Rebuild ``core.entity_link`` from the current staged records; returns the count per method.
+    ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
+    staged load committed meanwhile cannot make the check compare two different moments.
 
     One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
     records are read, then go on while addresses are parsed; the rebuild commits as a whole."""
@@ -174,6 +177,8 @@ def link(conn: psycopg.Connection, catalog: Catalog) -> Counter:
                     (r.feed_id, r.record_key, entity, kind.get(entity), village_of.get(entity), method, score)
                 )
         unmatched = len(records) - len(links) - len(outside)
+        if before_commit:
+            before_commit(conn)
         return Counter(m for _, m, _ in links.values()) + Counter(
             outside_city=len(outside), unmatched=unmatched
         )
