@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -154,3 +155,24 @@ def half_state(url: str) -> list[str]:
     problems += [f"rows of {k} without an audit row" for k in rows.keys() - audit.keys()]
     problems += [f"rejects of {k} without an audit row" for k in rejects.keys() - audit.keys()]
     return problems
+
+
+@contextmanager
+def held_first_row(url: str, table: str, seconds: float = 3.0):
+    """A BEFORE ROW trigger on ``table`` (a partitioned parent: new partitions inherit it) that sleeps once per
+    transaction at its first row, so that a load's COPY is certainly under way when a test looks for it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "create or replace function public.jx_test_hold() returns trigger language plpgsql as $$ begin"
+            " if current_setting('jx_test.held', true) is distinct from '1' then"
+            f" perform set_config('jx_test.held', '1', true); perform pg_sleep({float(seconds)}); end if;"
+            " return new; end $$"
+        )
+        conn.execute(
+            f"create trigger jx_test_hold before insert on {table} for each row execute function public.jx_test_hold()"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("drop function if exists public.jx_test_hold() cascade")

@@ -13,10 +13,17 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest.assets import feed_key
-from jx_pipeline.lib import identity, ingest, linking
+from jx_pipeline.lib import identity, ingest, linking, staging
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
-from jx_pipeline_tests.faults import half_state, last_run, materialize, wait_for_statement, warehouse_digest
+from jx_pipeline_tests.faults import (
+    half_state,
+    held_first_row,
+    last_run,
+    materialize,
+    wait_for_statement,
+    warehouse_digest,
+)
 
 DEPARTMENT = "wjw"  # landing files only, 7 feeds
 DAY = "2026-11-01"
@@ -96,15 +103,21 @@ def test_kill_during_raw_and_staged_loads_then_rerun(warehouses, tmp_path):
     wh, ref, dagster = warehouses
     # the second feed of the step: the first one's load is committed by then, the second one's is under way
     second = sorted(f.id for f in load_catalog().feeds if f.department == DEPARTMENT)[1]
-    seen = _kill_during(
-        FEEDS, rf'^\s*copy raw\."?{second}(__\d{{8}})?"?\s', wh, dagster, tmp_path, f"{DAY}...{DAY}"
-    )
+    feed = next(f for f in load_catalog().feeds if f.id == second)
+    with connect(wh) as conn:  # the parents exist before the run, so that the hold below applies to its day
+        ingest.ensure_raw_table(conn, feed)
+        staging.ensure_staged_table(conn, feed)
+    with held_first_row(wh, f'raw."{second}"'):  # a small day's COPY is over in milliseconds otherwise
+        seen = _kill_during(
+            FEEDS, rf'^\s*copy raw\."?{second}(__\d{{8}})?"?\s', wh, dagster, tmp_path, f"{DAY}...{DAY}"
+        )
     assert half_state(wh) == [], seen
     assert last_run(dagster)[1] == "STARTED"  # what the operator sees until run monitoring marks it failed
 
-    seen = _kill_during(
-        FEEDS, rf'^\s*copy staged\."?{second}(__\d{{8}})?"?\s', wh, dagster, tmp_path, f"{DAY}...{DAY}"
-    )
+    with held_first_row(wh, f'staged."{second}"'):
+        seen = _kill_during(
+            FEEDS, rf'^\s*copy staged\."?{second}(__\d{{8}})?"?\s', wh, dagster, tmp_path, f"{DAY}...{DAY}"
+        )
     assert half_state(wh) == [], seen
 
     _complete(FEEDS, wh, dagster, tmp_path, f"{DAY}...{DAY}")
