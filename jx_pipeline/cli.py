@@ -49,7 +49,7 @@ def db_up(args: argparse.Namespace) -> int:
     external = settings.external_urls()
     if external is None:
         cluster = settings.local_cluster()
-        localpg.ensure_packages(install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
+        localpg.ensure_postgres(install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
         localpg.init(cluster, log=_log)
         localpg.start(cluster, log=_log)
         for db in (settings.WAREHOUSE_DB, settings.DAGSTER_DB, settings.SOURCES_DB):

@@ -20,7 +20,6 @@ from jx_pipeline.lib.settings import LocalCluster
 
 PG_MAJOR = "15"
 APT_PACKAGES = [f"postgresql-{PG_MAJOR}", f"postgresql-{PG_MAJOR}-postgis-3"]
-APT_FIX = f"sudo apt-get update && sudo apt-get install -y --no-install-recommends {' '.join(APT_PACKAGES)}"
 
 
 def bin_dir() -> Path:
@@ -55,24 +54,65 @@ def _can_install() -> list[str] | None:
     return None
 
 
-def ensure_packages(install: bool = True, log=print) -> None:
-    missing = missing_packages()
+def apt_fix(packages: list[str]) -> str:
+    return f"sudo apt-get update && sudo apt-get install -y --no-install-recommends {' '.join(packages)}"
+
+
+APT_FIX = apt_fix(APT_PACKAGES)
+
+
+def installed(package: str) -> bool:
+    """Whether dpkg has the Debian package fully installed (False without dpkg: not a Debian machine)."""
+    if shutil.which("dpkg-query") is None:
+        return False
+    done = subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Status}", package], capture_output=True, text=True
+    )
+    return done.returncode == 0 and done.stdout.strip() == "installed"
+
+
+# helpers and tests install at the same time: apt waits for another apt's lock instead of failing at once
+_APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=300"]
+
+
+def ensure_packages(packages: list[str], *, install: bool = True, log=print, why: str = "") -> list[str]:
+    """Install those of the Debian ``packages`` that are not installed yet, with apt-get (as root, or with
+    passwordless sudo), and return them. Without apt-get or the right to use it (or ``install=False``), a
+    clear error names the packages and the command that installs them."""
+    missing = [p for p in packages if not installed(p)]
     if not missing:
-        return
+        return []
+    fix = apt_fix(missing)
     prefix = _can_install() if install else None
     if prefix is None:
-        raise JxError("missing system package: " + "; ".join(missing), fix=APT_FIX)
-    log(f"installing {' '.join(APT_PACKAGES)} with apt-get ...")
+        need = f" ({why})" if why else ""
+        raise JxError(f"missing system package{need}: {' '.join(missing)}", fix=fix)
+    log(f"installing {' '.join(missing)} with apt-get ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = [
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+        ["apt-get", *_APT_LOCK_WAIT, "update", "-qq"],
+        ["apt-get", *_APT_LOCK_WAIT, "install", "-y", "-qq", "--no-install-recommends", *missing],
     ]
     for step in steps:
         done = subprocess.run(prefix + step, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-            raise JxError(f"'{' '.join(step)}' failed: {tail[0]}", fix=APT_FIX)
+            raise JxError(f"'{' '.join(step)}' failed: {tail[0]}", fix=fix)
+    still = [p for p in missing if not installed(p)]
+    if still:
+        raise JxError(f"missing system package after apt-get install: {' '.join(still)}", fix=apt_fix(still))
+    return missing
+
+
+def ensure_postgres(install: bool = True, log=print) -> None:
+    """PostgreSQL and PostGIS where this project looks for them (JX_PG_BINDIR / JX_PG_SHAREDIR may point at
+    a build of one's own: then nothing is installed)."""
+    missing = missing_packages()
+    if not missing:
+        return
+    if not install or _can_install() is None:
+        raise JxError("missing system package: " + "; ".join(missing), fix=APT_FIX)
+    ensure_packages(APT_PACKAGES, install=install, log=log, why="the local PostgreSQL cluster")
     if missing_packages():
         raise JxError("missing system package after install: " + "; ".join(missing_packages()), fix=APT_FIX)
 
