@@ -66,6 +66,13 @@ def db_up(args: argparse.Namespace) -> int:
     with connect(wh_url, what="warehouse") as conn:
         ran = migrate(conn)
     _log(f"warehouse migrations applied: {ran or 'none pending'}")
+    from jx_pipeline.lib import roles
+
+    with connect(wh_url, what="warehouse", autocommit=True) as conn:  # roles per server, grants per database
+        for done in roles.ensure_roles(conn, wh_url, log=_log):
+            _log(done)
+        roles.grant(conn)
+        roles.check_fences(conn)
     return db_status(args)
 
 
@@ -111,6 +118,11 @@ def db_status(args: argparse.Namespace) -> int:
 
 def db_url(args: argparse.Namespace) -> int:
     wh_url, dg_url = settings.resolve_urls()
+    if args.reader or args.engineer:
+        from jx_pipeline.lib import roles
+
+        print(roles.url(roles.READER if args.reader else roles.ENGINEER, wh_url))
+        return 0
     print(dg_url if args.dagster else wh_url)
     return 0
 
@@ -369,8 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_parser("down", help="stop the local cluster").set_defaults(func=db_down)
     db.add_parser("status", help="where the databases are and their state").set_defaults(func=db_status)
-    url = db.add_parser("url", help="print the warehouse URL (with --dagster: Dagster's storage URL)")
-    url.add_argument("--dagster", action="store_true")
+    url = db.add_parser("url", help="print the warehouse URL (the owner's; or of another role, or Dagster's)")
+    which = url.add_mutually_exclusive_group()
+    which.add_argument("--dagster", action="store_true", help="Dagster's storage database")
+    which.add_argument("--reader", action="store_true", help="as jx_platform_reader (mart only)")
+    which.add_argument("--engineer", action="store_true", help="as jx_engineer (quality, core, mart)")
     url.set_defaults(func=db_url)
     db.add_parser("env", help="print export lines for a shell running dagster by hand").set_defaults(
         func=db_env

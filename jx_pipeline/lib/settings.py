@@ -160,21 +160,25 @@ def pseudonym_secret() -> bytes:
     JX_PSEUDONYM_SECRET; without it a key generated once into the state dir (never in git) serves one machine."""
     if os.environ.get(PSEUDONYM_ENV):
         return os.environ[PSEUDONYM_ENV].encode()
-    path = pseudonym_key_file()
+    return generated_secret(pseudonym_key_file()).encode()
+
+
+def generated_secret(path: Path, nbytes: int = 32) -> str:
+    """The secret kept in ``path`` (mode 600, in the state dir, never in git), generated on first use."""
     if not path.exists():
         import secrets
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.write_text(secrets.token_urlsafe(nbytes))
         tmp.chmod(0o600)
-        try:  # the first process to link its key wins; processes starting together all read that one
+        try:  # the first process to link its secret wins; processes starting together all read that one
             os.link(tmp, path)
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
-    return path.read_text().strip().encode()
+    return path.read_text().strip()
 
 
 def pseudonym_fingerprint() -> tuple[str, str | None]:
