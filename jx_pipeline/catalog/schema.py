@@ -73,6 +73,11 @@ class Department(_Strict):
     code: str
     name: str = Field(description="Chinese name, e.g. 公安局")
     name_en: str
+    max_concurrent_loads: int = Field(
+        default=1,
+        ge=1,
+        description="raw loads of this department that may run at once (its source database's Dagster pool)",
+    )
 
     @field_validator("code")
     @classmethod
