@@ -2,6 +2,7 @@
 #   make demo   - Python env + local PostgreSQL/PostGIS + a synthetic world + materialize everything
 #   make test   - the same set-up, then the whole test suite
 #   make ui     - Dagster UI (and daemon) on http://127.0.0.1:3000
+#   make serve  - OGC API Features over the marts on http://127.0.0.1:8081 (as the read-only role)
 #   make down   - stop the local cluster
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,7 +18,7 @@ SEED ?= 7
 DAYS ?= 2
 WORLD ?= .jx/world
 
-.PHONY: demo test ui down db world lint lock
+.PHONY: demo test ui serve down db world lint lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -49,6 +50,10 @@ test: db
 
 ui: db
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) ui
+
+# OGC API Features over the marts as jx_platform_reader: http://127.0.0.1:8081/collections (JX_SERVE_PORT)
+serve: db
+	@$(JX) serve
 
 down:
 	@if [ -x $(JX) ]; then $(JX) db down; else echo "no environment yet: nothing to stop"; fi

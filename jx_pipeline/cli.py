@@ -369,6 +369,14 @@ def ui(args: argparse.Namespace) -> int:
     return _dagster(["dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(args.port)])
 
 
+def serve(args: argparse.Namespace) -> int:
+    """The OGC API Features server over schema mart, connected as jx_platform_reader (lib/ogcapi.py)."""
+    from jx_pipeline.lib import ogcapi, roles
+
+    ogcapi.serve(roles.url(roles.READER), port=args.port, log=_log)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jx-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -465,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
     ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))
     ui_p.set_defaults(func=ui)
+
+    serve_p = sub.add_parser("serve", help="OGC API Features over the marts, as jx_platform_reader")
+    serve_p.add_argument("--port", type=int, default=int(os.environ.get("JX_SERVE_PORT", 8081)))
+    serve_p.set_defaults(func=serve)
     return parser
 
 
