@@ -1,0 +1,99 @@
+-- What every mart is built from, as temporary tables of the refresh's transaction (one snapshot of core):
+-- entities with their class, place and size; current records with their link; each person's and each
+-- organisation's home entity. mart_feed and mart_record (current, not quarantined staged records) are
+-- written by lib/marts.py before this file runs. Nothing personal leaves these tables except as counts.
+
+-- every village with its town and county
+create temp table mart_place on commit drop as
+select v.code as village_code, v.name as village_name, t.code as town_code, t.name as town_name,
+       c.code as county_code, c.name as county_name
+  from core.admin_unit v
+  join core.admin_unit t on t.code = v.parent_code
+  join core.admin_unit c on c.code = t.parent_code
+ where v.level = 'village';
+create unique index on mart_place (village_code);
+
+-- every unit a village lies in (itself, its town, its county): sums up to each level from the villages
+create temp table mart_village_in on commit drop as
+select village_code, village_code as unit_code from mart_place
+union all select village_code, town_code from mart_place
+union all select village_code, county_code from mart_place;
+create index on mart_village_in (village_code);
+
+-- entities: class, village (a road has none in the hand-over: the village holding a point on it), metric size
+-- in CGCS2000 / 3-degree Gauss-Kruger CM 120E (EPSG:4549; Jiaxing lies within 1.3 degrees of 120E)
+create temp table mart_entity on commit drop as
+select e.entity_id, e.entity_type, c.entity_class, c.family, e.name, e.geom,
+       coalesce(e.village_code, v.code) as village_code,
+       case when geometrytype(e.geom) in ('POLYGON', 'MULTIPOLYGON')
+            then st_area(st_transform(e.geom, 4549)) end as area_m2,
+       case when geometrytype(e.geom) in ('LINESTRING', 'MULTILINESTRING')
+            then st_length(st_transform(e.geom, 4549)) end as length_m
+  from core.geo_entity e
+  join mart.entity_class__next c on e.entity_type = any (c.entity_types)
+  left join lateral (
+        select u.code from core.admin_unit u
+         where e.village_code is null and u.level = 'village' and st_intersects(u.geom, st_pointonsurface(e.geom))
+         order by u.code limit 1) v on true;
+create unique index on mart_entity (entity_id);
+create index on mart_entity using gist (geom);
+analyze mart_entity;
+
+-- current records with the entity each one is linked to and the person / organisation they belong to
+-- (entity_link rows of records no longer current, or of quarantined partitions, drop out here)
+create temp table mart_link on commit drop as
+select l.feed_id, l.record_key, l.entity_id, l.method, f.domain, f.department, r.record_date, r.amount, r.flat,
+       p.master_key as person_key, o.master_key as org_key
+  from core.entity_link l
+  join mart_record r on r.feed_id = l.feed_id and r.record_key = l.record_key
+  join mart_feed f on f.feed_id = l.feed_id
+  left join core.identity_member p
+    on p.feed_id = l.feed_id and p.record_key = l.record_key and p.kind = 'person' and f.domain = 'population'
+  left join core.identity_member o
+    on o.feed_id = l.feed_id and o.record_key = l.record_key and o.kind = 'legal_person';
+create index on mart_link (entity_id);
+analyze mart_link;
+
+-- each person's home: the entity most of their population records are linked to (then the latest), and the
+-- flat (building/unit/room) written most often there; a household is a distinct (home, flat)
+create temp table mart_resident on commit drop as
+select distinct on (person_key) person_key, entity_id, flat
+  from (select person_key, entity_id, count(*) as n, max(record_date) as last,
+               mode() within group (order by flat) as flat
+          from mart_link where person_key is not null and entity_id is not null
+         group by 1, 2) x
+ order by person_key, n desc, last desc nulls last, entity_id;
+create index on mart_resident (entity_id);
+
+-- each organisation's seat, the same way over its records of any domain; its type from the credit code's
+-- registration authority and kind (GB 32100-2015: the first two characters; no code: unregistered)
+create temp table mart_org on commit drop as
+select distinct on (x.org_key) x.org_key, x.entity_id,
+       case left(p.credit_code, 2)
+            when '91' then 'enterprise' when '92' then 'individual_business' when '93' then 'farmer_cooperative'
+            when '51' then 'social_group' when '52' then 'private_non_enterprise' when '53' then 'foundation'
+            when '11' then 'government_agency' when '12' then 'public_institution'
+            else case when p.credit_code like 'N%%' then 'rural_collective'
+                      when p.credit_code is null then 'no_credit_code' else 'other' end
+       end as org_type
+  from (select org_key, entity_id, count(*) as n, max(record_date) as last
+          from mart_link where org_key is not null and entity_id is not null
+         group by 1, 2) x
+  join core.legal_person p on p.org_key = x.org_key
+ order by x.org_key, x.n desc, x.last desc nulls last, x.entity_id;
+create index on mart_org (entity_id);
+
+-- the admin units published: counties, towns, villages with their boundaries
+create temp table mart_unit on commit drop as
+select code as unit_code, level, name, parent_code, geom
+  from core.admin_unit where level in ('county', 'town', 'village');
+create index on mart_unit using gist (geom);
+
+-- area of each natural class inside each unit, by intersection (an entity across a boundary is split)
+create temp table mart_class_area on commit drop as
+select u.unit_code, e.entity_class,
+       sum(case when st_coveredby(e.geom, u.geom) then e.area_m2
+                else st_area(st_transform(st_intersection(e.geom, u.geom), 4549)) end) as area_m2
+  from mart_unit u
+  join mart_entity e on e.family = 'natural' and st_intersects(u.geom, e.geom)
+ group by 1, 2;
