@@ -233,6 +233,7 @@ def materialize(args: argparse.Namespace) -> int:
             ),
         ]
     )
+    _quarantine_report()  # checks that failed as warnings: the run went on without those partitions
     if rc != 0:
         raise JxError(
             f"materializing '{args.select}' failed (exit {rc}); the run's events are in the UI",
@@ -242,6 +243,33 @@ def materialize(args: argparse.Namespace) -> int:
     if args.summary:
         _summary()
     return 0
+
+
+def _quarantine_report() -> None:
+    """Print the feed partitions quarantined now (a blocking check failed, in this run or an earlier one)."""
+    from jx_pipeline.lib import quarantine
+
+    wh_url, _ = settings.resolve_urls()
+    try:
+        with connect(wh_url, what="warehouse") as conn:
+            if conn.execute("select to_regclass('quality.quarantine_active')").fetchone()[0] is None:
+                return
+            rows = quarantine.listing(conn)
+    except JxError:  # the warehouse is gone: the run's own error says more
+        return
+    if not rows:
+        return
+    print(f"\nquarantined feed partitions ({len(rows)}), left out of linking and the marts:")
+    for r in rows:
+        d, p, name = r["department"], r["partition"], r["feed_id"].removeprefix(f"{r['department']}_")
+        print(f"  {r['feed_id']} {p} (since {r['since']}): {r['reason']}")
+        print(
+            f"    fix the files, then: jx-pipeline materialize --select 'key:raw/{d}/{name} or key:staged/{d}/{name}'"
+            f" --partition-range {p}...{p}"
+        )
+    print(
+        "  (a later run of the partition that passes clears it; the other partitions and feeds were linked)"
+    )
 
 
 def _summary() -> None:

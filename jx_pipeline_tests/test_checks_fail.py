@@ -19,7 +19,7 @@ from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.linking import assets as linking_assets
 from jx_pipeline.defs.staged import assets as staged_assets
-from jx_pipeline.lib import ingest, reconcile
+from jx_pipeline.lib import ingest, quarantine, reconcile, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -184,7 +184,14 @@ def test_raw_check_fails_when_copy_stops_at_an_end_of_data_line(tmp_path, scratc
     check = _evals(result)[("raw/jyj/jszg", "rows_reconcile")]
     assert not check.passed
     assert (_meta(check, "expected"), _meta(check, "found")) == (5, 2)
-    assert "staged/jyj/jszg" not in _materialized(result)  # blocking: nothing downstream is built on it
+    # blocking: the partition is quarantined (a warning, the run goes on) and nothing downstream reads it
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    with connect(scratch_db) as conn:
+        assert quarantine.active(conn) == {(feed.id, DAY)}
+        assert (
+            conn.execute(f"select count(*) from {staging.current(conn, feed).as_string(conn)}").fetchone()[0]
+            == 0
+        )
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.quality import assets as quality_assets
 from jx_pipeline.defs.staged import assets as staged_assets
-from jx_pipeline.lib import expectations
+from jx_pipeline.lib import expectations, quarantine
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import catalog_with
@@ -131,7 +131,7 @@ def _bad_catalog(tmp_path, world):
     return path
 
 
-def test_failing_expectations_block_downstream_and_show_in_the_scorecard(
+def test_failing_expectations_quarantine_the_partition_and_show_in_the_scorecard(
     tmp_path, warehouse_url, wh, monkeypatch
 ):
     world = tmp_path / "world"
@@ -153,15 +153,17 @@ def test_failing_expectations_block_downstream_and_show_in_the_scorecard(
         resources=_resources(warehouse_url),
         raise_on_error=False,
     )
-    assert not result.success
+    assert result.success  # the partition is quarantined instead (lib/quarantine.py): the run goes on
     evals = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == keys[1]}
     assert evals["rows_reconcile"].passed and not evals["expectations"].passed
+    assert evals["expectations"].severity == dg.AssetCheckSeverity.WARN
+    assert ("gaj_bad_ids", DAY) in quarantine.active(wh)
     assert evals["expectations"].metadata["failed"].value == 1
     assert "id_number" in evals["expectations"].metadata["results"].value
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert keys[2] not in materialized  # the blocking check stopped the downstream scorecard
+    assert keys[2] in materialized  # the scorecard is built in the same run and shows the quarantined day
 
-    # run downstream on its own: the scorecard shows the failure and the reasons
+    # run downstream on its own again: the scorecard shows the failure and the reasons
     assert dg.materialize([scorecard], partition_key=DAY, resources=_resources(warehouse_url)).success
     card = wh.execute(
         "select rows_read, rows_staged, rows_rejected, rows_flagged, pass_rate, expectations_failed, reasons"

@@ -55,11 +55,25 @@ class Tally:
             self.problems[k] = self.problems.get(k, 0) + v
         self.detail.update(other.detail)
 
-    def check(self, check_name: str, asset_key: dg.AssetKey | None = None, **metadata) -> dg.AssetCheckResult:
+    def failure(self) -> str | None:
+        """Why the counts disagree, in words (a quarantine's reason), or None when they agree."""
+        if self.passed:
+            return None
+        problems = "".join(f", {k} {v}" for k, v in self.problems.items() if v)
+        return f"expected {self.expected} rows, found {self.found}{problems}"
+
+    def check(
+        self,
+        check_name: str,
+        asset_key: dg.AssetKey | None = None,
+        severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+        **metadata,
+    ) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
             check_name=check_name,
             asset_key=asset_key,
             passed=self.passed,
+            severity=severity,
             metadata={
                 "expected": dg.MetadataValue.int(self.expected),
                 "found": dg.MetadataValue.int(self.found),

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Feed
-from jx_pipeline.lib import canonical, coords, ingest, locks
+from jx_pipeline.lib import canonical, coords, ingest, locks, quarantine
 from jx_pipeline.lib.errors import JxError
 
 # Jiaxing's extent with a margin; points inside it are then tested against the city boundary (if loaded).
@@ -45,12 +45,16 @@ def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
 
 
 def current(conn: psycopg.Connection, feed: Feed) -> sql.Composed | None:
-    """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged."""
+    """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged.
+
+    Quarantined partitions (lib/quarantine.py) are left out: a record falls back to its latest version in a
+    partition that passed its checks; one seen only in quarantined partitions is absent."""
     if conn.execute("select to_regclass(%s)", (staged_table(feed).as_string(conn),)).fetchone()[0] is None:
         return None
     return sql.SQL(
-        "(select distinct on (record_key) * from {} order by record_key, _partition desc, _row_id desc) s"
-    ).format(staged_table(feed))
+        "(select distinct on (record_key) * from {} where {}"
+        " order by record_key, _partition desc, _row_id desc) s"
+    ).format(staged_table(feed), quarantine.good_partitions(feed))
 
 
 def fields(feed: Feed) -> list[str]:

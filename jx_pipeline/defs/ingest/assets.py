@@ -12,7 +12,7 @@ from psycopg import sql
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import ingest, reconcile, retry
+from jx_pipeline.lib import ingest, quarantine, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
 
@@ -65,7 +65,8 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
             asset=k,
             blocking=True,
             description="Records at the source, counted by a separate reader (landing files) or count(*) over the"
-            " same watermark window (source table) = raw rows + raw rejects, counted in SQL, per partition loaded.",
+            " same watermark window (source table) = raw rows + raw rejects, counted in SQL, per partition loaded."
+            + quarantine.CHECK_NOTE,
         )
         for k in by_key
     ]
@@ -102,14 +103,21 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
                 read = sum(r.rows_read for r in results)
                 loaded = sum(r.rows_loaded for r in results)
                 rejected = sum(r.rows_rejected for r in results)
-                tally = reconcile.raw(
-                    conn,
-                    feed,
-                    partitions,
-                    world=world_dir(),
-                    source_url=source_db.url,
-                    first_partition=PARTITION_START,
-                )
+                tally, failures = reconcile.Tally(), {}
+                for p in partitions:  # a partition that does not reconcile is quarantined, the run goes on
+                    counted = reconcile.raw(
+                        conn,
+                        feed,
+                        [p],
+                        world=world_dir(),
+                        source_url=source_db.url,
+                        first_partition=PARTITION_START,
+                    )
+                    tally.add(counted)
+                    quarantine.record(conn, feed, p, quarantine.RAW, counted.failure(), context.run.run_id)
+                    if counted.failure():
+                        failures[p] = counted.failure()
+                conn.commit()
                 counted = conn.execute(
                     sql.SQL("select count(*) from {} where _partition = any(%s)").format(
                         ingest.raw_table(feed)
@@ -127,10 +135,17 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
                         "extra_columns": dg.MetadataValue.json(
                             sorted({c for r in results for c in r.extra_columns})
                         ),
+                        **quarantine.metadata(failures),
                     },
                 )
                 yield tally.check(
-                    "rows_reconcile", key, rows_read=read, rows_loaded=loaded, rows_rejected=rejected
+                    "rows_reconcile",
+                    key,
+                    severity=quarantine.severity(failures),
+                    rows_read=read,
+                    rows_loaded=loaded,
+                    rows_rejected=rejected,
+                    **quarantine.metadata(failures),
                 )
 
     return _load

@@ -13,7 +13,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking, reconcile, retry
+from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 
@@ -52,7 +52,11 @@ def build_defs() -> dg.Definitions:
     def entity_link(warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
             found = {}  # the check counts inside the rebuild's snapshot, before it commits
-            counts = linking.link(conn, catalog, lambda c: found.update(tally=reconcile.links(c, catalog)))
+            counts = linking.link(
+                conn,
+                catalog,
+                lambda c: found.update(tally=reconcile.links(c, catalog), left_out=quarantine.listing(c)),
+            )
             total = sum(counts.values())
             tally = found["tally"]
             meta = table_metadata(conn, "core", "entity_link")
@@ -65,6 +69,8 @@ def build_defs() -> dg.Definitions:
                 if total
                 else 0.0,
                 **figures,
+                # quarantined feed partitions whose records were left out (their previous good versions count)
+                "quarantined": dg.MetadataValue.json(found["left_out"]),
             },
             check_results=[tally.check("one_row_per_record", records_linked=total)],
         )

@@ -1,14 +1,15 @@
 """Staged assets built from the feed catalog: each raw feed typed and standardized, then validated by its GE suite.
 
 One subsettable step per department, like raw. Both checks run in the asset's own step and are blocking: a
-partition that does not reconcile, or fails its expectations, stops everything downstream (linking, marts).
+partition that does not reconcile, or fails its expectations, is quarantined (lib/quarantine.py) and left out of
+linking and the marts, while the other feeds and departments go on.
 """
 
 import dagster as dg
 
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
-from jx_pipeline.lib import canonical, retry, staging
+from jx_pipeline.lib import canonical, quarantine, retry, staging
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 
@@ -49,13 +50,14 @@ def _checks(keys: list[dg.AssetKey]) -> list[dg.AssetCheckSpec]:
                 asset=k,
                 blocking=True,
                 description="Raw rows of the partition = staged rows + row-scope rejects, all counted in SQL,"
-                " for every partition staged.",
+                " for every partition staged." + quarantine.CHECK_NOTE,
             ),
             dg.AssetCheckSpec(
                 "expectations",
                 asset=k,
                 blocking=True,
-                description="The feed's Great Expectations suite (generated from the catalog + its own).",
+                description="The feed's Great Expectations suite (generated from the catalog + its own)."
+                + quarantine.CHECK_NOTE,
             ),
         )
     ]

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog import Feed
-from jx_pipeline.lib import expectations, reconcile, staging
+from jx_pipeline.lib import expectations, quarantine, reconcile, staging
 
 
 def _store(conn: psycopg.Connection, feed: Feed, partition: str, outcome: list[dict]) -> None:
@@ -53,22 +53,43 @@ def _table(outcome: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _failed(result: list[dict]) -> str | None:
+    """A partition's failed expectations in words, or None when its suite passed."""
+    failed = [
+        f"{r['expectation'].removeprefix('expect_')}({r['column'] or ''}) {r['unexpected_count']} unexpected"
+        f" ({r['unexpected_percent']} %)"
+        for r in result
+        if not r["success"]
+    ]
+    return f"{len(failed)} expectation(s) failed: " + "; ".join(failed) if failed else None
+
+
 def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: list[str], batch_id: str):
     """Stage and validate each partition of the run; yield the asset's result and its two checks."""
-    staged, outcome, suites = [], [], {}
+    staged, outcome, suites, tally = [], [], {}, reconcile.Tally()
+    quarantined: dict[str, dict[str, str]] = {quarantine.STAGED: {}, quarantine.EXPECTATIONS: {}}
     for p in partitions:
-        with conn.transaction():  # a partition's staged rows and its expectation results commit together
+        # a partition's staged rows, its expectation results and its quarantine verdict commit together
+        with conn.transaction():
             staged.append(staging.stage_partition(conn, feed, p, batch_id))
             df = expectations.frame(conn, feed, p)
             suites[p] = suite = expectations.suite(feed, len(df))
             result = expectations.validate(feed, df, suite)
             _store(conn, feed, p, result)
+            counted = reconcile.staged(conn, feed, [p])
+            tally.add(counted)
+            for check, failure in (
+                (quarantine.STAGED, counted.failure()),
+                (quarantine.EXPECTATIONS, _failed(result)),
+            ):
+                quarantine.record(conn, feed, p, check, failure, batch_id)
+                if failure:
+                    quarantined[check][p] = failure
         outcome += [{"partition": p, **r} for r in result]
     reasons = sum((r.reasons for r in staged), Counter())
     read = sum(r.rows_read for r in staged)
     loaded = sum(r.rows_staged for r in staged)
     rejected = sum(r.rows_rejected for r in staged)
-    tally = reconcile.staged(conn, feed, partitions)
     counted = conn.execute(
         sql.SQL("select count(*) from {} where _partition = any(%s)").format(staging.staged_table(feed)),
         (partitions,),
@@ -81,15 +102,25 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
             **counts,
             "values_nulled": sum(r.values_nulled for r in staged),
             "reject_reasons": dg.MetadataValue.json(dict(reasons.most_common())),
+            **quarantine.metadata({p: r for q in quarantined.values() for p, r in q.items()}),
         },
     )
-    yield tally.check("rows_reconcile", key, **counts)
+    staged_q, expect_q = quarantined[quarantine.STAGED], quarantined[quarantine.EXPECTATIONS]
+    yield tally.check(
+        "rows_reconcile",
+        key,
+        severity=quarantine.severity(staged_q),
+        **counts,
+        **quarantine.metadata(staged_q),
+    )
     failed = [r for r in outcome if not r["success"]]
     yield dg.AssetCheckResult(
         asset_key=key,
         check_name="expectations",
         passed=not failed,
+        severity=quarantine.severity(expect_q),
         metadata={
+            **quarantine.metadata(expect_q),
             "expectations": len(outcome),
             "failed": len(failed),
             "unexpected_total": sum(r["unexpected_count"] or 0 for r in outcome),
