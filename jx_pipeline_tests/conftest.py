@@ -94,6 +94,8 @@ def _start_session() -> tuple[list[str], dict[str, dict], str, str]:
             "JX_DAGSTER_HOME": f"{state}/dagster_home",
             "JX_DAGSTER_ARTIFACTS": f"{state}/dagster",
             "JX_PSEUDONYM_SECRET": f"jx-test-{uuid.uuid4().hex}",
+            # schedules and sensors start stopped: a UI started by a test launches no runs of its own
+            "JX_AUTOMATION": "off",
         }
     )
     os.environ.update(settings.dagster_env())
@@ -261,3 +263,13 @@ def table_digest(conn: psycopg.Connection, qualified: str, order_by: str) -> str
     return conn.execute(
         f"select md5(string_agg(t::text, '|' order by {order_by})) from {qualified} t"
     ).fetchone()[0]
+
+
+@pytest.fixture(scope="session")
+def published(world, warehouse_url):
+    """A scratch warehouse with its marts refreshed and the roles granted (published.py): for the tests of the
+    clients downstream, which only read it."""
+    from jx_pipeline_tests.published import build
+
+    with scratch_databases(warehouse_url) as make:
+        yield build(world, make(), make(), run_cli)

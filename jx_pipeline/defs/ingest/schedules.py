@@ -1,9 +1,13 @@
-"""When ingestion (raw, staged, scorecard) runs: a daily schedule for yesterday's landing day, and a sensor that reacts to new files.
+"""When ingestion (raw, staged, scorecard) runs: a schedule per feed cadence of the catalog, and a sensor that
+reacts to new files.
 
-The schedule covers feeds that land on time; the sensor picks up late or re-sent files (a file's modification
-time newer than the last run saw) and asks for just those feeds and days. Days are Beijing days (Asia/Shanghai)
-everywhere: the landing folders, the partitions and the schedule's clock. Both start stopped: an operator turns
-them on in the UI (Automation) or with `dagster schedule start` / `dagster sensor start`.
+The schedules cover feeds that land on time: daily feeds every night for yesterday, weekly feeds on Monday for
+the last week's days, monthly feeds on the 1st for the last month's days (one run over the range; the raw and
+staged steps load a range in one go). The sensor picks up late or re-sent files (a file's modification time
+newer than the last scan) and asks for just those feeds and days. Days are Beijing days (Asia/Shanghai)
+everywhere: the landing folders, the partitions and the schedules' clock. Both start RUNNING in `make ui`
+unless JX_AUTOMATION=off; an operator stops them in the UI (Automation) or with `dagster schedule stop` /
+`dagster sensor stop`.
 """
 
 import json
@@ -16,6 +20,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import Catalog, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, PARTITION_START, feed_key
+from jx_pipeline.lib import automation
 from jx_pipeline.lib.world import world_dir
 
 SCORECARD = dg.AssetKey(["quality", "scorecard"])
@@ -37,18 +42,61 @@ ingest_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(
-    name="ingest_daily",
-    cron_schedule="30 2 * * *",
-    job=ingest_job,
-    execution_timezone=DAILY.timezone,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
-def daily_ingest(context: dg.ScheduleEvaluationContext):
-    """At 02:30 Beijing time, ingest yesterday's landing day (today's partition is still filling)."""
-    beijing = context.scheduled_execution_time.astimezone(ZoneInfo(DAILY.timezone))
-    day = (beijing.date() - timedelta(days=1)).isoformat()
-    return dg.RunRequest(run_key=f"daily:{day}", partition_key=day)
+# cadence -> (cron at 02:30 Beijing, the days of the period before the tick it covers)
+CADENCE_CRON = {"daily": "30 2 * * *", "weekly": "30 2 * * 1", "monthly": "30 2 1 * *"}
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def period(cadence: str, today: date) -> tuple[date, date]:
+    """The landing days (first, last) a tick on ``today`` (a Beijing date) covers: the day, week or month before."""
+    last = today - timedelta(days=1)
+    if cadence == "daily":
+        return last, last
+    if cadence == "weekly":
+        return today - timedelta(days=7), last
+    return last.replace(day=1), last
+
+
+def cadence_selection(catalog: Catalog, cadence: str) -> list[dg.AssetKey]:
+    feeds = [f for f in catalog.feeds if f.cadence == cadence]
+    return [k for f in feeds for k in (feed_key(f), feed_key(f, "staged"))] + [SCORECARD] if feeds else []
+
+
+def _cadence_schedule(cadence: str, keys: list[dg.AssetKey]) -> dg.ScheduleDefinition:
+    name = "ingest_daily" if cadence == "daily" else f"ingest_{cadence}"
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=CADENCE_CRON[cadence],
+        job=ingest_job,
+        execution_timezone=DAILY.timezone,
+        default_status=automation.schedule_status(),
+        description=f"02:30 Beijing: the {cadence} feeds ({len(keys) // 2} assets) for the {cadence} period"
+        " before the tick.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        beijing = context.scheduled_execution_time.astimezone(ZoneInfo(DAILY.timezone))
+        first, last = (d.isoformat() for d in period(cadence, beijing.date()))
+        first = max(first, PARTITION_START)
+        if last < first:
+            return dg.SkipReason(
+                f"{cadence} period ends {last}, before the first partition {PARTITION_START}"
+            )
+        if first == last:
+            return dg.RunRequest(run_key=f"{cadence}:{last}", partition_key=last, asset_selection=keys)
+        return dg.RunRequest(
+            run_key=f"{cadence}:{first}...{last}",
+            asset_selection=keys,
+            tags={RANGE_START: first, RANGE_END: last},
+        )
+
+    return _schedule
+
+
+def cadence_schedules(catalog: Catalog) -> list[dg.ScheduleDefinition]:
+    """One schedule per cadence the catalog's feeds use."""
+    return [_cadence_schedule(c, keys) for c in CADENCE_CRON if (keys := cadence_selection(catalog, c))]
 
 
 def landing_changes(
@@ -94,7 +142,7 @@ def _cursor(text: str | None) -> tuple[int, set[str]]:
     return max(state.values(), default=0), set()
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=automation.sensor_status())
 def landing_files_sensor(context: dg.SensorEvaluationContext):
     """New or re-sent files in the landing zone: one run per landing day, for the feeds whose files changed.
 
@@ -138,4 +186,6 @@ def _is_day(name: str) -> bool:
     return len(name) == 10
 
 
-defs = dg.Definitions(jobs=[ingest_job], schedules=[daily_ingest], sensors=[landing_files_sensor])
+defs = dg.Definitions(
+    jobs=[ingest_job], schedules=cadence_schedules(load_catalog()), sensors=[landing_files_sensor]
+)
