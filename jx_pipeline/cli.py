@@ -63,14 +63,16 @@ def db_up(args: argparse.Namespace) -> int:
             f"could not create Dagster's storage tables in {mask_url(dg_url)}",
             fix='eval "$(jx-pipeline db env)" && .venv/bin/dagster instance migrate',
         )
+    from jx_pipeline.lib import roles
+
+    # roles first: a migration may grant to them
+    with connect(wh_url, what="warehouse", autocommit=True) as conn:
+        for done in roles.ensure_roles(conn, wh_url, log=_log):
+            _log(done)
     with connect(wh_url, what="warehouse") as conn:
         ran = migrate(conn)
     _log(f"warehouse migrations applied: {ran or 'none pending'}")
-    from jx_pipeline.lib import roles
-
     with connect(wh_url, what="warehouse", autocommit=True) as conn:  # roles per server, grants per database
-        for done in roles.ensure_roles(conn, wh_url, log=_log):
-            _log(done)
         roles.grant(conn)
         roles.check_fences(conn)
     return db_status(args)
