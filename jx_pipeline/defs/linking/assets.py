@@ -14,6 +14,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
 from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry
+from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 
@@ -32,6 +33,7 @@ def build_defs() -> dg.Definitions:
     @dg.asset(
         retry_policy=retry.POLICY,
         key=["core", "entity_link"],
+        pool=WAREHOUSE,
         deps=[*staged, dg.AssetKey(["core", "address_point"])],
         group_name="linking",
         owners=OWNERS,
@@ -112,6 +114,7 @@ def build_defs() -> dg.Definitions:
             for kind, field in reconcile.MEMBER_FIELD.items()
         ],
         name="core_identity",
+        pool=WAREHOUSE,
     )
     def identities(warehouse: WarehouseResource):
         with warehouse.connect() as conn:
@@ -136,3 +139,9 @@ def build_defs() -> dg.Definitions:
                 yield found[kind].check("one_membership_per_record", dg.AssetKey(["core", kind]))
 
     return dg.Definitions(assets=[entity_link, identities])
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Found by definitions.py's discovery over defs/ (dg.components.load_defs)."""
+    return build_defs()

@@ -9,6 +9,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, feed_key
 from jx_pipeline.lib import retry
+from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, run_sql, table_metadata
 
 
@@ -34,6 +35,7 @@ def build_defs() -> dg.Definitions:
         tags={"layer": "quality"},
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE,
         description="Per-department quality scorecard: pass rates and reject reasons per feed and landing day.",
     )
     def scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -57,3 +59,9 @@ def build_defs() -> dg.Definitions:
         )
 
     return dg.Definitions(assets=[scorecard])
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Found by definitions.py's discovery over defs/ (dg.components.load_defs)."""
+    return build_defs()
