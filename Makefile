@@ -3,7 +3,8 @@
 #   make test   - the same set-up, then the whole test suite
 #   make ui     - Dagster UI (and daemon) on http://127.0.0.1:3000
 #   make serve  - OGC API Features over the marts on http://127.0.0.1:8081 (as the read-only role)
-#   make down   - stop the local cluster
+#   make workers - Celery workers (WORKERS=2) and the local Redis as their broker; make demo EXECUTOR=celery uses them
+#   make down   - stop the local cluster (and the workers and Redis)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -17,8 +18,11 @@ SCALE ?= 0.001
 SEED ?= 7
 DAYS ?= 2
 WORLD ?= .jx/world
+# where the demo's steps run: in_process (one process), multiprocess, or celery (on WORKERS Celery workers)
+EXECUTOR ?= in_process
+WORKERS ?= 2
 
-.PHONY: demo test ui serve down db world lint lock
+.PHONY: demo test ui serve down db world workers lint lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,10 +41,14 @@ world: db
 # every feed: raw load, staging + checks, quality scorecard (the `ingest` job's assets)
 INGEST = tag:jx/ingest=feed or tag:jx/staged=feed or key:quality/scorecard
 
-demo: world
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:reference'
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select '$(INGEST)' --partition-range world
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --select 'group:entities or group:linking' --summary
+# started (or restarted after a code or world change) under .jx/celery; `jx-pipeline workers down` stops them
+workers: db
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) workers up --count $(WORKERS)
+
+demo: world $(if $(filter celery,$(EXECUTOR)),workers)
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:reference'
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select '$(INGEST)' --partition-range world
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:entities or group:linking' --summary
 
 # the suite makes and drops its own databases (jx_test_<pid>_*) and fails if it changed the demo's;
 # no test collected (pytest's exit 5, e.g. a PYTEST_ARGS that selects nothing) is a failure too
@@ -56,7 +64,7 @@ serve: db
 	@$(JX) serve
 
 down:
-	@if [ -x $(JX) ]; then $(JX) db down; else echo "no environment yet: nothing to stop"; fi
+	@if [ -x $(JX) ]; then $(JX) workers down && $(JX) redis down && $(JX) db down; else echo "no environment yet: nothing to stop"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

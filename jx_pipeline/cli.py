@@ -210,6 +210,10 @@ def _world_days() -> str:
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
+        from jx_pipeline.lib import workers
+
+        _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
     partition = []
     if args.partition_range:
         partition = [
@@ -407,6 +411,40 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def redis_cmd(args: argparse.Namespace) -> int:
+    """The local Redis under .jx/redis (the Celery workers' broker)."""
+    from jx_pipeline.lib import localredis
+
+    redis = localredis.local_redis()
+    if args.redis_command == "up":
+        localredis.up(redis, install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
+    elif args.redis_command == "down":
+        _log("local Redis stopped" if localredis.down(redis) else "local Redis was not running")
+        return 0
+    state = f"running on {redis.host}:{redis.port}" if localredis.running(redis) else "stopped"
+    print(f"local Redis   : {redis.root} ({state})")
+    return 0 if state != "stopped" else 3
+
+
+def workers_cmd(args: argparse.Namespace) -> int:
+    """The Celery workers of this machine (broker: JX_CELERY_BROKER_URL, else the local Redis, started here)."""
+    from jx_pipeline.lib import executor, localredis, workers
+
+    if args.workers_command == "up":
+        if not os.environ.get(executor.BROKER_ENV):
+            localredis.up(localredis.local_redis(), install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
+        started = time.monotonic()
+        ready = workers.up(args.count, concurrency=args.concurrency, log=_log)
+        _log(f"{len(ready)} Celery workers ready in {time.monotonic() - started:.1f} s")
+    elif args.workers_command == "down":
+        stopped = workers.down()
+        _log(f"stopped {len(stopped)} Celery workers" if stopped else "no Celery worker was running")
+        return 0
+    for w in workers.local_workers():
+        print(f"{w.name:<40} pid {w.pid() or '-':<8} log {w.file('log')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jx-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -437,9 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--summary", action="store_true", help="print the warehouse tables afterwards")
     mat.add_argument(
         "--executor",
-        choices=["in_process", "multiprocess"],
-        default="in_process",
-        help="in_process (default): one process, no per-step start-up; multiprocess: steps in parallel",
+        choices=["in_process", "multiprocess", "celery"],
+        default=os.environ.get("JX_EXECUTOR") or "in_process",
+        help="in_process (default, or JX_EXECUTOR): one process, no per-step start-up; multiprocess: steps in"
+        " parallel; celery: steps on the Celery workers (jx-pipeline workers up)",
     )
     mat.add_argument(
         "--partition-range", help="START...END of daily partitions, or 'world' for the world's landing days"
@@ -448,6 +487,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", help="console log level of the run (DEBUG shows every event)"
     )
     mat.set_defaults(func=materialize)
+
+    redis = sub.add_parser("redis", help="the local Redis (the Celery workers' broker)").add_subparsers(
+        dest="redis_command", required=True
+    )
+    redis.add_parser("up", help="install (if missing), start under .jx/redis").set_defaults(func=redis_cmd)
+    redis.add_parser("down", help="stop it").set_defaults(func=redis_cmd)
+    redis.add_parser("status", help="whether it runs").set_defaults(func=redis_cmd)
+
+    wk = sub.add_parser("workers", help="Celery workers of this machine").add_subparsers(
+        dest="workers_command", required=True
+    )
+    wup = wk.add_parser("up", help="start (or restart, after a change) N workers; the local Redis too")
+    wup.add_argument("--count", type=int, default=int(os.environ.get("JX_WORKERS", "2")))
+    wup.add_argument("--concurrency", type=int, default=1, help="steps at once per worker")
+    wup.set_defaults(func=workers_cmd)
+    wk.add_parser("down", help="stop them (a step under way finishes first)").set_defaults(func=workers_cmd)
+    wk.add_parser("status", help="list them").set_defaults(func=workers_cmd)
 
     world = sub.add_parser("world", help="the synthetic Jiaxing world").add_subparsers(
         dest="world_command", required=True

@@ -9,6 +9,7 @@ from jx_pipeline.defs.ingest import schedules as ingest_schedules
 from jx_pipeline.defs.linking import assets as linking
 from jx_pipeline.defs.quality import assets as quality
 from jx_pipeline.defs.staged import assets as staged
+from jx_pipeline.lib.executor import jx_executor
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 RESOURCES = {
@@ -24,5 +25,6 @@ defs = dg.Definitions.merge(
     quality.build_defs(),
     linking.build_defs(),
     ingest_schedules.defs,
-    dg.Definitions(resources=RESOURCES),
+    # steps in one process, several, or on Celery workers: chosen per run (lib/executor.py)
+    dg.Definitions(resources=RESOURCES, executor=jx_executor),
 )

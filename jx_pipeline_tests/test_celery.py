@@ -1,0 +1,158 @@
+"""Scale-out on Celery: the same definitions, with `--executor celery`, run their steps on two Celery workers
+(a Redis of the test's own as broker, started by `jx-pipeline workers up` like `make workers` does), and the
+warehouse they build equals an in-process run's, table by table.
+
+Where a step ran is read from what the run itself recorded in Dagster's storage: the process id of each step's
+STEP_START event, and the worker named in dagster-celery's "Executing steps ... in celery worker" event."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from jx_pipeline.lib import settings
+from jx_pipeline.lib.pg import connect
+from jx_pipeline_tests.conftest import JX, free_port
+from jx_pipeline_tests.faults import warehouse_digest
+
+DEPARTMENTS = ("wjw", "tjj")  # landing files only; files and a source table
+SELECT = " or ".join(f"tag:jx/{t}=feed and group:{d}" for d in DEPARTMENTS for t in ("ingest", "staged"))
+DAY = "2026-11-01"
+
+
+def _run(args: list[str], env: dict, log: Path, timeout: float = 240) -> subprocess.Popen:
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [JX, *args], env=full, cwd=settings.PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait(proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    assert proc.wait(timeout=timeout) == 0, log.read_text(errors="replace")[-4000:]
+
+
+def _steps(dagster_url: str) -> tuple[str, dict[str, int], dict[str, str], int]:
+    """(status, {step: pid of its STEP_START}, {step: celery worker named by its engine event}, the run's own
+    process id) of the newest run."""
+    with psycopg.connect(dagster_url) as conn:
+        run_id, status = conn.execute(
+            "select run_id, status from runs order by create_timestamp desc limit 1"
+        ).fetchone()
+        rows = conn.execute(
+            "select step_key, dagster_event_type, event from event_logs where run_id = %s"
+            " and dagster_event_type in ('STEP_START', 'ENGINE_EVENT', 'RUN_START') order by id",
+            (run_id,),
+        ).fetchall()
+    pids, workers, run_pid = {}, {}, None
+    for step, kind, event in rows:
+        ev = dg.deserialize_value(event, dg.EventLogEntry).dagster_event
+        if kind == "RUN_START":
+            run_pid = ev.pid
+        elif kind == "STEP_START":
+            pids[step] = ev.pid
+        elif "Celery worker" in ev.engine_event_data.metadata:
+            workers[step] = ev.engine_event_data.metadata["Celery worker"].value
+    return status, pids, workers, run_pid
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.fixture(scope="module")
+def runs(world, source_url, make_scratch_db_module, tmp_path_factory):
+    """The same selection materialized twice: on two Celery workers and in one process, each into a warehouse
+    and a Dagster storage of its own; yields both, and the workers' pids while they still run."""
+    tmp = tmp_path_factory.mktemp("celery")
+    state = tmp / "state"  # the test's own .jx: its Redis, worker pid files and logs
+    base = {"JX_SOURCE_DB_URL": source_url, "JX_STATE_DIR": str(state), "JX_REDIS_PORT": str(free_port())}
+    base |= {"JX_CELERY_BROKER_URL": None, "JX_EXECUTOR": None}
+    celery = base | {
+        "JX_WAREHOUSE_URL": make_scratch_db_module(),
+        "JX_DAGSTER_STORAGE_URL": make_scratch_db_module(),
+    }
+    local = base | {
+        "JX_WAREHOUSE_URL": make_scratch_db_module(),
+        "JX_DAGSTER_STORAGE_URL": make_scratch_db_module(),
+    }
+    up = subprocess.run(
+        [JX, "workers", "up", "--count", "2"],
+        env={k: v for k, v in {**os.environ, **celery}.items() if v is not None},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=settings.PROJECT_ROOT,
+    )
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        worker_pids = [int((state / "celery" / f"worker-{i}.pid").read_text()) for i in (1, 2)]
+        # both runs at once: the in-process one needs no worker, and the machine has two cores
+        args = ["materialize", "--select", SELECT, "--partition-range", f"{DAY}...{DAY}"]
+        on_celery = _run([*args, "--executor", "celery"], celery, tmp / "celery.log")
+        in_process = _run([*args, "--executor", "in_process"], local, tmp / "local.log")
+        _wait(on_celery, tmp / "celery.log")
+        _wait(in_process, tmp / "local.log")
+        yield celery, local, worker_pids, tmp
+    finally:
+        env = {k: v for k, v in {**os.environ, **celery}.items() if v is not None}
+        subprocess.run([JX, "workers", "down"], env=env, capture_output=True, timeout=120)
+        subprocess.run([JX, "redis", "down"], env=env, capture_output=True, timeout=60)
+
+
+def test_steps_ran_on_two_worker_processes(runs):
+    celery, local, worker_pids, _ = runs
+    status, pids, workers, run_pid = _steps(celery["JX_DAGSTER_STORAGE_URL"])
+    assert status == "SUCCESS"
+    expected = {f"{layer}_{d}" for d in DEPARTMENTS for layer in ("raw", "staged")}
+    assert set(pids) == expected, pids
+    # every step in a pool process of one of the two workers the test started, none in the run's own process
+    assert run_pid not in pids.values()
+    owners = {step: _parent(pid) for step, pid in pids.items()}
+    assert set(owners.values()) == set(worker_pids), (owners, worker_pids)
+    # dagster-celery's own record of the worker that took each step names both workers
+    assert set(workers) == expected
+    assert {name.split("@")[0] for name in workers.values()} == {"jx-worker-1", "jx-worker-2"}
+
+    # the in-process run, read the same way, ran every step in the run's own process: the check above can fail
+    status, pids, workers, run_pid = _steps(local["JX_DAGSTER_STORAGE_URL"])
+    assert status == "SUCCESS" and set(pids) == expected and workers == {}
+    assert set(pids.values()) == {run_pid}
+
+
+def test_warehouse_equals_the_in_process_runs(runs):
+    celery, local, _, _ = runs
+    got, want = warehouse_digest(celery["JX_WAREHOUSE_URL"]), warehouse_digest(local["JX_WAREHOUSE_URL"])
+    assert got == want
+    loaded = {t: n for t, (n, _) in want.items() if t.startswith(("raw.", "staged.")) and n}
+    assert {t.split(".")[1].split("_")[0] for t in loaded} == set(DEPARTMENTS), (
+        loaded
+    )  # both departments' rows
+
+    # one row less on the Celery side, and the comparison sees it
+    table = min(t for t in loaded if t.startswith("staged."))
+    with connect(celery["JX_WAREHOUSE_URL"]) as conn:
+        conn.execute(f"delete from {table} where ctid = (select min(ctid) from {table})")
+        conn.commit()
+    changed = warehouse_digest(celery["JX_WAREHOUSE_URL"])
+    assert changed != want and changed[table][0] == want[table][0] - 1
+
+
+def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
+    """No worker on the broker: the CLI says so before the run, instead of a run whose steps wait forever."""
+    celery, *_ = runs
+    env = celery | {"JX_STATE_DIR": str(tmp_path / "state"), "JX_REDIS_PORT": str(free_port())}
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    done = subprocess.run(
+        [JX, "materialize", "--executor", "celery", "--select", SELECT],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.PROJECT_ROOT,
+    )
+    assert done.returncode != 0
+    assert "local Redis" in done.stderr + done.stdout and "workers up" in done.stderr + done.stdout
