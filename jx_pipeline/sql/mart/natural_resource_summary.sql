@@ -27,7 +27,7 @@ comment on table mart.natural_resource_summary__next is '自然资源统计 — 
 comment on column mart.natural_resource_summary__next.county_code is '县(市、区)代码 — 6-digit NBS code of the county-level unit.';
 comment on column mart.natural_resource_summary__next.county_name is '县(市、区)名称 — Name of the county-level unit.';
 comment on column mart.natural_resource_summary__next.entity_class is '实体分类 — Natural class code (mart.entity_class): mountain, water, forest, farmland, lake, grassland.';
-comment on column mart.natural_resource_summary__next.class_zh is '分类字 — 山, 水, 林, 田, 湖 or 草.';
+comment on column mart.natural_resource_summary__next.class_zh is '分类字 — The class character: 山, 水, 林, 田, 湖 or 草.';
 comment on column mart.natural_resource_summary__next.title_zh is '分类名称 — Chinese title of the class.';
 comment on column mart.natural_resource_summary__next.title_en is '英文名称 — English title of the class.';
 comment on column mart.natural_resource_summary__next.entity_count is '图斑数 — Entities of the class whose village lies in the county (each entity counted once).';

@@ -1,0 +1,307 @@
+"""The marts on the test world: built from a real core (a few feeds of every domain loaded, staged, linked and
+resolved), checked against independent counts and PostGIS's own geodesic areas, scanned for personal data (and
+proven able to find it), small counts suppressed, the service catalog's check broken on purpose, and the Dagster
+assets' metadata (row count, column schema, table name, a PNG map preview)."""
+
+import base64
+import io
+import re
+
+import dagster as dg
+import pytest
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.defs.mart import checks
+from jx_pipeline.lib import marts, marts_privacy
+from jx_pipeline.lib.pg import connect
+from jx_pipeline_tests.conftest import WORLD_DAYS
+
+DAYS = [f"2026-11-{d:02d}" for d in range(1, WORLD_DAYS + 1)]
+FEEDS = (
+    "gaj_hjrk",  # registered residents: persons with ID, address
+    "gaj_ldrk",  # floating population
+    "scjgj_qydj",  # enterprises
+    "swj_nsrdj",  # taxpayers
+    "swj_zzssb",  # VAT returns (economy, linked through the credit code)
+    "zrzyj_gdbh",  # farmland parcels (name in village, coordinates)
+    "gaj_jq110",  # police incidents (coordinates)
+)
+
+
+@pytest.fixture(scope="module")
+def built(world, warehouse_url, source_url):
+    """Reference, entities, the FEEDS for every day, links and identities, then the marts."""
+    from jx_pipeline.defs.admin import assets as admin
+    from jx_pipeline.defs.entities import assets as entities
+    from jx_pipeline.lib import identity, ingest, linking, staging
+    from jx_pipeline.lib.warehouse import WarehouseResource
+
+    catalog = load_catalog()
+    assets = [admin.raw_admin_division, admin.raw_admin_boundary, admin.core_admin_unit]
+    assets += [entities.core_geo_entity, entities.core_address_point]
+    assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=warehouse_url)}).success
+    with connect(warehouse_url) as conn:
+        for feed in (_feed(catalog, f) for f in FEEDS):
+            for day in DAYS:
+                ingest.load_partition(
+                    conn, feed, day, "t", world=world, source_url=source_url, first_partition=DAYS[0]
+                )
+                staging.stage_partition(conn, feed, day, "t")
+        linking.link(conn, catalog)
+        identity.resolve(conn, catalog)
+        counts = marts.refresh(conn, catalog)
+    return catalog, counts
+
+
+def _feed(catalog, feed_id):
+    return next(f for f in catalog.feeds if f.id == feed_id)
+
+
+def test_refresh_publishes_every_mart_with_its_row_count(built, wh):
+    _, counts = built
+    assert set(counts) == set(marts.MARTS)
+    for name, n in counts.items():
+        assert wh.execute(f"select count(*) from mart.{name}").fetchone()[0] == n, name
+    assert counts["geo_entity_profile"] == wh.execute("select count(*) from core.geo_entity").fetchone()[0]
+    assert (
+        counts["admin_unit_profile"]
+        == wh.execute(
+            "select count(*) from core.admin_unit where level in ('county', 'town', 'village')"
+        ).fetchone()[0]
+    )
+    assert counts["feed_link_coverage"] == len(built[0].feeds)
+    # nothing built aside is left behind
+    assert not wh.execute("select relname from pg_class where relname like '%%\\_\\_next%%'").fetchall()
+
+
+def test_every_table_and_column_has_a_chinese_and_english_comment(built, wh):
+    rows = wh.execute(
+        """select c.relname, a.attname, col_description(c.oid, a.attnum), obj_description(c.oid, 'pg_class')
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+            where n.nspname = 'mart' and c.relkind = 'r'"""
+    ).fetchall()
+    assert {r[0] for r in rows} == set(marts.MARTS)
+    bilingual = re.compile(r"^[^\x00-\x7f].* — .*[A-Za-z]{3}")  # 中文标题 — English description
+    missing = [f"{t}.{c}" for t, c, doc, _ in rows if not doc or not bilingual.match(doc)]
+    assert not missing, missing
+    assert all(bilingual.match(tdoc) for _, _, _, tdoc in rows)
+
+
+def test_geometries_are_cgcs2000_with_a_gist_index(built, wh):
+    spatial = wh.execute(
+        "select f_table_name, type, srid from geometry_columns where f_table_schema = 'mart'"
+    ).fetchall()
+    assert {t for t, _, _ in spatial} == {
+        "geo_entity_profile",
+        "admin_unit_profile",
+        "natural_resource_summary",
+    }
+    assert all(srid == 4490 for _, _, srid in spatial)
+    assert dict((t, g) for t, g, _ in spatial)["admin_unit_profile"] == "MULTIPOLYGON"
+    for table, _, _ in spatial:
+        idx = wh.execute(
+            "select indexdef from pg_indexes where schemaname = 'mart' and tablename = %s and indexdef ~ 'gist'",
+            (table,),
+        ).fetchall()
+        assert idx and "(geom)" in idx[0][0], table
+
+
+def test_areas_are_metric_and_class_areas_are_intersections(built, wh):
+    """Areas in EPSG:4549 agree with PostGIS's geodesic area on the CGCS2000 ellipsoid (geography) within 0.1 %;
+    a unit's class area is the intersection's area, not whole entities counted by centroid."""
+    worst = wh.execute(
+        """select max(abs(p.area_m2 - st_area(e.geom::geography)) / st_area(e.geom::geography))
+             from mart.geo_entity_profile p join core.geo_entity e using (entity_id) where p.area_m2 > 0"""
+    ).fetchone()[0]
+    assert worst < 0.001
+    expected = dict(
+        wh.execute(
+            """select u.code, sum(st_area(st_intersection(e.geom, u.geom)::geography))
+                 from core.admin_unit u join core.geo_entity e on e.entity_type = 'farmland'
+                  and st_intersects(e.geom, u.geom)
+                where u.level = 'town' group by 1"""
+        ).fetchall()
+    )
+    got = dict(
+        wh.execute(
+            "select unit_code, farmland_area_m2 from mart.admin_unit_profile where level = 'town'"
+        ).fetchall()
+    )
+    assert expected and all(abs(float(got[k]) - v) <= 0.001 * v + 1 for k, v in expected.items())
+    assert sum(float(v) for v in got.values()) == pytest.approx(sum(expected.values()), rel=0.001)
+
+
+def test_checks_pass_on_the_built_marts(built, wh):
+    catalog, _ = built
+    results = {(r.asset_key.path[-1], r.check_name): r for r in checks.evaluate(wh, catalog)}
+    assert {k for k, r in results.items() if not r.passed} == set(), {
+        k: r.metadata for k, r in results.items() if not r.passed
+    }
+    assert results[("admin_unit_profile", "residents_add_up")].metadata["persons_in_core"].value > 100
+
+
+def test_pii_scan_finds_nothing_and_finds_what_is_planted(built, wh):
+    """The published marts hold no ID number, mobile number or person's name; the same scan finds each kind
+    when a value is planted (in a transaction rolled back afterwards)."""
+    assert marts_privacy.scan(wh) == []
+    idno, name = wh.execute(
+        "select id_number, name from core.person where id_number is not null and length(name) >= 2"
+        " and name not in (select name from core.geo_entity where name is not null) limit 1"
+    ).fetchone()
+    try:
+        wh.execute("update mart.geo_entity_profile set name = %s where entity_id = (select min(entity_id)"
+                   " from mart.geo_entity_profile)", (name,))  # fmt: skip
+        wh.execute("update mart.feed_link_coverage set quarantine_reasons = array['x', %s]"
+                   " where feed_id = 'gaj_hjrk'", (f"行{idno}",))  # fmt: skip
+        wh.execute(
+            """update mart.admin_unit_profile set organisations_by_type = organisations_by_type
+                   || jsonb_build_object('contact', '联系 13912345678') where unit_code = (
+                   select min(unit_code) from mart.admin_unit_profile)"""
+        )
+        found = {(f.table, f.column, f.kind) for f in marts_privacy.scan(wh)}
+        assert found == {
+            ("geo_entity_profile", "name", "person_name"),
+            ("feed_link_coverage", "quarantine_reasons", "id_number"),
+            ("admin_unit_profile", "organisations_by_type", "mobile_phone"),
+        }
+        failed = {r.asset_key.path[-1] for r in checks.evaluate(wh, built[0]) if not r.passed}
+        assert failed == {"geo_entity_profile", "feed_link_coverage", "admin_unit_profile"}
+    finally:
+        wh.rollback()
+
+
+def _png(metadata) -> bytes:
+    data = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", metadata.value)
+    return base64.b64decode(data[1])
+
+
+def test_small_counts_are_suppressed(built, wh, warehouse_url):
+    """Two persons moved (their population links re-pointed) onto a door plate where nobody lives: that door
+    plate's residents are published as null with residents_suppressed; put back, the count is published."""
+    catalog, _ = built
+    with connect(warehouse_url) as conn:
+        empty = conn.execute(
+            """select entity_id from mart.geo_entity_profile where entity_class = 'door_plate' and residents = 0
+                  and records_by_department = '{}'
+                order by entity_id limit 1"""
+        ).fetchone()[0]
+        people = [
+            k
+            for (k,) in conn.execute(
+                """select m.master_key from core.identity_member m
+                     join core.entity_link l using (feed_id, record_key)
+                    where m.kind = 'person' and l.feed_id = any(%s) and l.entity_id is not null
+                    group by 1 order by 1 limit 2""",
+                ([f.id for f in catalog.feeds if f.domain == "population"],),
+            ).fetchall()
+        ]
+        moved = conn.execute(
+            """update core.entity_link l set entity_id = %s from core.identity_member m
+                where m.feed_id = l.feed_id and m.record_key = l.record_key and m.kind = 'person'
+                  and m.master_key = any(%s) and l.entity_id is not null
+            returning l.feed_id, l.record_key, (select entity_id from core.entity_link o
+                where o.feed_id = l.feed_id and o.record_key = l.record_key)""",
+            (empty, people),
+        ).fetchall()
+        conn.commit()
+        try:
+            marts.refresh(conn, catalog)
+            row = conn.execute(
+                "select residents, residents_suppressed, records_population, records_population_suppressed,"
+                " records_by_department from mart.geo_entity_profile where entity_id = %s",
+                (empty,),
+            ).fetchone()
+            assert row[:4] == (None, True, None, True)
+            assert "gaj" not in row[4]  # the population records' department count would tell them apart
+            assert marts_privacy.small_counts(conn, "geo_entity_profile", marts.SUPPRESS_BELOW) == {
+                "residents": 0,
+                "households": 0,
+                "records_population": 0,
+            }
+            # the check sees a planted small count
+            conn.execute("update mart.geo_entity_profile set residents = 3 where entity_id = %s", (empty,))
+            assert (
+                marts_privacy.small_counts(conn, "geo_entity_profile", marts.SUPPRESS_BELOW)["residents"] == 1
+            )
+            conn.rollback()
+        finally:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "update core.entity_link set entity_id = %s where feed_id = %s and record_key = %s",
+                    [(old, f, k) for f, k, old in moved],
+                )
+            conn.commit()
+            marts.refresh(conn, catalog)
+    assert not wh.execute("select residents_suppressed from mart.geo_entity_profile where entity_id = %s",
+                          (empty,)).fetchone()[0]  # fmt: skip
+
+
+def test_catalog_check_fails_when_a_mart_or_a_row_is_missing(built, wh):
+    assert not any(checks.catalog_problems(wh).values())
+    try:
+        wh.execute("create table mart.stray (id int)")
+        wh.execute("delete from mart.data_service where service_id = 'natural_resource_summary'")
+        wh.execute("update mart.data_service set row_count = row_count + 1 where service_id = 'entity_class'")
+        wh.execute("insert into mart.data_service select 'gone', title_zh, title_en, description, null, null,"
+                   " null, 0, now(), '{}', '{}', null from mart.data_service limit 1")  # fmt: skip
+        assert checks.catalog_problems(wh) == {
+            "tables_without_catalog_row": ["natural_resource_summary", "stray"],
+            "catalog_rows_without_table": ["gone"],
+            "row_count_wrong": ["entity_class: catalog 10, table 9"],
+        }
+    finally:
+        wh.rollback()
+
+
+def test_assets_materialize_with_metadata_previews_and_checks(built, warehouse_url):
+    from PIL import Image
+
+    from jx_pipeline.defs.mart import assets
+    from jx_pipeline.lib.warehouse import WarehouseResource
+
+    defs = assets.build_defs()
+    res = dg.materialize(list(defs.assets), resources={"warehouse": WarehouseResource(url=warehouse_url)})
+    assert res.success
+    mats = {e.asset_key.path[-1]: e.materialization.metadata for e in res.get_asset_materialization_events()}
+    assert set(mats) == set(marts.MARTS)
+    with connect(warehouse_url) as conn:
+        for name, meta in mats.items():
+            assert (
+                meta["dagster/row_count"].value
+                == conn.execute(f"select count(*) from mart.{name}").fetchone()[0]
+            )
+            assert meta["dagster/table_name"].value.endswith(f".mart.{name}")
+            cols = [c.name for c in meta["dagster/column_schema"].schema.columns]
+            assert cols and all(c.description for c in meta["dagster/column_schema"].schema.columns), name
+    for name in (
+        "geo_entity_profile",
+        "admin_unit_profile",
+        "natural_resource_summary",
+        "feed_link_coverage",
+    ):
+        png = _png(mats[name]["preview"])
+        img = Image.open(io.BytesIO(png))
+        assert img.format == "PNG" and 150 < img.width < 800 and len(png) < 60_000, (name, img.size, len(png))
+        assert len(set(img.convert("RGB").getdata())) > 4  # a drawing, not a blank square
+    evaluations = {(e.asset_key.path[-1], e.check_name): e.passed for e in res.get_asset_check_evaluations()}
+    assert len(evaluations) == len(checks.specs()) and all(evaluations.values()), evaluations
+
+    # a table in mart that the catalog does not describe: the blocking check fails
+    with connect(warehouse_url) as conn:
+        conn.execute("create table mart.stray_table (id int)")
+        conn.commit()
+    try:
+        res = dg.materialize(
+            list(defs.assets),
+            resources={"warehouse": WarehouseResource(url=warehouse_url)},
+            raise_on_error=False,
+        )
+        failed = {
+            (e.asset_key.path[-1], e.check_name) for e in res.get_asset_check_evaluations() if not e.passed
+        }
+        assert failed == {("data_service", "catalog_matches_marts")}
+    finally:
+        with connect(warehouse_url) as conn:
+            conn.execute("drop table mart.stray_table")
+            conn.commit()
