@@ -24,6 +24,7 @@ from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.linking import assets as linking_assets
 from jx_pipeline.defs.staged import assets as staged_assets
 from jx_pipeline.lib import quarantine, staging
+from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import WORLD_DAYS, run_cli
@@ -264,3 +265,38 @@ def test_materialize_exits_0_and_prints_the_quarantine_while_a_crash_still_fails
         in crashed.stderr + crashed.stdout
     )
     assert f"{BAD.id} {BAD_DAY}" in crashed.stdout  # the earlier run's quarantine still holds
+
+
+def test_a_quarantine_is_renewed_while_it_fails_cleared_once_and_reopened_as_a_new_episode(make_scratch_db):
+    """quality.quarantine keeps one open row per feed, day and check: failing again renews it (same since, new
+    reason and run), a pass clears it (kept as history), a later failure opens a new row."""
+    url = make_scratch_db()
+    with connect(url) as conn:
+        migrate(conn)
+        conn.commit()
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.EXPECTATIONS, "first reason", "run-1")
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.RAW, "rows lost", "run-1")
+        quarantine.record(conn, OTHER, BAD_DAY, quarantine.RAW, None, "run-1")  # a pass with nothing open
+        conn.commit()
+        since = conn.execute("select min(since) from quality.quarantine").fetchone()[0]
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.EXPECTATIONS, "second reason", "run-2")
+        conn.commit()
+        assert quarantine.active(conn) == {(BAD.id, BAD_DAY)}
+        [row] = quarantine.listing(conn)
+        assert row["checks"] == [quarantine.RAW, quarantine.EXPECTATIONS]
+        assert row["reason"] == f"{quarantine.RAW}: rows lost; {quarantine.EXPECTATIONS}: second reason"
+        assert row["department"] == BAD.department and row["since"] == since.isoformat(timespec="seconds")
+
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.EXPECTATIONS, None, "run-3")
+        assert quarantine.active(conn) == {(BAD.id, BAD_DAY)}  # the raw check has not passed yet
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.RAW, None, "run-3")
+        assert quarantine.active(conn) == set() and quarantine.listing(conn) == []
+        quarantine.record(conn, BAD, BAD_DAY, quarantine.EXPECTATIONS, "third reason", "run-4")
+        rows = conn.execute(
+            "select check_name, reason, run_id, cleared_by_run from quality.quarantine order by quarantine_id"
+        ).fetchall()
+    assert rows == [
+        (quarantine.EXPECTATIONS, "second reason", "run-2", "run-3"),
+        (quarantine.RAW, "rows lost", "run-1", "run-3"),
+        (quarantine.EXPECTATIONS, "third reason", "run-4", None),
+    ]
