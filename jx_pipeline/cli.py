@@ -181,13 +181,18 @@ def world_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dagster(argv: list[str], quiet: bool = False) -> int:
+def _dagster(argv: list[str], quiet: bool = False, progress: bool = False) -> int:
     # Dagster's deprecation/beta warnings are noise for a user of the pipeline; PYTHONWARNINGS overrides.
     env = {"PYTHONWARNINGS": "ignore", **os.environ, **settings.dagster_env()}
     os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), argv[0])
     out = subprocess.DEVNULL if quiet else None
-    return subprocess.call([exe, *argv[1:]], env=env, stdout=out)
+    if not progress:
+        return subprocess.call([exe, *argv[1:]], env=env, stdout=out)
+    from jx_pipeline.lib import progress as run_progress  # imports dagster (~2 s): only when following a run
+
+    os.environ.update(settings.dagster_env())  # the run's events are read from the same instance
+    return run_progress.follow(subprocess.Popen([exe, *argv[1:]], env=env, stdout=out), _log)
 
 
 def _world_days() -> str:
@@ -214,6 +219,7 @@ def materialize(args: argparse.Namespace) -> int:
         from jx_pipeline.lib import workers
 
         _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
+    level = "WARNING" if args.progress else "INFO"
     partition = []
     if args.partition_range:
         partition = [
@@ -233,11 +239,13 @@ def materialize(args: argparse.Namespace) -> int:
             "--config-json",
             json.dumps(
                 {
-                    "loggers": {"console": {"config": {"log_level": args.log_level}}},
+                    # the progress lines replace the step's own 'progress:' log lines on the console
+                    "loggers": {"console": {"config": {"log_level": args.log_level or level}}},
                     "execution": {"config": {args.executor: {}}},
                 }
             ),
-        ]
+        ],
+        progress=args.progress,
     )
     _quarantine_report()  # checks that failed as warnings: the run went on without those partitions
     if rc != 0:
@@ -484,7 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition-range", help="START...END of daily partitions, or 'world' for the world's landing days"
     )
     mat.add_argument(
-        "--log-level", default="INFO", help="console log level of the run (DEBUG shows every event)"
+        "--log-level",
+        help="console log level of the run (DEBUG shows every event; default WARNING, INFO with --no-progress)",
+    )
+    mat.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="do not print a progress line (steps, departments, rows, elapsed) as each step finishes",
     )
     mat.set_defaults(func=materialize)
 

@@ -13,6 +13,7 @@ from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.lib import ingest, quarantine, reconcile, retry
+from jx_pipeline.lib.progress import log_step as log_progress
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
 
@@ -147,6 +148,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
                     rows_rejected=rejected,
                     **quarantine.metadata(failures),
                 )
+        log_progress(context)  # 'progress: steps 5/55, departments 2/27, rows ...' in the run's events
 
     return _load
 

@@ -10,6 +10,7 @@ import dagster as dg
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
 from jx_pipeline.lib import canonical, quarantine, retry, staging
+from jx_pipeline.lib.progress import log_step as log_progress
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 
@@ -82,6 +83,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
         with warehouse.connect() as conn:
             for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
                 yield from results.stage(conn, by_key[key], key, context.partition_keys, context.run.run_id)
+        log_progress(context)  # 'progress: steps 5/55, departments 2/27, rows ...' in the run's events
 
     return _stage
 
