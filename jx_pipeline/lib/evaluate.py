@@ -68,3 +68,108 @@ def evaluate(conn: psycopg.Connection, truth_dir: Path) -> dict:
         d = members[(members.kind == kind) & members[col].notna()]
         out[f"identity_{kind}"] = {"records": len(d), **pairwise(d, "master_key", col)} if len(d) else {}
     return out
+
+
+# --- the marts against the world's own counts --------------------------------------------------------------------
+
+MART = "mart.admin_unit_profile"
+MEASURES = {  # mart column -> (truth file, what a subject is)
+    "residents": ("residents.parquet", "person_id"),
+    "organisations": ("organisations.parquet", "org_id"),
+}
+GOAL = 0.02  # issue 11: mean absolute error per village at most 2 % of the village's true count
+SMALL = 5  # counts of persons below this are suppressed in the marts (null, <column>_suppressed)
+
+
+def _observable(truth_dir: Path, catalog) -> dict[str, set]:
+    """Subjects the feeds let the pipeline see: with at least one current (not deleted) record whose truth is a
+    Jiaxing entity — of a population feed for residents (the marts' definition), of any feed for organisations."""
+    rec = pd.read_parquet(
+        truth_dir / "records.parquet", columns=["feed_id", "person_id", "org_id", "entity_id", "deleted_day"]
+    )
+    rec = rec[rec.entity_id.notna() & rec.deleted_day.isna()]
+    population = {f.id for f in catalog.feeds if f.domain == "population"} if catalog else set(rec.feed_id)
+    return {
+        "residents": set(rec.person_id[rec.feed_id.isin(population)].dropna()),
+        "organisations": set(rec.org_id.dropna()),
+    }
+
+
+def _score(mart: pd.Series, suppressed: pd.Series, truth: pd.Series) -> dict:
+    """Per-village comparison of one count: relative error over the villages the mart publishes a count for."""
+    published = ~suppressed
+    m, t = mart[published].astype(float), truth[published].astype(float)
+    err = (m - t).abs()
+    rel = err[t > 0] / t[t > 0]
+    sup_t = truth[suppressed]
+    # a suppressed count says "1 to SMALL-1": how far the truth lies outside that interval
+    outside = (sup_t - (SMALL - 1)).clip(lower=0) + (1 - sup_t).clip(lower=0)
+    return {
+        "villages": len(truth),
+        "published": int(published.sum()),
+        "mae_relative": round(float(rel.mean()), 4) if len(rel) else None,
+        "median_relative": round(float(rel.median()), 4) if len(rel) else None,
+        "p90_relative": round(float(rel.quantile(0.9)), 4) if len(rel) else None,
+        "max_relative": round(float(rel.max()), 4) if len(rel) else None,
+        "within_goal": round(float((rel <= GOAL).mean()), 4) if len(rel) else None,
+        "mae": round(float(err.mean()), 3) if len(err) else None,
+        "weighted_relative": round(float(err.sum() / t.sum()), 4) if t.sum() else None,
+        "published_true_zero": int((t == 0).sum()),  # no relative error: counted in mae only
+        "mart_total": int(m.sum()),
+        "truth_total": int(truth.sum()),
+        "suppressed": int(suppressed.sum()),
+        "suppressed_truth_small": int(((sup_t >= 1) & (sup_t < SMALL)).sum()),
+        "suppressed_truth_not_small": int((~((sup_t >= 1) & (sup_t < SMALL))).sum()),
+        "suppressed_mae_outside_interval": round(float(outside.mean()), 3) if len(sup_t) else None,
+        "goal": GOAL,
+        "goal_met": bool(len(rel) and float(rel.mean()) <= GOAL),
+    }
+
+
+def marts(conn: psycopg.Connection, truth_dir: Path, catalog=None, villages_csv: Path | None = None) -> dict:
+    """Residents and organisations per village in mart.admin_unit_profile against the world's truth.
+
+    Relative error per village = |mart - truth| / truth over the villages whose count is published and whose true
+    count is above zero; ``mae_relative`` is its mean (the goal: <= 2 %). A suppressed count (null, 1-4 persons)
+    is left out of the mean: it is scored apart, as the interval [1, 4] against the truth. ``observable``: the same
+    against the subjects the feeds show at all (a resident without any current population record cannot be
+    counted by any pipeline) — the gap between the two is the world's coverage, not the pipeline's error."""
+    have = {
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'mart' and table_name = 'admin_unit_profile'"
+        ).fetchall()
+    }
+    measures = [c for c in MEASURES if c in have]
+    cols = [f"{c}_suppressed" if f"{c}_suppressed" in have else "false" for c in measures]
+    rows = conn.execute(
+        f"select unit_code, {', '.join(measures)}, {', '.join(cols)} from {MART} where level = 'village'"
+    ).fetchall()
+    mart = pd.DataFrame(rows, columns=["village_code", *measures, *[f"{c}_suppressed" for c in measures]])
+    visible = _observable(truth_dir, catalog)
+    out: dict = {"table": MART, "villages_in_mart": len(mart)}
+    per_village = mart.set_index("village_code")
+    for col in measures:
+        file, subject = MEASURES[col]
+        truth = pd.read_parquet(truth_dir / file, columns=[subject, "village_code"])
+        every = truth.groupby("village_code").size()
+        seen = truth[truth[subject].isin(visible[col])].groupby("village_code").size()
+        idx = per_village.index.union(every.index)  # a village missing from the mart counts as 0 published
+        frame = pd.DataFrame(
+            {
+                "mart": per_village[col].reindex(idx).astype("Float64").fillna(0),
+                "suppressed": per_village[f"{col}_suppressed"].reindex(idx).fillna(False).astype(bool),
+                "truth": every.reindex(idx).fillna(0).astype(int),
+                "observable": seen.reindex(idx).fillna(0).astype(int),
+            }
+        )
+        frame.loc[frame.suppressed, "mart"] = pd.NA
+        out[col] = _score(frame.mart, frame.suppressed, frame.truth)
+        out[col]["observable"] = _score(frame.mart, frame.suppressed, frame.observable)
+        out[col]["missing_from_mart"] = int((~every.index.isin(per_village.index)).sum())
+        per_village[f"{col}_truth"] = frame.truth
+        per_village[f"{col}_observable"] = frame.observable
+    if villages_csv:
+        per_village.sort_index().to_csv(villages_csv)
+    return out

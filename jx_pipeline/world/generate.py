@@ -9,6 +9,8 @@ Output folder layout (a manifest lists every file written, with its SHA-256):
     DIR/sources/<dept>/<table>.parquet        content of source-database tables (also loaded into PostgreSQL)
     DIR/truth/records.parquet, entities.parquet   ground truth: never read by the pipeline
     DIR/truth/resends.parquet                 re-sent records: the value first delivered and the corrected one
+    DIR/truth/residents.parquet, organisations.parquet   each person's home and organisation's seat (door plate,
+                                              village): the true counts per village the marts are scored on
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import yaml
 from jx_pipeline.catalog import Catalog, Feed, catalog_path, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.lib.errors import JxError
-from jx_pipeline.world import deliveries, entities, people, records, writers
+from jx_pipeline.world import deliveries, entities, people, records, subjects, writers
 from jx_pipeline.world.model import WorldModel, build_model
 from jx_pipeline.world.places import AdminUnits, admin_units
 from jx_pipeline.world.rng import stream
@@ -219,7 +221,7 @@ def generate(opts: Options, catalog: Catalog | None = None, log=print) -> dict:
     admin: AdminUnits = admin_units(opts.seed)
     pop, natural, _cells = people.build(opts.seed, opts.scale, admin)
     _MODEL = build_model(admin, pop, natural)
-    files = entities.write(out, admin, pop, natural)
+    files = entities.write(out, admin, pop, natural) + subjects.write(out, pop)
     log(
         f"  {len(pop.persons):,} residents, {len(pop.orgs):,} organisations, {len(natural):,} natural entities, "
         f"{len(pop.address_points):,} door plates"
