@@ -387,23 +387,58 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
             fix="pass a generated world's truth folder: --truth DIR/truth",
         )
     wh_url, _ = settings.resolve_urls()
+    figures: dict = {}
     with connect(wh_url, what="warehouse") as conn:
-        if not conn.execute("select count(*) from core.entity_link").fetchone()[0]:
-            raise JxError(
-                "core.entity_link is empty: nothing to evaluate",
-                fix="jx-pipeline materialize --select 'group:entities or group:linking'",
-            )
-        figures = evaluate.evaluate(conn, truth)
-    if not args.all_feeds:
-        figures.pop("links_by_feed")
-    links, person, org = figures["links"], figures["identity_person"], figures["identity_legal_person"]
-    print(
-        f"links: precision {links['precision']}, recall {links['recall']} over {links['records']:,} records with a"
-        f" true entity; identity F1 persons {person.get('f1')}, legal persons {org.get('f1')}",
-        file=sys.stderr,
-    )
+        if not args.marts_only:
+            if not conn.execute("select count(*) from core.entity_link").fetchone()[0]:
+                raise JxError(
+                    "core.entity_link is empty: nothing to evaluate",
+                    fix="jx-pipeline materialize --select 'group:entities or group:linking'",
+                )
+            figures = evaluate.evaluate(conn, truth)
+            if not args.all_feeds:
+                figures.pop("links_by_feed")
+        figures["marts"] = _evaluate_marts(conn, truth, args)
+    if not args.marts_only:
+        links, person, org = figures["links"], figures["identity_person"], figures["identity_legal_person"]
+        print(
+            f"links: precision {links['precision']}, recall {links['recall']} over {links['records']:,} records"
+            f" with a true entity; identity F1 persons {person.get('f1')}, legal persons {org.get('f1')}",
+            file=sys.stderr,
+        )
     print(json.dumps(figures, ensure_ascii=False, indent=1))
     return 0
+
+
+def _evaluate_marts(conn, truth: Path, args: argparse.Namespace) -> dict | None:
+    """Residents and organisations per village in the marts against the truth (None, said, when absent)."""
+    from jx_pipeline.catalog import load_catalog
+    from jx_pipeline.lib import evaluate
+
+    if not (truth / "residents.parquet").is_file():
+        _log(f"marts not scored: {truth} has no residents.parquet (a world generated before it was written)")
+        return None
+    if conn.execute("select to_regclass(%s)", (evaluate.MART,)).fetchone()[0] is None:
+        if args.marts_only:
+            raise JxError(
+                f"{evaluate.MART} does not exist", fix="jx-pipeline materialize --select 'group:mart'"
+            )
+        _log(
+            f"marts not scored: {evaluate.MART} does not exist (jx-pipeline materialize --select 'group:mart')"
+        )
+        return None
+    villages = Path(args.villages) if args.villages else None
+    marts = evaluate.marts(conn, truth, load_catalog(), villages_csv=villages)
+    for col in evaluate.MEASURES:
+        if col in marts:
+            m = marts[col]
+            print(
+                f"marts: {col} per village: mean relative error {m['mae_relative']:.2%} over {m['published']:,}"
+                f" villages with a published count (goal <= {m['goal']:.0%}: {'met' if m['goal_met'] else 'NOT met'});"
+                f" {m['suppressed']} suppressed",
+                file=sys.stderr,
+            )
+    return marts
 
 
 def ui(args: argparse.Namespace) -> int:
@@ -566,9 +601,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parse.set_defaults(func=address_parse)
 
-    ev = sub.add_parser("evaluate", help="compare links and identities in the warehouse with a world's truth")
+    ev = sub.add_parser(
+        "evaluate",
+        help="compare links, identities and the marts' residents / organisations per village with a world's truth",
+    )
     ev.add_argument("--truth", required=True, help="the world's truth folder (DIR/truth)")
     ev.add_argument("--all-feeds", action="store_true", help="include the figures of every feed")
+    ev.add_argument(
+        "--marts-only", action="store_true", help="only score mart.admin_unit_profile against the truth"
+    )
+    ev.add_argument("--villages", help="write the per-village comparison of the marts to this CSV file")
     ev.set_defaults(func=evaluate_cmd)
 
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")

@@ -37,6 +37,7 @@ class Role:
     name: str
     password_env: str
     schemas: tuple[str, ...]  # SELECT on every table, now and later
+    functions: tuple[str, ...] = ()  # EXECUTE on these (PUBLIC may not run them), once a migration made them
 
     @property
     def password_file(self):
@@ -47,7 +48,12 @@ class Role:
 
 
 READER = Role("jx_platform_reader", "JX_READER_PASSWORD", ("mart",))
-ENGINEER = Role("jx_engineer", "JX_ENGINEER_PASSWORD", ("quality", "core", "mart"))
+ENGINEER = Role(
+    "jx_engineer",
+    "JX_ENGINEER_PASSWORD",
+    ("quality", "core", "mart"),
+    functions=("core.entity_provenance(text)",),  # lineage to raw/staged rows, without reading them (0015)
+)
 ROLES = (READER, ENGINEER)
 
 
@@ -144,6 +150,9 @@ def grant(conn: psycopg.Connection) -> list[str]:
                         s, who
                     )
                 )
+            for fn in role.functions:
+                if conn.execute("select to_regprocedure(%s)", (fn,)).fetchone()[0]:
+                    conn.execute(sql.SQL("grant execute on function {} to {}").format(sql.SQL(fn), who))
             granted.append(f"{role.name}: {', '.join(role.schemas)}")
     return granted
 
