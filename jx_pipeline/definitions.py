@@ -1,30 +1,44 @@
-"""Assembles every domain's definitions with the shared resources: the code location Dagster loads."""
+"""The code location Dagster loads: every module under defs/ found by discovery, plus the shared resources.
+
+As in dagster-open-platform, nothing is listed here by hand: ``dg.components.load_defs`` collects each
+``defs/<domain>/*.py`` (its ``defs`` object, or its assets, jobs, schedules and sensors), so a new domain needs no
+edit here. Then two policies are applied by selection, so that they reach assets added later too: linking and
+publishing follow ingestion by declarative automation (lib/automation.py), and one freshness policy covers every
+materializable asset so that a table not rebuilt for a day and a half shows as stale in the UI.
+"""
 
 import dagster as dg
 
-from jx_pipeline.defs.admin import assets as admin
-from jx_pipeline.defs.entities import assets as entities
-from jx_pipeline.defs.ingest import assets as ingest
-from jx_pipeline.defs.ingest import schedules as ingest_schedules
-from jx_pipeline.defs.linking import assets as linking
-from jx_pipeline.defs.quality import assets as quality
-from jx_pipeline.defs.staged import assets as staged
+import jx_pipeline.defs
+from jx_pipeline.defs.ingest.assets import SourceDatabaseResource
+from jx_pipeline.defs.ingest.schedules import INGEST
+from jx_pipeline.defs.operations.jobs import PUBLISH
+from jx_pipeline.lib import automation
 from jx_pipeline.lib.executor import jx_executor
 from jx_pipeline.lib.warehouse import WarehouseResource
 
 RESOURCES = {
     "warehouse": WarehouseResource(url=dg.EnvVar("JX_WAREHOUSE_URL")),
-    "source_db": ingest.SourceDatabaseResource(url=dg.EnvVar("JX_SOURCE_DB_URL")),
+    "source_db": SourceDatabaseResource(url=dg.EnvVar("JX_SOURCE_DB_URL")),
 }
+# rebuilt from all current data after the day's ingestion: links, identities, marts and the service catalog
+FOLLOWS_INGESTION = dg.AssetSelection.groups("linking") | PUBLISH
 
-defs = dg.Definitions.merge(
-    admin.defs,
-    entities.defs,
-    ingest.build_defs(),
-    staged.build_defs(),
-    quality.build_defs(),
-    linking.build_defs(),
-    ingest_schedules.defs,
-    # steps in one process, several, or on Celery workers: chosen per run (lib/executor.py)
-    dg.Definitions(resources=RESOURCES, executor=jx_executor),
-)
+
+def build_defs() -> dg.Definitions:
+    found = dg.components.load_defs(jx_pipeline.defs)
+    return (
+        dg.Definitions.merge(
+            found,
+            # steps in one process, several, or on Celery workers: chosen per run (lib/executor.py)
+            dg.Definitions(resources=RESOURCES, executor=jx_executor),
+        )
+        .map_resolved_asset_specs(
+            func=automation.with_condition(automation.after_ingestion(INGEST)),
+            selection=FOLLOWS_INGESTION,
+        )
+        .map_resolved_asset_specs(func=automation.with_freshness, selection=dg.AssetSelection.all())
+    )
+
+
+defs = build_defs()

@@ -24,6 +24,11 @@ DEFAULT_CRON = "0 0 * * *"
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
 
+def sensor_interval(default: int) -> int:
+    """Seconds between a sensor's ticks: ``default``, or JX_SENSOR_INTERVAL_S (an operations test's seconds)."""
+    return int(os.environ.get("JX_SENSOR_INTERVAL_S") or default)
+
+
 def enabled() -> bool:
     return os.environ.get("JX_AUTOMATION", "on").lower() not in ("off", "0", "false", "no")
 

@@ -13,6 +13,7 @@ from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.catalog.schema import DatabaseSource
 from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.lib import ingest, quarantine, reconcile, retry
+from jx_pipeline.lib.pools import source_pool
 from jx_pipeline.lib.progress import log_step as log_progress
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline.lib.world import world_dir
@@ -81,6 +82,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         op_tags={"jx/department": code},
+        pool=source_pool(code),  # at most the catalog's max_concurrent_loads of the department at once
     )
     def _load(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, source_db: SourceDatabaseResource
@@ -158,3 +160,9 @@ def build_defs(catalog: Catalog | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[_department_asset(code, feeds, catalog) for code, feeds in by_department(catalog).items()]
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Found by definitions.py's discovery over defs/ (dg.components.load_defs)."""
+    return build_defs()

@@ -142,7 +142,11 @@ def _cursor(text: str | None) -> tuple[int, set[str]]:
     return max(state.values(), default=0), set()
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=automation.sensor_status())
+@dg.sensor(
+    job=ingest_job,
+    minimum_interval_seconds=automation.sensor_interval(60),
+    default_status=automation.sensor_status(),
+)
 def landing_files_sensor(context: dg.SensorEvaluationContext):
     """New or re-sent files in the landing zone: one run per landing day, for the feeds whose files changed.
 

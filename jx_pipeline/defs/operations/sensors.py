@@ -14,7 +14,7 @@ from jx_pipeline.lib.warehouse import WarehouseResource
 @dg.run_failure_sensor(
     name="run_failure_alert",
     monitor_all_code_locations=True,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=automation.sensor_interval(15),
     default_status=automation.sensor_status(),
     description="Every failed run: a row in quality.run_alert (run, job, step, error class, message) and a"
     " JSON post to JX_ALERT_WEBHOOK when it is set.",
@@ -58,7 +58,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_condition_sensor",
     target=dg.AssetSelection.all(),
     default_status=automation.sensor_status(),
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=automation.sensor_interval(30),
     description="Evaluates the automation conditions of linking and publishing (after the day's ingestion).",
 )
 

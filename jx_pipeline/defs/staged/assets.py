@@ -10,6 +10,7 @@ import dagster as dg
 from jx_pipeline.catalog import Catalog, Feed, load_catalog
 from jx_pipeline.defs.ingest.assets import DAILY, OWNERS, by_department, feed_key
 from jx_pipeline.lib import canonical, quarantine, retry, staging
+from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.progress import log_step as log_progress
 from jx_pipeline.lib.warehouse import WarehouseResource
 
@@ -76,6 +77,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         op_tags={"jx/department": code},
+        pool=WAREHOUSE,
     )
     def _stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         from jx_pipeline.defs.staged import results  # imports Great Expectations (~6 s): only when staging
@@ -93,3 +95,9 @@ def build_defs(catalog: Catalog | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[_department_asset(code, feeds, catalog) for code, feeds in by_department(catalog).items()]
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Found by definitions.py's discovery over defs/ (dg.components.load_defs)."""
+    return build_defs()
