@@ -12,6 +12,7 @@ from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.defs.mart import checks
 from jx_pipeline.lib import marts, marts_preview, retry
 from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 DEPS = [
@@ -47,6 +48,7 @@ def build_defs() -> dg.Definitions:
 
     @dg.multi_asset(
         name="mart_refresh",
+        pool=WAREHOUSE,  # a warehouse-heavy step (lib/pools.py)
         retry_policy=retry.POLICY,
         specs=[
             dg.AssetSpec(
