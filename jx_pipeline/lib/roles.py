@@ -120,7 +120,7 @@ def ensure_roles(conn: psycopg.Connection, owner_url: str, log=print) -> list[st
                 )
         except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
             continue  # another `db up` created it at the same moment, with the same password source
-        done.append(f"{verb}d role {role.name}")
+        done.append(f"{'altered' if exists else 'created'} role {role.name}")
     return done
 
 
