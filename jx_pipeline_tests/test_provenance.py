@@ -12,7 +12,7 @@ import pytest
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
-from jx_pipeline.lib import ingest, linking, staging
+from jx_pipeline.lib import identity, ingest, linking, marts, roles, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -30,10 +30,12 @@ LINEAGE_ONLY = {
 
 @pytest.fixture(scope="module")
 def core(world, make_scratch_db_module):
-    """A scratch warehouse: the gazetteer, five feeds loaded and staged for every landing day, then linked."""
+    """A scratch warehouse: the gazetteer, five feeds loaded and staged for every landing day, linked, identities
+    resolved and the marts refreshed."""
     url = make_scratch_db_module()
     with connect(url) as conn:
         migrate(conn)
+        roles.grant(conn)  # as `jx-pipeline db up` does
     assets = [admin.raw_admin_division, admin.raw_admin_boundary, admin.core_admin_unit]
     assets += [entities.core_geo_entity, entities.core_address_point]
     assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=url)}).success
@@ -44,7 +46,11 @@ def core(world, make_scratch_db_module):
             for day in DAYS:
                 ingest.load_partition(conn, feed, day, "t", world=world, first_partition=DAYS[0])
                 staging.stage_partition(conn, feed, day, "t")
-        linking.link(conn, catalog.model_copy(update={"feeds": feeds}))
+        chosen = catalog.model_copy(update={"feeds": feeds})
+        linking.link(conn, chosen)
+        identity.resolve(conn, chosen)
+        marts.refresh(conn, chosen)
+        conn.commit()
     return url, {f.id: f for f in feeds}
 
 
@@ -80,6 +86,13 @@ def _follow(conn, world, feeds, entity_id: str) -> list[tuple]:
         ).fetchall()
     )
     assert linked and {(r["feed_id"], r["record_key"]) for r in rows} == linked
+    # the mart row's record counts are the current versions followed here
+    counted = conn.execute(
+        "select records_population + records_legal_person + records_economy + records_other"
+        " from mart.geo_entity_profile where entity_id = %s",
+        (entity_id,),
+    ).fetchone()[0]
+    assert counted == sum(r["current_version"] for r in rows) > 0
     for feed_id in {r["feed_id"] for r in rows}:
         feed = feeds[feed_id]
         mine = [r for r in rows if r["feed_id"] == feed_id]
@@ -119,10 +132,12 @@ def _follow(conn, world, feeds, entity_id: str) -> list[tuple]:
 def test_an_entity_leads_back_to_the_exact_landing_file_rows(core, world):
     url, feeds = core
     with connect(url) as conn:
-        # the busiest door plate with a record changed on a later day, and one with a row from a split delivery
+        # rows of the mart: the busiest door plate with a record changed on a later day, and one with a row from
+        # a split delivery (population counts published, not suppressed)
         busiest = conn.execute(
-            "select entity_id from core.entity_link where entity_id is not null group by 1 order by count(*) desc,"
-            " 1 limit 40"
+            "select entity_id from mart.geo_entity_profile where not records_population_suppressed"
+            " order by records_population + records_legal_person + records_economy + records_other desc, 1"
+            " limit 40"
         ).fetchall()
         changed = next(
             e
@@ -135,8 +150,9 @@ def test_an_entity_leads_back_to_the_exact_landing_file_rows(core, world):
         assert {r["landing_day"].isoformat() for r in rows} > {DAYS[0]}  # an earlier and a later version
         split = conn.execute(
             "select l.entity_id from core.entity_link l join staged.zwfw_bjxx s using (record_key)"
-            " where l.feed_id = 'zwfw_bjxx' and s._source_file like '%%_part2.csv' and l.entity_id is not null"
-            " order by 1 limit 1"
+            " join mart.geo_entity_profile p using (entity_id)"
+            " where l.feed_id = 'zwfw_bjxx' and s._source_file like '%%_part2.csv'"
+            " and not p.records_population_suppressed order by 1 limit 1"
         ).fetchone()[0]
         rows = _follow(conn, world, feeds, split)
         assert any(r["source_file"].endswith("_part2.csv") for r in rows)
@@ -163,8 +179,8 @@ def test_a_raw_row_that_is_gone_shows(core):
 
 
 def test_not_executable_by_public_only_by_a_granted_role(core):
-    """PUBLIC cannot run it (so neither can the platform's reader); a role granted it follows lineage without
-    any right on raw or staged (the function runs as its owner)."""
+    """PUBLIC cannot run it, nor can the platform's reader; jx_engineer and any role granted it follow lineage
+    without a right on raw or staged (the function runs as its owner)."""
     url, _ = core
     role = f"jx_test_prov_{uuid.uuid4().hex[:8]}"
     with connect(url) as conn, conn.transaction(force_rollback=True):
@@ -176,11 +192,14 @@ def test_not_executable_by_public_only_by_a_granted_role(core):
         assert not conn.execute(
             "select has_function_privilege(%s, 'core.entity_provenance(text)', 'execute')", (role,)
         ).fetchone()[0]
-        for reader in ("jx_platform_reader",):
-            if conn.execute("select 1 from pg_roles where rolname = %s", (reader,)).fetchone():
-                assert not conn.execute(
-                    "select has_function_privilege(%s, 'core.entity_provenance(text)', 'execute')", (reader,)
-                ).fetchone()[0]
+        # db up's grants (the session made the roles): the engineer may run it, the platform's reader may not
+        granted = dict(
+            conn.execute(
+                "select rolname, has_function_privilege(rolname, 'core.entity_provenance(text)', 'execute')"
+                " from pg_roles where rolname in ('jx_engineer', 'jx_platform_reader')"
+            ).fetchall()
+        )
+        assert granted == {"jx_engineer": True, "jx_platform_reader": False}
         conn.execute(f'set local role "{role}"')
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute("select * from core.entity_provenance(%s)", (entity,))
