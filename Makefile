@@ -48,7 +48,7 @@ workers: db
 demo: world $(if $(filter celery,$(EXECUTOR)),workers)
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:reference'
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select '$(INGEST)' --partition-range world
-	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:entities or group:linking' --summary
+	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:entities or group:linking or group:mart' --summary
 
 # the suite makes and drops its own databases (jx_test_<pid>_*) and fails if it changed the demo's;
 # no test collected (pytest's exit 5, e.g. a PYTEST_ARGS that selects nothing) is a failure too

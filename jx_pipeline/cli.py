@@ -72,6 +72,7 @@ def db_up(args: argparse.Namespace) -> int:
     with connect(wh_url, what="warehouse") as conn:
         ran = migrate(conn)
     _log(f"warehouse migrations applied: {ran or 'none pending'}")
+    _sync_pools()
     with connect(wh_url, what="warehouse", autocommit=True) as conn:  # roles per server, grants per database
         roles.grant(conn)
         roles.check_fences(conn)
@@ -215,6 +216,7 @@ def _world_days() -> str:
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    _sync_pools()
     if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
         from jx_pipeline.lib import workers
 
@@ -303,9 +305,20 @@ def _summary() -> None:
             (f"{schema}.{name}", conn.execute(count.format(sql.Identifier(schema, name))).fetchone()[0])
             for schema, name in rows
         ]
+        services = []
+        if conn.execute("select to_regclass('mart.data_service')").fetchone()[0]:
+            services = conn.execute(
+                "select service_id, title_zh, coalesce(geometry_type, '-'), srid, row_count, data_day"
+                " from mart.data_service order by service_id"
+            ).fetchall()
     print("\nwarehouse tables:")
     for name, n in tables:
         print(f"  {name:<40} {n:>12,} rows")
+    if services:
+        print("\ndata services published for the platform (mart.data_service):")
+        for sid, title, geom, srid, n, day in services:
+            where = f"{geom}/EPSG:{srid}" if srid else geom
+            print(f"  {sid:<26} {title:<8} {where:<20} {n:>10,} rows   data day {day or '-'}")
     print(f'\nwarehouse : {mask_url(wh_url)}   (psql "$(jx-pipeline db url)")')
     print(
         "runs      : stored in Dagster's PostgreSQL storage; browse them with `make ui` -> http://127.0.0.1:3000"
@@ -441,17 +454,19 @@ def _evaluate_marts(conn, truth: Path, args: argparse.Namespace) -> dict | None:
     return marts
 
 
+def _sync_pools() -> None:
+    """The catalog's pool limits (max_concurrent_loads per department) into Dagster's storage (lib/pools.py)."""
+    from jx_pipeline.lib import pools
+
+    changed = pools.sync_from_env()
+    if changed:
+        _log(f"Dagster pool limits set from the catalog: {changed}")
+
+
 def ui(args: argparse.Namespace) -> int:
+    _sync_pools()
     workspace = settings.dagster_home() / "workspace.yaml"
     return _dagster(["dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(args.port)])
-
-
-def serve(args: argparse.Namespace) -> int:
-    """The OGC API Features server over schema mart, connected as jx_platform_reader (lib/ogcapi.py)."""
-    from jx_pipeline.lib import ogcapi, roles
-
-    ogcapi.serve(roles.url(roles.READER), port=args.port, log=_log)
-    return 0
 
 
 def redis_cmd(args: argparse.Namespace) -> int:
@@ -485,6 +500,14 @@ def workers_cmd(args: argparse.Namespace) -> int:
         return 0
     for w in workers.local_workers():
         print(f"{w.name:<40} pid {w.pid() or '-':<8} log {w.file('log')}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The OGC API Features server over schema mart, connected as jx_platform_reader (lib/ogcapi.py)."""
+    from jx_pipeline.lib import ogcapi, roles
+
+    ogcapi.serve(roles.url(roles.READER), port=args.port, log=_log)
     return 0
 
 
