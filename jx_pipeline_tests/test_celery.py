@@ -35,28 +35,28 @@ def _wait(proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
     assert proc.wait(timeout=timeout) == 0, log.read_text(errors="replace")[-4000:]
 
 
-def _steps(dagster_url: str) -> tuple[str, dict[str, int], dict[str, str], int]:
-    """(status, {step: pid of its STEP_START}, {step: celery worker named by its engine event}, the run's own
-    process id) of the newest run."""
+def _steps(dagster_url: str) -> tuple[str, dict[str, int], dict[str, str], set[int]]:
+    """(status, {step: pid of its STEP_START}, {step: celery worker named by its engine event}, the pids of the
+    orchestrating process's engine events) of the newest run."""
     with psycopg.connect(dagster_url) as conn:
         run_id, status = conn.execute(
             "select run_id, status from runs order by create_timestamp desc limit 1"
         ).fetchone()
         rows = conn.execute(
             "select step_key, dagster_event_type, event from event_logs where run_id = %s"
-            " and dagster_event_type in ('STEP_START', 'ENGINE_EVENT', 'RUN_START') order by id",
+            " and dagster_event_type in ('STEP_START', 'ENGINE_EVENT') order by id",
             (run_id,),
         ).fetchall()
-    pids, workers, run_pid = {}, {}, None
+    pids, workers, orchestrator = {}, {}, set()
     for step, kind, event in rows:
         ev = dg.deserialize_value(event, dg.EventLogEntry).dagster_event
-        if kind == "RUN_START":
-            run_pid = ev.pid
-        elif kind == "STEP_START":
+        if kind == "STEP_START":
             pids[step] = ev.pid
-        elif "Celery worker" in ev.engine_event_data.metadata:
+        elif "Celery worker" in ev.engine_event_data.metadata:  # sent by the worker that took the step
             workers[step] = ev.engine_event_data.metadata["Celery worker"].value
-    return status, pids, workers, run_pid
+        elif ev.pid is not None:
+            orchestrator.add(ev.pid)
+    return status, pids, workers, orchestrator
 
 
 def _parent(pid: int) -> int:
@@ -105,12 +105,12 @@ def runs(world, source_url, make_scratch_db_module, tmp_path_factory):
 
 def test_steps_ran_on_two_worker_processes(runs):
     celery, local, worker_pids, _ = runs
-    status, pids, workers, run_pid = _steps(celery["JX_DAGSTER_STORAGE_URL"])
+    status, pids, workers, orchestrator = _steps(celery["JX_DAGSTER_STORAGE_URL"])
     assert status == "SUCCESS"
     expected = {f"{layer}_{d}" for d in DEPARTMENTS for layer in ("raw", "staged")}
     assert set(pids) == expected, pids
     # every step in a pool process of one of the two workers the test started, none in the run's own process
-    assert run_pid not in pids.values()
+    assert len(orchestrator) == 1 and not orchestrator & set(pids.values()), (orchestrator, pids)
     owners = {step: _parent(pid) for step, pid in pids.items()}
     assert set(owners.values()) == set(worker_pids), (owners, worker_pids)
     # dagster-celery's own record of the worker that took each step names both workers
@@ -118,9 +118,9 @@ def test_steps_ran_on_two_worker_processes(runs):
     assert {name.split("@")[0] for name in workers.values()} == {"jx-worker-1", "jx-worker-2"}
 
     # the in-process run, read the same way, ran every step in the run's own process: the check above can fail
-    status, pids, workers, run_pid = _steps(local["JX_DAGSTER_STORAGE_URL"])
+    status, pids, workers, orchestrator = _steps(local["JX_DAGSTER_STORAGE_URL"])
     assert status == "SUCCESS" and set(pids) == expected and workers == {}
-    assert set(pids.values()) == {run_pid}
+    assert set(pids.values()) == orchestrator and len(orchestrator) == 1
 
 
 def test_warehouse_equals_the_in_process_runs(runs):
@@ -141,6 +141,23 @@ def test_warehouse_equals_the_in_process_runs(runs):
     assert changed != want and changed[table][0] == want[table][0] - 1
 
 
+def test_the_broker_password_stays_out_of_logs_and_run_records(runs):
+    """The broker URL holds Redis's password: not in the run's config or events, nor in the workers' logs."""
+    celery, _, _, tmp = runs
+    password = (tmp / "state" / "redis" / "password").read_text().strip()
+    assert len(password) >= 24 and oct((tmp / "state" / "redis" / "password").stat().st_mode)[-3:] == "600"
+    logs = [*(tmp / "state" / "celery").glob("*.log"), tmp / "celery.log"]
+    assert logs and not [p for p in logs if password in p.read_text(errors="replace")]
+    with psycopg.connect(celery["JX_DAGSTER_STORAGE_URL"]) as conn:
+        found = conn.execute(
+            "select (select count(*) from runs where run_body like %(p)s)"
+            " + (select count(*) from event_logs where event like %(p)s)",
+            {"p": f"%{password}%"},
+        ).fetchone()[0]
+        assert conn.execute("select count(*) from runs").fetchone()[0] >= 1
+    assert found == 0
+
+
 def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
     """No worker on the broker: the CLI says so before the run, instead of a run whose steps wait forever."""
     celery, *_ = runs
@@ -156,3 +173,20 @@ def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
     )
     assert done.returncode != 0
     assert "local Redis" in done.stderr + done.stdout and "workers up" in done.stderr + done.stdout
+
+
+def test_a_run_for_another_world_is_refused_while_the_workers_run_the_old_one(runs, tmp_path):
+    """Workers keep the environment they started with: a Celery run with another world is refused before it starts
+    (its steps would read the workers' world), with the command that restarts them."""
+    celery, *_ = runs
+    full = {k: v for k, v in {**os.environ, **celery, "JX_WORLD_DIR": str(tmp_path)}.items() if v is not None}
+    done = subprocess.run(
+        [JX, "materialize", "--executor", "celery", "--select", SELECT],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.PROJECT_ROOT,
+    )
+    assert done.returncode != 0
+    assert "another environment" in done.stderr and "jx-pipeline workers up" in done.stderr, done.stderr

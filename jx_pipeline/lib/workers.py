@@ -52,9 +52,13 @@ class Worker:
             return None
         return None if state in ("Z", "X") else pid  # a zombie has ended
 
-    def fingerprint(self) -> str | None:
-        path = self.file("fingerprint")
-        return path.read_text().strip() if path.exists() else None
+    def started_with(self) -> tuple[str, int] | None:
+        """(fingerprint, concurrency) the worker was started with."""
+        try:
+            fp, concurrency = self.file("fingerprint").read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        return fp, int(concurrency)
 
 
 def worker_env() -> dict[str, str]:
@@ -127,7 +131,7 @@ def _spawn(worker: Worker, env: dict[str, str], concurrency: int) -> None:
             cwd=settings.PROJECT_ROOT,
         )
     worker.file("pid").write_text(f"{proc.pid}\n")
-    worker.file("fingerprint").write_text(fingerprint(env) + "\n")
+    worker.file("fingerprint").write_text(f"{fingerprint(env)} {concurrency}\n")
 
 
 def _app(url: str):
@@ -155,10 +159,10 @@ def up(count: int, concurrency: int = 1, log=print, timeout: float = 120) -> lis
             log(f"stopping {extra.name} (more than {count} asked for)")
             _stop(extra, timeout=60)
     for worker in workers:
-        if worker.pid() is not None and worker.fingerprint() == want:
+        if worker.pid() is not None and worker.started_with() == (want, concurrency):
             continue
         if worker.pid() is not None:
-            log(f"restarting {worker.name}: its code or environment changed")
+            log(f"restarting {worker.name}: its code, environment or concurrency changed")
             _stop(worker, timeout=60)
         log(f"starting {worker.name} (log {worker.file('log')})")
         _spawn(worker, env, concurrency)
@@ -188,7 +192,7 @@ def check() -> int:
     """Before a Celery run: how many workers answer; refuses stale local workers and a run nobody would take."""
     env = worker_env()
     want = fingerprint(env)
-    stale = [w for w in local_workers() if w.pid() is not None and w.fingerprint() != want]
+    stale = [w for w in local_workers() if w.pid() is not None and (w.started_with() or ("",))[0] != want]
     if stale:
         raise JxError(
             f"Celery worker {stale[0].name} runs older code or another environment (world, databases, secret)",
