@@ -216,10 +216,6 @@ def _world_days() -> str:
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
-        from jx_pipeline.lib import workers
-
-        _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
     _sync_pools()
     if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
         from jx_pipeline.lib import workers
@@ -512,40 +508,6 @@ def serve(args: argparse.Namespace) -> int:
     from jx_pipeline.lib import ogcapi, roles
 
     ogcapi.serve(roles.url(roles.READER), port=args.port, log=_log)
-    return 0
-
-
-def redis_cmd(args: argparse.Namespace) -> int:
-    """The local Redis under .jx/redis (the Celery workers' broker)."""
-    from jx_pipeline.lib import localredis
-
-    redis = localredis.local_redis()
-    if args.redis_command == "up":
-        localredis.up(redis, install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
-    elif args.redis_command == "down":
-        _log("local Redis stopped" if localredis.down(redis) else "local Redis was not running")
-        return 0
-    state = f"running on {redis.host}:{redis.port}" if localredis.running(redis) else "stopped"
-    print(f"local Redis   : {redis.root} ({state})")
-    return 0 if state != "stopped" else 3
-
-
-def workers_cmd(args: argparse.Namespace) -> int:
-    """The Celery workers of this machine (broker: JX_CELERY_BROKER_URL, else the local Redis, started here)."""
-    from jx_pipeline.lib import executor, localredis, workers
-
-    if args.workers_command == "up":
-        if not os.environ.get(executor.BROKER_ENV):
-            localredis.up(localredis.local_redis(), install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
-        started = time.monotonic()
-        ready = workers.up(args.count, concurrency=args.concurrency, log=_log)
-        _log(f"{len(ready)} Celery workers ready in {time.monotonic() - started:.1f} s")
-    elif args.workers_command == "down":
-        stopped = workers.down()
-        _log(f"stopped {len(stopped)} Celery workers" if stopped else "no Celery worker was running")
-        return 0
-    for w in workers.local_workers():
-        print(f"{w.name:<40} pid {w.pid() or '-':<8} log {w.file('log')}")
     return 0
 
 
