@@ -10,7 +10,9 @@ are counted from the landing files themselves (pyarrow / csv), not from the ware
 
 import csv
 import shutil
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pyarrow as pa
@@ -23,7 +25,7 @@ from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.linking import assets as linking_assets
 from jx_pipeline.defs.staged import assets as staged_assets
-from jx_pipeline.lib import quarantine, staging
+from jx_pipeline.lib import automation, quarantine, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -300,3 +302,53 @@ def test_a_quarantine_is_renewed_while_it_fails_cleared_once_and_reopened_as_a_n
         (quarantine.RAW, "rows lost", "run-1", "run-3"),
         (quarantine.EXPECTATIONS, "third reason", "run-4", None),
     ]
+
+
+def _feed_and_rebuild(name: str, blocking: bool | None):
+    """A day-partitioned feed with the real staged check specs (or the same ones declared Dagster-blocking)
+    that quarantines the day when the run is tagged fail=1, as results.stage does, and a rebuild downstream
+    carrying the pipeline's automation condition."""
+    key = dg.AssetKey(["staged", "quartest", name])
+    specs = staged_assets._checks([key])
+    if blocking is not None:
+        specs = [
+            dg.AssetCheckSpec(s.name, asset=key, blocking=blocking, description=s.description) for s in specs
+        ]
+
+    @dg.asset(key=key, partitions_def=ingest_assets.DAILY, check_specs=specs)
+    def feed(context: dg.AssetExecutionContext):
+        failures = {context.partition_key: "1 expectation(s) failed"} if context.run.tags.get("fail") else {}
+        yield dg.MaterializeResult(metadata=quarantine.metadata(failures))
+        yield dg.AssetCheckResult(check_name="rows_reconcile", passed=True)
+        yield dg.AssetCheckResult(
+            check_name="expectations", passed=not failures, severity=quarantine.severity(failures)
+        )
+
+    @dg.asset(
+        key=["core", f"quartest_{name}"],
+        deps=[feed],
+        automation_condition=automation.after_ingestion(dg.AssetSelection.assets(feed), cron="none"),
+    )
+    def rebuild() -> None: ...
+
+    return [feed, rebuild]
+
+
+@pytest.mark.parametrize("blocking", [None, True], ids=["as-declared", "declared-blocking"])
+def test_a_quarantined_day_does_not_hold_back_the_automated_linking_of_the_others(blocking):
+    """The automation of linking and the marts (lib/automation.after_ingestion, as the automation sensor
+    evaluates it) goes on after a feed's day is quarantined; it would wait forever if the feed checks were
+    declared Dagster-blocking (a WARN failure counts as failed for ``all_deps_blocking_checks_passed``)."""
+    assets = _feed_and_rebuild("declared" if blocking is None else "blocking", blocking)
+    at = datetime.fromisoformat(f"{BAD_DAY}T09:00").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    with dg.DagsterInstance.get() as instance:  # the test session's Postgres storage
+        before = dg.evaluate_automation_conditions(defs=assets, instance=instance, evaluation_time=at)
+        assert before.total_requested == 0  # nothing landed yet
+        run = dg.materialize(assets[:1], partition_key=BAD_DAY, instance=instance, tags={"fail": "1"})
+        assert run.success
+        [check] = [e for e in run.get_asset_check_evaluations() if e.check_name == "expectations"]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        requested = dg.evaluate_automation_conditions(
+            defs=assets, instance=instance, evaluation_time=at.replace(minute=1), cursor=before.cursor
+        )
+    assert requested.total_requested == (1 if blocking is None else 0)

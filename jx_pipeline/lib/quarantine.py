@@ -1,10 +1,14 @@
 """Quarantine of feed partitions: only data whose blocking checks passed is linked and published.
 
-A feed partition whose raw or staged blocking check fails is recorded in ``quality.quarantine`` (in the same
+A feed partition whose raw or staged gating check fails is recorded in ``quality.quarantine`` (in the same
 transaction as the data it judges) instead of stopping the run: the step succeeds, the check is reported as failed
-with WARN severity (so Dagster does not skip linking for the 26 other departments), and everything downstream
-reads the feed through ``staging.current()``, which leaves quarantined partitions out. The quarantine outlives
-the run; a later run of the same partition that passes the same check clears it.
+with WARN severity, and everything downstream reads the feed through ``staging.current()``, which leaves
+quarantined partitions out. The quarantine outlives the run; a later run of the same partition that passes the
+same check clears it.
+
+These checks are therefore not Dagster-``blocking``: an ERROR-severity blocking check would skip linking and the
+marts for all 27 departments in the run, and Dagster's automation (``all_deps_blocking_checks_passed``) would hold
+them back until the bad partition passed. The quarantine blocks the bad partition's data, not everyone's run.
 
 Left out means: each record counts in its latest version from a partition that is not quarantined. A record
 changed in a quarantined partition falls back to its previous good version; a record first seen there is
@@ -21,8 +25,8 @@ RAW = "raw/rows_reconcile"
 STAGED = "staged/rows_reconcile"
 EXPECTATIONS = "staged/expectations"
 CHECK_NOTE = (
-    " A failing partition is quarantined (quality.quarantine): the check fails as a warning, the run goes on, and"
-    " linking and the marts leave the partition out until a later run of it passes."
+    " Gates the data, not the run: a failing partition is quarantined (quality.quarantine), the check fails as a"
+    " warning, the run goes on, and linking and the marts leave the partition out until a later run of it passes."
 )
 
 
