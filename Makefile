@@ -22,7 +22,7 @@ WORLD ?= .jx/world
 EXECUTOR ?= in_process
 WORKERS ?= 2
 
-.PHONY: demo test ui serve down db world workers lint lock
+.PHONY: demo test ui serve down db world workers lint lock browser
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -52,9 +52,13 @@ demo: world $(if $(filter celery,$(EXECUTOR)),workers)
 
 # the suite makes and drops its own databases (jx_test_<pid>_*) and fails if it changed the demo's;
 # no test collected (pytest's exit 5, e.g. a PYTEST_ARGS that selects nothing) is a failure too
-test: db
+test: db browser
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; exit $$rc
+
+# chromium + fonts-noto-cjk for the browser test of the UI (apt-get, only when missing)
+browser: $(STAMP)
+	@$(JX) browser
 
 ui: db
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) ui

@@ -463,6 +463,14 @@ def _sync_pools() -> None:
         _log(f"Dagster pool limits set from the catalog: {changed}")
 
 
+def browser_cmd(args: argparse.Namespace) -> int:
+    from jx_pipeline.lib import browser
+
+    done = browser.ensure(install=os.environ.get("JX_NO_INSTALL") != "1", log=_log)
+    _log(f"installed {' '.join(done)}" if done else f"{' '.join(browser.PACKAGES)}: installed")
+    return 0
+
+
 def ui(args: argparse.Namespace) -> int:
     _sync_pools()
     workspace = settings.dagster_home() / "workspace.yaml"
@@ -636,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--villages", help="write the per-village comparison of the marts to this CSV file")
     ev.set_defaults(func=evaluate_cmd)
 
+    sub.add_parser(
+        "browser", help="install chromium and fonts-noto-cjk when missing (the browser test of the UI)"
+    ).set_defaults(func=browser_cmd)
     ui_p = sub.add_parser("ui", help="start the Dagster UI and daemon on 127.0.0.1")
     ui_p.add_argument("--port", type=int, default=int(os.environ.get("JX_UI_PORT", 3000)))
     ui_p.set_defaults(func=ui)
