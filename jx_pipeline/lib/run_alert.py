@@ -56,10 +56,11 @@ def scrub(text: str) -> str:
 
 
 def innermost(error) -> tuple[str | None, str]:
-    """(class name, message) of the user's error inside Dagster's step-execution wrapper."""
+    """(class name, message) of the user's error inside Dagster's step-execution wrapper (e.g. JxError)."""
     if error is None:
         return None, ""
-    while error.cause is not None and error.cls_name.startswith("Dagster"):
+    # Dagster's step wrapper, and the Failure that lib/retry.py raises from a data error so it is not retried
+    while error.cause is not None and (error.cls_name.startswith("Dagster") or error.cls_name == "Failure"):
         error = error.cause
     return error.cls_name, error.message.strip()
 
