@@ -25,7 +25,7 @@ from jx_pipeline.defs.entities import assets as entities
 from jx_pipeline.defs.ingest import assets as ingest_assets
 from jx_pipeline.defs.linking import assets as linking_assets
 from jx_pipeline.defs.staged import assets as staged_assets
-from jx_pipeline.lib import automation, quarantine, staging
+from jx_pipeline.lib import automation, marts, quarantine, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -219,6 +219,22 @@ def test_a_failing_partition_is_quarantined_the_rest_is_linked_and_a_fixed_redel
         if e.asset_key == dg.AssetKey(["core", "entity_link"])
     )
     assert [(q["feed_id"], q["partition"]) for q in link_meta["quarantined"].value] == [(BAD.id, BAD_DAY)]
+
+    # published: the marts count the good versions only and say which day was left out and why
+    with connect(url) as conn:
+        marts.refresh(conn, CATALOG)
+        coverage = {
+            f: (records, not_linked, quarantined, reasons)
+            for f, records, not_linked, quarantined, reasons in conn.execute(
+                "select feed_id, current_records, not_linked_yet, partitions_quarantined, quarantine_reasons"
+                " from mart.feed_link_coverage where feed_id = any(%s)",
+                ([f.id for f in FEEDS],),
+            ).fetchall()
+        }
+    assert coverage[BAD.id][:3] == (len(expected), 0, 1)
+    assert coverage[BAD.id][3] == [f"{BAD_DAY}: {rows[0][2]}: {rows[0][3]}"]
+    for feed in (SAME_DEPT, OTHER):
+        assert coverage[feed.id] == (len(_expected(world, feed, DAYS)), 0, 0, []), feed.id
 
     # a new run does not forget it: the same feed's next day passes, and the linking after it keeps the bad day out
     again = _run(url, _keys([BAD]) + LINKING, DAYS[2], DAYS[2])
