@@ -387,3 +387,54 @@ def test_a_reader_never_sees_a_half_built_or_empty_mart(built, warehouse_url):
     assert any(row[2] == 0 for row in seen) or errors
     with connect(warehouse_url) as conn:
         marts.refresh(conn, catalog)  # as built, for the other tests
+
+
+def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
+    """A partition in quality.quarantine (lib/quarantine.py) is left out of the marts even before linking runs
+    again: its feed's records are not counted, feed_link_coverage says which partition and why; cleared, it is
+    back."""
+    catalog, _ = built
+    with connect(warehouse_url) as conn:
+        before = conn.execute(
+            "select current_records from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
+        ).fetchone()[0]
+        residents = conn.execute(
+            "select residents from mart.admin_unit_profile where level = 'county' order by unit_code limit 1"
+        ).fetchone()[0]
+        conn.execute(
+            "insert into quality.quarantine (feed_id, department, partition_key, check_name, reason)"
+            " values ('gaj_hjrk', 'gaj', %s, 'staged/expectations', 'id_number: 9 of 200 fail the checksum')",
+            (DAYS[0],),
+        )
+        conn.commit()
+        try:
+            marts.refresh(conn, catalog)
+            row = conn.execute(
+                "select current_records, linked_records, partitions_quarantined, quarantine_reasons"
+                " from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
+            ).fetchone()
+            assert before > 0 and row[:3] == (0, 0, 1)
+            assert row[3] == [f"{DAYS[0]}: staged/expectations: id_number: 9 of 200 fail the checksum"]
+            assert (
+                conn.execute(
+                    "select partitions_quarantined from mart.department_coverage where department = 'gaj'"
+                ).fetchone()[0]
+                == 1
+            )
+            after = conn.execute(
+                "select residents from mart.admin_unit_profile where level = 'county' order by unit_code limit 1"
+            ).fetchone()[0]
+            assert after < residents  # registered residents only in the left-out partition no longer count
+            results = {(r.asset_key.path[-1], r.check_name): r.passed for r in checks.evaluate(conn, catalog)}
+            assert all(results.values()), results
+            conn.rollback()
+        finally:
+            conn.execute("delete from quality.quarantine where feed_id = 'gaj_hjrk'")
+            conn.commit()
+            marts.refresh(conn, catalog)
+        assert (
+            conn.execute(
+                "select current_records from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
+            ).fetchone()[0]
+            == before
+        )

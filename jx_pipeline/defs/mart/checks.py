@@ -5,8 +5,8 @@
 - ``<mart>/no_personal_data``: no value shaped like an ID number or a mobile number, no person's name (PII scan);
 - ``small_counts_suppressed``: no published count of 1-4 persons, and each flag says whether its count is null;
 - ``geo_entity_profile/one_row_per_entity``: one row per ``core.geo_entity`` entity, counted there;
-- ``admin_unit_profile/residents_add_up``: each county's residents summed = the persons with a population record
-  linked to an entity, counted from ``core`` (identity_member and entity_link) without the marts' home rule.
+- ``admin_unit_profile/residents_add_up``: each county's residents summed = the persons with a current population
+  record linked to an entity, counted from ``core`` (identity_member, entity_link) without the marts' home rule.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog
-from jx_pipeline.lib import marts, marts_privacy
+from jx_pipeline.lib import marts, marts_privacy, staging
 
 PRIVACY = ("no_personal_data", "small_counts_suppressed")  # a failure of these is never published
 
@@ -109,12 +109,22 @@ def _result(name: str, check: str, passed: bool, **metadata) -> dg.AssetCheckRes
 
 
 def _population_persons(conn: psycopg.Connection, catalog: Catalog) -> int:
-    feeds = [f.id for f in catalog.feeds if f.domain == "population"]
+    """Distinct persons with a current population record linked to an entity, from core and the staged feeds'
+    current versions (quarantined partitions left out), without the marts' temporary tables or home rule."""
+    current = [
+        sql.SQL("select {} as feed_id, record_key from {}").format(sql.Literal(f.id), latest)
+        for f in catalog.feeds
+        if f.domain == "population" and (latest := staging.current(conn, f)) is not None
+    ]
+    if not current:
+        return 0
     return conn.execute(
-        """select count(distinct m.master_key) from core.identity_member m
-             join core.entity_link l on l.feed_id = m.feed_id and l.record_key = m.record_key
-            where m.kind = 'person' and l.entity_id is not null and m.feed_id = any(%s)""",
-        (feeds,),
+        sql.SQL(
+            """select count(distinct m.master_key) from core.identity_member m
+                 join core.entity_link l on l.feed_id = m.feed_id and l.record_key = m.record_key
+                 join ({}) c on c.feed_id = m.feed_id and c.record_key = m.record_key
+                where m.kind = 'person' and l.entity_id is not null"""
+        ).format(sql.SQL(" union all ").join(current))
     ).fetchone()[0]
 
 
