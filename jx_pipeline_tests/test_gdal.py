@@ -74,10 +74,10 @@ def test_every_spatial_mart_is_a_reader_layer(published):
 def test_ogrinfo_reads_every_spatial_mart_as_the_reader(gdal, published):
     conn, env = _pg(published.reader_url)
     assert "jx_platform_reader" in conn
-    listing = _ogr("ogrinfo", "-ro", "-q", conn, env=env)
+    listing = _ogr("ogrinfo", "-ro", "-q", f"{conn} schemas=mart", env=env)  # as the README tells clients
     assert listing.returncode == 0, listing.stderr
-    layers = set(re.findall(r"^\d+: mart\.(\w+)", listing.stdout, re.M))
-    assert layers == set(published.spatial), listing.stdout  # the reader sees the marts and nothing else
+    layers = set(re.findall(r"^\d+: (\S+)", listing.stdout, re.M))
+    assert layers == set(published.spatial), listing.stdout
     for table in sorted(published.spatial):
         done = _ogr("ogrinfo", "-ro", "-so", conn, f"mart.{table}", env=env)
         assert done.returncode == 0, done.stderr
@@ -114,11 +114,20 @@ def test_ogr2ogr_copies_every_spatial_mart_to_a_geopackage(gdal, published, tmp_
         assert _close(seen["extent"], expected["extent"]), table
 
 
-def test_gdal_as_the_reader_is_refused_core(gdal, published):
+def test_gdal_as_the_reader_gets_no_row_outside_mart(gdal, published):
+    """Without schemas=mart GDAL lists every geometry table of the database (PostgreSQL's catalog, names
+    and comments, is readable by every role); each one outside mart is refused."""
     conn, env = _pg(published.reader_url)
-    done = _ogr("ogrinfo", "-ro", "-so", conn, "core.admin_unit", env=env)
-    assert "permission denied for schema core" in done.stderr  # (ogrinfo still exits 0)
-    assert not re.search(r"Feature Count: [1-9]", done.stdout)  # no row of core.admin_unit came through
+    listing = _ogr("ogrinfo", "-ro", "-q", conn, env=env)
+    others = [
+        name for name in re.findall(r"^\d+: (\S+)", listing.stdout, re.M) if not name.startswith("mart.")
+    ]
+    assert "core.admin_unit" in others and any(name.startswith("staged.") for name in others), listing.stdout
+    for name in others:
+        done = _ogr("ogrinfo", "-ro", "-so", conn, name, env=env)
+        schema = name.split(".")[0]
+        assert f"permission denied for schema {schema}" in done.stderr, name  # (ogrinfo still exits 0)
+        assert not re.search(r"Feature Count: [1-9]", done.stdout), name  # no row came through
 
 
 def test_sqlalchemy_reads_the_service_catalog_as_the_reader(published):
