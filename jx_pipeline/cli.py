@@ -284,7 +284,7 @@ def _quarantine_report() -> None:
             f" --partition-range {p}...{p}"
         )
     print(
-        "  (a later run of the partition that passes clears it; the other partitions and feeds were linked)"
+        "  (a later run of the partition that passes clears it; everything else goes on to linking and the marts)"
     )
 
 
