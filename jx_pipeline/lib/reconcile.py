@@ -269,7 +269,9 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
                            (select 1 from reconcile_members c where (m.feed_id, m.record_key) = (c.feed_id, c.record_key))),
                        (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
                        (select count(*) from {master} p
-                         where p.records <> (select count(*) from m where m.master_key = p.{key}))""",
+                          left join (select master_key, count(*) n from m group by master_key) g
+                            on g.master_key = p.{key}
+                         where p.records <> coalesce(g.n, 0))""",
             {"kind": kind},
         ).fetchone()
     return Tally(
