@@ -28,7 +28,11 @@ def sync(instance, catalog: Catalog) -> dict[str, int]:
     """Write the catalog's limits into the instance's storage where they differ; returns the pools changed."""
     storage = instance.event_log_storage
     changed = {}
-    for pool, limit in limits(catalog).items():
+    # the warehouse cap is written too: left to Dagster, two runs that reach a fresh pool at once both
+    # initialise its default limit and one fails (a unique-key race in initialize_concurrency_limit_to_default)
+    cap = instance.get_concurrency_config().pool_config.default_pool_limit
+    wanted = {**limits(catalog), **({WAREHOUSE: cap} if cap else {})}
+    for pool, limit in wanted.items():
         info = storage.get_concurrency_info(pool)
         if info.slot_count != limit:
             storage.set_concurrency_slots(pool, limit)
