@@ -1,0 +1,248 @@
+"""End to end at several scales: landing files to published marts, per stage, plus one day's increment.
+
+Issue 13 asks where the time goes as the city's volume grows. For each scale this generates a world (not timed:
+it stands for the departments' deliveries), makes fresh databases on the server of ``--admin-url`` and runs the
+pipeline the way `make demo` does, one `jx-pipeline materialize` per stage, over every landing day but the last;
+then the last day lands as the increment and the same stages run for it. Per stage it prints wall time, records
+per second (records = raw rows loaded plus rejected of the stage's days, from ``quality.load_audit``) and the
+peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
+processes are not in the tree and are reported apart as the cluster's PSS at the end of the stage). With two or
+more scales it prints the time ratio between consecutive scales next to their record ratio (linear = equal).
+
+    .venv/bin/python bench/end_to_end.py --scales 0.001 0.01 --seed 7 \\
+        --admin-url "$(.venv/bin/jx-pipeline db url | sed 's,/jx_warehouse$,/postgres,')"
+
+A scale's world is reused from ``--workdir`` when its manifest matches. The run's JSON lines go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_seeds import JX, _databases, _url
+
+INGEST_RAW = "tag:jx/ingest=feed"
+STAGES = [  # (name, selection, partitioned by landing day)
+    ("raw", INGEST_RAW, True),
+    ("staged", "tag:jx/staged=feed or key:quality/scorecard", True),
+    ("entities", "group:entities", False),
+    ("linking", "group:linking", False),
+    ("marts", "group:mart", False),
+]
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def tree_pss_kib(root: int) -> int:
+    """PSS of ``root`` and all its descendants (KiB)."""
+    tree, todo, total = _children(), [root], 0
+    while todo:
+        pid = todo.pop()
+        total += _pss_kib(pid)
+        todo.extend(tree.get(pid, ()))
+    return total
+
+
+def postgres_pss_kib() -> int:
+    """PSS of every postgres process on the machine (the warehouse's server side)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        total += _pss_kib(int(entry.name))
+            except OSError:
+                pass
+    return total
+
+
+def run_measured(args: list[str], env: dict, log) -> tuple[int, float, int]:
+    """Run ``jx-pipeline args``; return (exit code, wall seconds, peak PSS of its process tree in KiB)."""
+    started = time.monotonic()
+    proc = subprocess.Popen([JX, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    peak, done = 0, threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.wait(0.5):
+            peak = max(peak, tree_pss_kib(proc.pid))
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    rc = proc.wait()
+    done.set()
+    t.join()
+    return rc, time.monotonic() - started, peak
+
+
+def _records(url: str, stage: str, days: list[str]) -> int:
+    audit_stage = "staged" if stage == "staged" else "raw"  # later stages read every current record
+    sql = "select coalesce(sum(rows_read), 0) from quality.load_audit where stage = %s"
+    params: list = [audit_stage]
+    if stage in ("raw", "staged"):
+        sql += " and partition_key = any(%s)"
+        params.append(days)
+    with psycopg.connect(url) as conn:
+        return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _has_marts(env: dict) -> bool:
+    from jx_pipeline.definitions import defs
+
+    return any(k.path[0] == "mart" for k in defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def _world_days(world: Path) -> list[str]:
+    return sorted({p.name for p in (world / "landing").glob("*/*/*") if p.is_dir()})
+
+
+def run_scale(scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool) -> list[dict]:
+    tag = f"jx_e2e_{str(scale).replace('.', '')}"
+    names = [f"{tag}_wh", f"{tag}_dg", f"{tag}_src"]
+    world = workdir / f"world-{scale}-{seed}-{days + 1}"
+    env = {
+        **os.environ,
+        "JX_WAREHOUSE_URL": _url(admin_url, names[0]),
+        "JX_DAGSTER_STORAGE_URL": _url(admin_url, names[1]),
+        "JX_SOURCE_DB_URL": _url(admin_url, names[2]),
+        "JX_WORLD_DIR": str(world),
+        "JX_STATE_DIR": str(workdir / tag / "state"),
+        "JX_PSEUDONYM_SECRET": f"end-to-end-{seed}",
+        "PYTHONWARNINGS": "ignore",
+    }
+    _databases(admin_url, names, create=True)
+    log_path = workdir / tag / "log.txt"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    try:
+        with log_path.open("w") as log:
+            gen = ["world", "generate", "--scale", str(scale), "--seed", str(seed), "--days", str(days + 1),
+                   "--out", str(world), "--reuse", "--quiet"]  # fmt: skip
+            for name, argv in (("world", gen), ("db", ["db", "up"]),
+                               ("reference", ["materialize", "--select", "group:reference"])):  # fmt: skip
+                rc, secs, peak = run_measured(argv, env, log)
+                if rc:
+                    raise SystemExit(f"{name} failed at scale {scale}: see {log_path}")
+                rows.append({"scale": scale, "phase": "setup", "stage": name, "seconds": round(secs, 1)})
+            all_days = _world_days(world)
+            phases = [("initial", all_days[:-1]), ("increment", all_days[-1:])]
+            marts = _has_marts(env)
+            for phase, phase_days in phases:
+                for stage, select, partitioned in STAGES:
+                    if stage == "marts" and not marts:
+                        continue
+                    argv = ["materialize", "--select", select]
+                    if partitioned:
+                        argv += ["--partition-range", f"{phase_days[0]}...{phase_days[-1]}"]
+                    rc, secs, peak = run_measured(argv, env, log)
+                    if rc:
+                        raise SystemExit(f"{stage} ({phase}) failed at scale {scale}: see {log_path}")
+                    records = _records(env["JX_WAREHOUSE_URL"], stage, phase_days)
+                    row = {
+                        "scale": scale,
+                        "phase": phase,
+                        "stage": stage,
+                        "seconds": round(secs, 1),
+                        "records": records,
+                        "records_per_s": round(records / secs) if secs else None,
+                        "peak_pss_mib": round(peak / 1024),
+                        "postgres_pss_mib": round(postgres_pss_kib() / 1024),
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    finally:
+        if not keep:
+            _databases(admin_url, names, create=False)
+    return rows
+
+
+def _table(rows: list[dict]) -> str:
+    head = "| scale | phase | stage | seconds | records | records/s | peak PSS MiB | postgres PSS MiB |"
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        if r["phase"] == "setup":
+            continue
+        lines.append(
+            f"| {r['scale']} | {r['phase']} | {r['stage']} | {r['seconds']} | {r['records']:,} | "
+            f"{r['records_per_s'] or 0:,} | {r['peak_pss_mib']:,} | {r['postgres_pss_mib']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratios(by_scale: dict[float, list[dict]]) -> list[str]:
+    out, scales = [], sorted(by_scale)
+    for a, b in itertools.pairwise(scales):
+        for phase in ("initial", "increment"):
+            ta = sum(r["seconds"] for r in by_scale[a] if r["phase"] == phase)
+            tb = sum(r["seconds"] for r in by_scale[b] if r["phase"] == phase)
+            ra = sum(r["records"] for r in by_scale[a] if r["phase"] == phase and r["stage"] == "raw")
+            rb = sum(r["records"] for r in by_scale[b] if r["phase"] == phase and r["stage"] == "raw")
+            if ta and ra:
+                out.append(
+                    f"{phase} {a} -> {b}: time x{tb / ta:.2f} for records x{rb / ra:.2f} ({ta:.0f} s -> {tb:.0f} s)"
+                )
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scales", type=float, nargs="+", required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--days", type=int, default=2, help="landing days of the initial load (+1 for the increment)"
+    )
+    p.add_argument("--admin-url", required=True, help="a database URL on the server (to create databases)")
+    p.add_argument("--workdir", help="where worlds and logs go (default: a new temporary folder)")
+    p.add_argument("--keep", action="store_true", help="keep the databases of each scale")
+    args = p.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="end_to_end_"))
+    by_scale = {
+        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep) for s in args.scales
+    }
+    rows = [r for s in args.scales for r in by_scale[s]]
+    print(_table(rows))
+    for r in rows:
+        if r["phase"] == "setup":
+            print(
+                f"setup {r['scale']} {r['stage']}: {r['seconds']} s (world generation is not pipeline time)"
+            )
+    for line in _ratios(by_scale):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
