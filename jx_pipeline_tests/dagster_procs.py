@@ -68,16 +68,21 @@ def webserver(log: Path, environ: dict[str, str], timeout: float = 240):
     argv = [str(BIN / "dagster-webserver"), "-w", workspace(), "-h", "127.0.0.1", "-p", str(port)]
     with started(argv, log, environ) as proc:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/server_info", timeout=5).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, f"webserver did not answer in {timeout} s"
-                time.sleep(1)
+        wait_for_http(f"{base}/server_info", proc, log, timeout)
         yield f"{base}/graphql"
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Poll ``url`` until it answers; fail with the log's tail when ``proc`` ends first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:  # refused, reset, or an HTTP error while the server starts
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
+            time.sleep(0.5)
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:

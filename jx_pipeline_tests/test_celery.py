@@ -158,12 +158,9 @@ def test_the_broker_password_stays_out_of_logs_and_run_records(runs):
     assert found == 0
 
 
-def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
-    """No worker on the broker: the CLI says so before the run, instead of a run whose steps wait forever."""
-    celery, *_ = runs
-    env = celery | {"JX_STATE_DIR": str(tmp_path / "state"), "JX_REDIS_PORT": str(free_port())}
+def _celery_run(env: dict) -> subprocess.CompletedProcess:
     full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    done = subprocess.run(
+    return subprocess.run(
         [JX, "materialize", "--executor", "celery", "--select", SELECT],
         env=full,
         capture_output=True,
@@ -171,6 +168,12 @@ def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
         timeout=120,
         cwd=settings.PROJECT_ROOT,
     )
+
+
+def test_a_celery_run_without_workers_is_refused(runs, tmp_path):
+    """No worker on the broker: the CLI says so before the run, instead of a run whose steps wait forever."""
+    celery, *_ = runs
+    done = _celery_run(celery | {"JX_STATE_DIR": str(tmp_path / "state"), "JX_REDIS_PORT": str(free_port())})
     assert done.returncode != 0
     assert "local Redis" in done.stderr + done.stdout and "workers up" in done.stderr + done.stdout
 
@@ -179,14 +182,6 @@ def test_a_run_for_another_world_is_refused_while_the_workers_run_the_old_one(ru
     """Workers keep the environment they started with: a Celery run with another world is refused before it starts
     (its steps would read the workers' world), with the command that restarts them."""
     celery, *_ = runs
-    full = {k: v for k, v in {**os.environ, **celery, "JX_WORLD_DIR": str(tmp_path)}.items() if v is not None}
-    done = subprocess.run(
-        [JX, "materialize", "--executor", "celery", "--select", SELECT],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=settings.PROJECT_ROOT,
-    )
+    done = _celery_run(celery | {"JX_WORLD_DIR": str(tmp_path)})
     assert done.returncode != 0
     assert "another environment" in done.stderr and "jx-pipeline workers up" in done.stderr, done.stderr

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from jx_pipeline.lib import localpg
 from jx_pipeline.lib.pg import connect
 from jx_pipeline_tests.conftest import JX, free_port, run_cli
+from jx_pipeline_tests.dagster_procs import wait_for_http
 from jx_pipeline_tests.published import OGR_TYPE, summary
 
 LIMIT = 10000  # tipg's largest page
@@ -39,15 +39,7 @@ def server(published, tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                _get(f"{base}/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, Path(log.name).read_text()
-                assert time.monotonic() < deadline, "the OGC API server did not answer in 90 s"
-                time.sleep(0.5)
+        wait_for_http(f"{base}/healthz", proc, Path(log.name), 90)
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

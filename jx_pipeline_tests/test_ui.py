@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 
 import dagster as dg
@@ -13,6 +12,7 @@ from jx_pipeline.defs.admin import assets
 from jx_pipeline.lib import settings
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import JX, free_port
+from jx_pipeline_tests.dagster_procs import wait_for_http
 
 QUERY = """{ assetNodes { assetKey { path } groupName }
              runsOrError(limit: 5) { ... on Runs { results { runId status } } } }"""
@@ -44,16 +44,9 @@ def test_ui_serves_asset_graph_and_runs_from_postgres(tmp_path, warehouse_url):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=5) as resp:
-                    info = json.load(resp)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "UI did not answer /server_info in 120 s"
-                time.sleep(1)
+        wait_for_http(f"{base}/server_info", proc, tmp_path / "ui.log", 120)
+        with urllib.request.urlopen(f"{base}/server_info", timeout=5) as resp:
+            info = json.load(resp)
         assert info["dagster_webserver_version"]
         data = _post(f"{base}/graphql", QUERY)["data"]
         keys = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in data["assetNodes"]}

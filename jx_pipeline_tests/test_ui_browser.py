@@ -28,6 +28,7 @@ from jx_pipeline.lib import browser as chromium
 from jx_pipeline.lib import settings
 from jx_pipeline.lib.pg import connect
 from jx_pipeline_tests.conftest import WORLD_DAYS, free_port
+from jx_pipeline_tests.dagster_procs import wait_for_http
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -106,15 +107,7 @@ def site(make_scratch_db_module, source_url, tmp_path_factory):
             )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/server_info", timeout=5).close()
-                    break
-                except OSError:
-                    assert proc.poll() is None, log_path.read_text()[-3000:]
-                    assert time.monotonic() < deadline, "dagster-webserver did not answer in 120 s"
-                    time.sleep(1)
+            wait_for_http(f"{base}/server_info", proc, log_path, 120)
             # a fresh instance shows a "Join the Dagster community" modal over every page: seen, as a user would
             assert b"setNuxSeen" in _post(f"{base}/graphql", b'{"query": "mutation { setNuxSeen }"}')
             shutil.rmtree(SHOTS, ignore_errors=True)
