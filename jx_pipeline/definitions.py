@@ -7,6 +7,8 @@ publishing follow ingestion by declarative automation (lib/automation.py), and o
 materializable asset so that a table not rebuilt for a day and a half shows as stale in the UI.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 import jx_pipeline.defs
@@ -26,7 +28,8 @@ FOLLOWS_INGESTION = dg.AssetSelection.groups("linking") | PUBLISH
 
 
 def build_defs() -> dg.Definitions:
-    found = dg.components.load_defs(jx_pipeline.defs)
+    # the folder holding the package: the checkout, or site-packages of a wheel install (no pyproject.toml there)
+    found = dg.components.load_defs(jx_pipeline.defs, project_root=Path(jx_pipeline.__file__).parent.parent)
     return (
         dg.Definitions.merge(
             found,
