@@ -31,8 +31,8 @@ def migrate(*args, **kwargs):
     return migrate(*args, **kwargs)
 
 
-def _log(msg: str) -> None:
-    print(f"jx-pipeline: {msg}", flush=True)
+def _log(msg: str, file=None) -> None:
+    print(f"jx-pipeline: {msg}", file=file or sys.stdout, flush=True)
 
 
 def _ensure_database(admin_url: str, name: str) -> bool:
@@ -429,7 +429,10 @@ def _evaluate_marts(conn, truth: Path, args: argparse.Namespace) -> dict | None:
     from jx_pipeline.lib import evaluate
 
     if not (truth / "residents.parquet").is_file():
-        _log(f"marts not scored: {truth} has no residents.parquet (a world generated before it was written)")
+        _log(
+            f"marts not scored: {truth} has no residents.parquet (a world generated before it was written)",
+            sys.stderr,
+        )
         return None
     if conn.execute("select to_regclass(%s)", (evaluate.MART,)).fetchone()[0] is None:
         if args.marts_only:
@@ -437,7 +440,8 @@ def _evaluate_marts(conn, truth: Path, args: argparse.Namespace) -> dict | None:
                 f"{evaluate.MART} does not exist", fix="jx-pipeline materialize --select 'group:mart'"
             )
         _log(
-            f"marts not scored: {evaluate.MART} does not exist (jx-pipeline materialize --select 'group:mart')"
+            f"marts not scored: {evaluate.MART} does not exist (jx-pipeline materialize --select 'group:mart')",
+            sys.stderr,  # stdout is the JSON
         )
         return None
     villages = Path(args.villages) if args.villages else None
