@@ -462,7 +462,7 @@ def _sync_pools() -> None:
     """The catalog's pool limits (max_concurrent_loads per department) into Dagster's storage (lib/pools.py)."""
     from jx_pipeline.lib import pools
 
-    changed = pools.sync_from_env()
+    changed = pools.sync_from_env(_log)
     if changed:
         _log(f"Dagster pool limits set from the catalog: {changed}")
 

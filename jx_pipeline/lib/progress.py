@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from jx_pipeline.lib import pools
+
 DEPARTMENT_TAG = "jx/department"
 _FINISHED = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
@@ -124,6 +126,7 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
         while True:
             exited = proc.poll() is not None
             if run_id is None and (run_id := _run_of(instance, proc.pid, since)):
+                pools.remember_run(run_id, proc.pid)
                 print_line(f"run {run_id}: {tally(instance, run_id).steps_total} steps to go")
             if run_id:
                 batch = instance.get_records_for_run(run_id, cursor=cursor, of_type=_FINISHED)
@@ -134,5 +137,7 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
                     done = tally(instance, run_id, upto=record.storage_id)
                     print_line(f"{done.line()} | {entry.step_key} {'done' if ok else 'FAILED'}")
             if exited:
+                if run_id:
+                    pools.forget_run(run_id)
                 return proc.returncode
             time.sleep(every)
