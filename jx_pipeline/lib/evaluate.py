@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 
 def _pairs(sizes) -> int:
@@ -142,9 +143,15 @@ def marts(conn: psycopg.Connection, truth_dir: Path, catalog=None, villages_csv:
         ).fetchall()
     }
     measures = [c for c in MEASURES if c in have]
-    cols = [f"{c}_suppressed" if f"{c}_suppressed" in have else "false" for c in measures]
+    cols = [
+        sql.Identifier(f"{c}_suppressed") if f"{c}_suppressed" in have else sql.SQL("false") for c in measures
+    ]
     rows = conn.execute(
-        f"select unit_code, {', '.join(measures)}, {', '.join(cols)} from {MART} where level = 'village'"
+        sql.SQL("select unit_code, {}, {} from {} where level = 'village'").format(
+            sql.SQL(", ").join(map(sql.Identifier, measures)),
+            sql.SQL(", ").join(cols),
+            sql.Identifier(*MART.split(".")),
+        )
     ).fetchall()
     mart = pd.DataFrame(rows, columns=["village_code", *measures, *[f"{c}_suppressed" for c in measures]])
     visible = _observable(truth_dir, catalog)

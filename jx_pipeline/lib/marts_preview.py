@@ -12,6 +12,7 @@ import io
 
 import psycopg
 import shapely
+from psycopg import sql
 
 _NATURAL = ("mountain", "water", "forest", "farmland", "lake", "grassland")
 
@@ -141,8 +142,10 @@ def class_areas(conn: psycopg.Connection) -> bytes | None:
 def link_rates(conn: psycopg.Connection, table: str) -> bytes | None:
     """Share of current records linked to an entity, per department."""
     rows = conn.execute(
-        "select department, sum(linked_records)::float / nullif(sum(current_records), 0)"
-        f" from mart.{table} group by 1 order by 2 nulls first"
+        sql.SQL(
+            "select department, sum(linked_records)::float / nullif(sum(current_records), 0)"
+            " from {} group by 1 order by 2 nulls first"
+        ).format(sql.Identifier("mart", table))
     ).fetchall()
     if not rows:
         return None
