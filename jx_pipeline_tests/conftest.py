@@ -99,6 +99,12 @@ def _start_session() -> tuple[list[str], dict[str, dict], str, str]:
         }
     )
     os.environ.update(settings.dagster_env())
+    from jx_pipeline.lib import roles
+
+    for (
+        role
+    ) in roles.ROLES:  # roles are per server: every db up of the session (any state dir) keeps the checkout's
+        os.environ.setdefault(role.password_env, role.password())
     return guarded, before, admin, state
 
 

@@ -216,7 +216,7 @@ def test_a_raw_table_from_an_older_version_is_numbered_by_migration_0010(make_sc
         with pytest.raises(JxError, match=r"raw\.gaj_rowid_test was created by an older .*db migrate"):
             ingest.load_partition(c, feed, DAY, "b1", world=world)
         c.rollback()
-        assert migrate(c) == [10]
+        assert migrate(c, target=10) == [10]
         assert _raw_ids(c) == {(BASE, 2): 1, (BASE, 3): 2, (PART2, 5): 3, (RESEND, 2): 4}
         assert dict(c.execute('select record_key, _row_id from staged."gaj_rowid_test"').fetchall()) == {
             "K1": 4,
