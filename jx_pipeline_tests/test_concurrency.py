@@ -17,7 +17,7 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.lib import identity, ingest, linking, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
-from jx_pipeline_tests.conftest import run_cli
+from jx_pipeline_tests.conftest import catalog_with, run_cli
 
 D1, D2 = "2026-11-01", "2026-11-02"
 
@@ -83,13 +83,21 @@ def _counts(url: str, table: str) -> dict:
         return dict(conn.execute(f"select _partition, count(*) from {table} group by 1").fetchall())
 
 
-def test_two_runs_of_one_feed_partition_both_succeed_with_one_load_of_rows(db, world):
+def test_two_runs_of_one_feed_partition_both_succeed_with_one_load_of_rows(db, world, tmp_path):
     """Two `jx-pipeline materialize` processes load raw/gaj/ldrk for the same day at once (its first load:
     both create the feed's table). Before the lock, the second failed on pg_type_typname_nsp_index."""
     hold = _blocker(
         db, "lock table quality.rejects in share mode"
     )  # each load stops at its delete of rejects
-    env = {"JX_WAREHOUSE_URL": db, "JX_WORLD_DIR": str(world)}
+
+    def two_loads(doc):  # gaj's source pool lets both runs in, so that both meet at the warehouse's lock
+        next(d for d in doc["departments"] if d["code"] == "gaj")["max_concurrent_loads"] = 2
+
+    env = {
+        "JX_WAREHOUSE_URL": db,
+        "JX_WORLD_DIR": str(world),
+        "JX_CATALOG": str(catalog_with(tmp_path, two_loads)),
+    }
     args = ("materialize", "--select", "raw/gaj/ldrk", "--partition-range", f"{D1}...{D1}")
     results: list = [None, None]
 
