@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import linking, locks, staging
+from jx_pipeline.lib import linking, locks, quarantine, staging
 from jx_pipeline.lib.warehouse import run_sql
 
 # build order: entity_class first (the inputs classify entities by it), data_service last (it describes the rest)
@@ -46,18 +46,6 @@ _SOURCES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
 }
 # the flat (building / unit / room) at the end of an address: a household is a distinct home + flat
 _FLAT = r"(\d+(?:幢|栋|号楼)(?:\d+单元)?(?:\d+(?:室|户|号))?|\d+单元\d+(?:室|户|号)|\d+(?:室|户))\s*$"
-
-
-def quarantined(conn: psycopg.Connection) -> list[dict]:
-    """The feed partitions quarantined now (H-QUAR's lib/quarantine.py), or none before it exists. The records
-    themselves come through ``staging.current()``, which leaves those partitions out."""
-    try:
-        from jx_pipeline.lib import quarantine
-    except ImportError:
-        return []
-    if conn.execute("select to_regclass('quality.quarantine_active')").fetchone()[0] is None:
-        return []
-    return quarantine.listing(conn)
 
 
 def _record_select(feed: Feed, latest: sql.Composable) -> sql.Composed:
@@ -106,7 +94,7 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog) -> None:
     conn.execute(
         "create temp table mart_quarantine (feed_id text, partition_key text, reason text) on commit drop"
     )
-    left_out = quarantined(conn)
+    left_out = quarantine.listing(conn)  # the records themselves come through staging.current(), without them
     with conn.cursor().copy("copy mart_quarantine from stdin") as copy:
         for q in left_out:  # its reason reads "<check>: <what failed>; ..."
             copy.write_row((q["feed_id"], q["partition"], q["reason"]))

@@ -48,47 +48,11 @@ def sync_from_env(log=None) -> dict[str, int]:
     import dagster as dg
 
     from jx_pipeline.catalog import load_catalog
-    from jx_pipeline.lib import settings
+    from jx_pipeline.lib import cli_runs, settings
 
     os.environ.update(settings.dagster_env())
     with dg.DagsterInstance.get() as instance:
-        released = release_dead_runs(instance)
+        released = cli_runs.release_dead(instance)
         if released and log:
             log(f"runs whose process was killed, marked failed and their pool slots freed: {released}")
         return sync(instance, load_catalog())
-
-
-def _runs_dir():
-    from jx_pipeline.lib import settings
-
-    return settings.STATE_DIR / "cli_runs"
-
-
-def remember_run(run_id: str, pid: int) -> None:
-    """The CLI's run and the process running it, so that a later CLI call can tell the run was killed."""
-    folder = _runs_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{run_id}.pid").write_text(str(pid))
-
-
-def forget_run(run_id: str) -> None:
-    (_runs_dir() / f"{run_id}.pid").unlink(missing_ok=True)
-
-
-def release_dead_runs(instance) -> list[str]:
-    """Runs this machine's CLI started whose process is gone (kill -9, power loss) would show Started and hold
-    their pool slots for ever (run monitoring covers launched runs only): mark them failed and free the slots."""
-    released = []
-    for path in sorted(_runs_dir().glob("*.pid")) if _runs_dir().is_dir() else []:
-        run_id, pid = path.stem, int(path.read_text() or 0)
-        if pid and os.path.exists(f"/proc/{pid}"):
-            continue  # still running
-        run = instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
-            instance.report_run_failed(
-                run, message=f"its process {pid} ended without finishing the run (killed)"
-            )
-            released.append(run_id)
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        path.unlink(missing_ok=True)
-    return released

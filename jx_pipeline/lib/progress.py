@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from jx_pipeline.lib import pools
+from jx_pipeline.lib import cli_runs
 
 DEPARTMENT_TAG = "jx/department"
 _FINISHED = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
@@ -126,7 +126,7 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
         while True:
             exited = proc.poll() is not None
             if run_id is None and (run_id := _run_of(instance, proc.pid, since)):
-                pools.remember_run(run_id, proc.pid)
+                cli_runs.remember(run_id, proc.pid)
                 print_line(f"run {run_id}: {tally(instance, run_id).steps_total} steps to go")
             if run_id:
                 batch = instance.get_records_for_run(run_id, cursor=cursor, of_type=_FINISHED)
@@ -138,6 +138,6 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
                     print_line(f"{done.line()} | {entry.step_key} {'done' if ok else 'FAILED'}")
             if exited:
                 if run_id:
-                    pools.forget_run(run_id)
+                    cli_runs.forget(run_id)
                 return proc.returncode
             time.sleep(every)

@@ -10,7 +10,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.defs.mart import checks
-from jx_pipeline.lib import marts, marts_preview, retry
+from jx_pipeline.lib import marts, marts_preview, quarantine, retry
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
@@ -81,7 +81,7 @@ def build_defs() -> dg.Definitions:
 
         with warehouse.connect() as conn:
             marts.refresh(conn, catalog, judge)
-            left_out = marts.quarantined(conn)
+            left_out = quarantine.listing(conn)
             for name in marts.MARTS:
                 meta = table_metadata(conn, "mart", name)
                 md = marts_preview.preview(conn, name)
