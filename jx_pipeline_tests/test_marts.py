@@ -391,24 +391,36 @@ def test_a_reader_never_sees_a_half_built_or_empty_mart(built, warehouse_url):
 
 def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
     """A partition in quality.quarantine (lib/quarantine.py) is left out of the marts even before linking runs
-    again: its feed's records are not counted, feed_link_coverage says which partition and why; cleared, it is
-    back."""
+    again: its feed's records are not counted, feed_link_coverage says which partition and why; with every
+    population feed quarantined no resident is left; cleared, all is back."""
     catalog, _ = built
+    reason = "id_number: 9 of 200 fail the checksum"
+    population = [f for f in catalog.feeds if f.domain == "population"]
+    totals = (
+        "select coalesce(sum(residents), 0) from mart.admin_unit_profile where level = 'county'"
+    )
     with connect(warehouse_url) as conn:
         before = conn.execute(
             "select current_records from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
         ).fetchone()[0]
-        residents = conn.execute(
-            "select residents from mart.admin_unit_profile where level = 'county' order by unit_code limit 1"
+        residents = conn.execute(totals).fetchone()[0]
+        gaj_before = conn.execute(
+            "select partitions_quarantined from mart.department_coverage where department = 'gaj'"
         ).fetchone()[0]
-        # every landing day of the feed in this warehouse (other tests of the session may have staged more days)
-        days = [d for (d,) in conn.execute('select distinct _partition from staged."gaj_hjrk" order by 1')]
-        for day in days:
-            conn.execute(
-                "insert into quality.quarantine (feed_id, department, partition_key, check_name, reason)"
-                " values ('gaj_hjrk', 'gaj', %s, 'staged/expectations', 'id_number: 9 of 200 fail the checksum')",
-                (day,),
-            )
+        # every landing day of every population feed in this warehouse (other tests may have staged more days)
+        days: dict[str, list[str]] = {}
+        for feed in population:
+            if conn.execute("select to_regclass(%s)", (f'staged."{feed.id}"',)).fetchone()[0] is None:
+                continue
+            days[feed.id] = [
+                d for (d,) in conn.execute(f'select distinct _partition from staged."{feed.id}" order by 1')
+            ]
+            for day in days[feed.id]:
+                conn.execute(
+                    "insert into quality.quarantine (feed_id, department, partition_key, check_name, reason)"
+                    " values (%s, %s, %s, 'test/marts', %s)",
+                    (feed.id, feed.department, day, reason),
+                )
         conn.commit()
         try:
             marts.refresh(conn, catalog)
@@ -416,22 +428,19 @@ def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
                 "select current_records, linked_records, partitions_quarantined, quarantine_reasons"
                 " from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
             ).fetchone()
-            assert before > 0 and row[:3] == (0, 0, len(days))
-            assert row[3] == [
-                f"{d}: staged/expectations: id_number: 9 of 200 fail the checksum" for d in days
-            ]
+            assert before > 0 and row[:3] == (0, 0, len(days["gaj_hjrk"]))
+            assert row[3] == [f"{d}: test/marts: {reason}" for d in days["gaj_hjrk"]]
+            gaj = sum(len(v) for k, v in days.items() if k.startswith("gaj_"))
             assert conn.execute(
                 "select partitions_quarantined from mart.department_coverage where department = 'gaj'"
-            ).fetchone()[0] == len(days)
-            after = conn.execute(
-                "select residents from mart.admin_unit_profile where level = 'county' order by unit_code limit 1"
-            ).fetchone()[0]
-            assert after < residents  # registered residents only in the left-out partition no longer count
+            ).fetchone()[0] == gaj_before + gaj
+            # a resident is a person with a population record: none is left when all of them are left out
+            assert residents > 0 and conn.execute(totals).fetchone()[0] == 0
             results = {(r.asset_key.path[-1], r.check_name): r.passed for r in checks.evaluate(conn, catalog)}
             assert all(results.values()), results
             conn.rollback()
         finally:
-            conn.execute("delete from quality.quarantine where feed_id = 'gaj_hjrk'")
+            conn.execute("delete from quality.quarantine where check_name = 'test/marts'")
             conn.commit()
             marts.refresh(conn, catalog)
         assert (
@@ -440,3 +449,4 @@ def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
             ).fetchone()[0]
             == before
         )
+        assert conn.execute(totals).fetchone()[0] == residents

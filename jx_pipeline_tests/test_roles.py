@@ -179,3 +179,25 @@ def test_local_cluster_passwords_generated_mode_600_or_from_the_environment(own_
         assert conn.execute("select current_user").fetchone()[0] == "jx_platform_reader"
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(old).close()
+
+
+def test_a_second_deployment_never_changes_the_readers_password(own_cluster, tmp_path):
+    """`db up` from another state dir (another deployment on the same server, e.g. a wheel install) has no
+    password of its own for the existing roles: it leaves them as they are and says how to set one."""
+    env, state, _ = own_cluster
+    known = (state / "roles" / "jx_platform_reader.password").read_text().strip()
+    _db_up({**env, "JX_READER_PASSWORD": known})  # as generated (another test of the module changes it)
+    reader = _url(env, "--reader")
+    other = {
+        "JX_WAREHOUSE_URL": _url(env),
+        "JX_DAGSTER_STORAGE_URL": _url(env, "--dagster"),
+        "JX_STATE_DIR": str(tmp_path),
+        "JX_PG_PORT": env["JX_PG_PORT"],
+        "JX_READER_PASSWORD": None,
+        "JX_ENGINEER_PASSWORD": None,
+    }
+    out = _db_up(other)
+    assert "jx_platform_reader exists on this server with a password this state dir does not know" in out
+    assert "set JX_READER_PASSWORD" in out and "altered role" not in out
+    with psycopg.connect(reader) as conn:  # the first deployment's readers still connect
+        assert conn.execute("select current_user").fetchone()[0] == "jx_platform_reader"

@@ -91,12 +91,20 @@ def _verifier(conn: psycopg.Connection, role: Role) -> str:
 
 
 def ensure_roles(conn: psycopg.Connection, owner_url: str, log=print) -> list[str]:
-    """Create the missing roles, and reset a role's password when it no longer matches its source; returns
-    what was done. Without the right to create roles (an external server), says what to ask an admin for."""
+    """Create the missing roles, and set a role's password when one is chosen in the environment and differs;
+    a generated one never replaces a password another deployment made. Returns what was done. Without the right to create roles (an external server), says what to ask an admin for."""
     done = []
     for role in ROLES:
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (role.name,)).fetchone()
         if exists and _can_log_in(role, owner_url):
+            continue
+        if exists and not os.environ.get(role.password_env):
+            # another deployment (state dir) made it: its readers keep their password unless one is chosen
+            log(
+                f"note: {role.name} exists on this server with a password this state dir does not know, so it was "
+                f"left as it is: set {role.password_env} to its password (or to a new one, to change it) and run "
+                "jx-pipeline db up again"
+            )
             continue
         if not _may_create_roles(conn):
             log(
