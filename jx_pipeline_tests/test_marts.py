@@ -396,9 +396,7 @@ def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
     catalog, _ = built
     reason = "id_number: 9 of 200 fail the checksum"
     population = [f for f in catalog.feeds if f.domain == "population"]
-    totals = (
-        "select coalesce(sum(residents), 0) from mart.admin_unit_profile where level = 'county'"
-    )
+    totals = "select coalesce(sum(residents), 0) from mart.admin_unit_profile where level = 'county'"
     with connect(warehouse_url) as conn:
         before = conn.execute(
             "select current_records from mart.feed_link_coverage where feed_id = 'gaj_hjrk'"
@@ -431,9 +429,12 @@ def test_a_quarantined_partition_is_left_out_and_said(built, warehouse_url):
             assert before > 0 and row[:3] == (0, 0, len(days["gaj_hjrk"]))
             assert row[3] == [f"{d}: test/marts: {reason}" for d in days["gaj_hjrk"]]
             gaj = sum(len(v) for k, v in days.items() if k.startswith("gaj_"))
-            assert conn.execute(
-                "select partitions_quarantined from mart.department_coverage where department = 'gaj'"
-            ).fetchone()[0] == gaj_before + gaj
+            assert (
+                conn.execute(
+                    "select partitions_quarantined from mart.department_coverage where department = 'gaj'"
+                ).fetchone()[0]
+                == gaj_before + gaj
+            )
             # a resident is a person with a population record: none is left when all of them are left out
             assert residents > 0 and conn.execute(totals).fetchone()[0] == 0
             results = {(r.asset_key.path[-1], r.check_name): r.passed for r in checks.evaluate(conn, catalog)}
