@@ -3,22 +3,28 @@ by default, and the ``after_ingestion`` condition evaluated by Dagster's own eva
 
 The behaviour tests use a two-asset graph shaped like the pipeline (a day-partitioned feed with a blocking
 check, an unpartitioned rebuild downstream) on the Postgres instance, with the real condition from
-lib/automation.py; ``dg.evaluate_automation_conditions`` is the same code the automation sensor runs.
+lib/automation.py; ``dg.evaluate_automation_conditions`` is the same code the automation sensor runs. The
+freshness test runs the real ``dagster-daemon`` (its freshness daemon) over the real code location.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.events import DagsterEventType, StepMaterializationData
+from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
 from jx_pipeline.definitions import FOLLOWS_INGESTION, defs
 from jx_pipeline.defs.ingest.assets import DAILY
-from jx_pipeline.lib import automation
+from jx_pipeline.lib import automation, settings
+from jx_pipeline_tests import dagster_procs
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 REPO = defs.get_repository_def()
@@ -139,3 +145,72 @@ def test_after_ingestion_waits_for_blocking_checks(instance):
     assert clock.requested("2026-11-02T09:01") == 0
     _land(feed, instance, "2026-11-02")  # corrected file: the check passes
     assert clock.requested("2026-11-02T09:02") == 1
+
+
+def _materialized(instance, key: dg.AssetKey, hours_ago: float) -> None:
+    """A materialization of ``key`` recorded as having happened ``hours_ago`` (how a table last rebuilt then looks
+    to Dagster: its latest materialization event's timestamp)."""
+    event = dg.DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        event_specific_data=StepMaterializationData(dg.AssetMaterialization(key)),
+        job_name=RUNLESS_JOB_NAME,
+    )
+    instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=time.time() - hours_ago * 3600)
+
+
+def _freshness_until(instance, expected: dict[dg.AssetKey, FreshnessState], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        records = instance.get_freshness_state_records(list(expected))
+        seen = {k: r.freshness_state if r else None for k, r in ((k, records.get(k)) for k in expected)}
+        if seen == expected:
+            return
+        assert time.monotonic() < deadline, f"freshness states {seen}, expected {expected}"
+        time.sleep(1)
+
+
+FRESHNESS_QUERY = """
+query($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) { ... on AssetNode { freshnessStatusInfo { freshnessStatus } } }
+}"""
+
+
+def _ui_freshness(url: str, *keys: dg.AssetKey) -> list[str]:
+    return [
+        dagster_procs.graphql(url, FRESHNESS_QUERY, {"key": {"path": list(k.path)}})["assetNodeOrError"][
+            "freshnessStatusInfo"
+        ]["freshnessStatus"]
+        for k in keys
+    ]
+
+
+def test_stale_mart_is_flagged_by_the_freshness_daemon(make_scratch_db, tmp_path, monkeypatch):
+    """The real dagster-daemon over the real code location, on an instance of the test's own: a mart last rebuilt
+    past the policy's fail window is FAIL (its asset page in the UI: DEGRADED), past its warn window WARN, just now
+    PASS; the stale mart rebuilt turns PASS."""
+    monkeypatch.setenv("JX_DAGSTER_STORAGE_URL", make_scratch_db())
+    monkeypatch.setenv("JX_DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("JX_DAGSTER_ARTIFACTS", str(tmp_path / "dagster"))
+    home = settings.dagster_home()
+    marts = sorted(k for k in REPO.asset_graph.get_all_asset_keys() if k.path[0] == "mart")
+    stale, late, fresh = marts[:3]
+    fail_h = automation.FRESHNESS.fail_window.to_timedelta().total_seconds() / 3600
+    warn_h = automation.FRESHNESS.warn_window.to_timedelta().total_seconds() / 3600
+    environ = dagster_procs.env(JX_AUTOMATION="off", FRESHNESS_DAEMON_INTERVAL_SECONDS="1")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        _materialized(instance, stale, fail_h + 1)
+        _materialized(instance, late, (warn_h + fail_h) / 2)
+        _materialized(instance, fresh, 0.1)
+        with (
+            dagster_procs.daemon(tmp_path / "daemon.log", environ),
+            dagster_procs.webserver(tmp_path / "web.log", environ) as url,
+        ):
+            _freshness_until(
+                instance, {stale: FreshnessState.FAIL, late: FreshnessState.WARN, fresh: FreshnessState.PASS}
+            )
+            # what the asset pages show (their "Freshness" status, from the UI's GraphQL)
+            assert _ui_freshness(url, stale, late, fresh) == ["DEGRADED", "WARNING", "HEALTHY"]
+            instance.report_runless_asset_event(dg.AssetMaterialization(stale))  # rebuilt now
+            _freshness_until(instance, {stale: FreshnessState.PASS, late: FreshnessState.WARN})
+            assert _ui_freshness(url, stale) == ["HEALTHY"]
