@@ -1,9 +1,10 @@
 """What an operator sees in the Dagster UI, checked in a real browser: dagster-webserver on a Postgres instance of
 the test's own, over a small warehouse materialized by real runs, driven by Debian's chromium through Playwright.
 
-Each page is asserted on the text and elements of its DOM against figures counted in SQL (rows, partitions, link
-rate and links per method, the mart's rows and columns, its decoded map PNG) and the definitions (schedules,
-sensors), and saved as a screenshot in .jx/ui-screenshots/ for a human to look at (timings.json: how long the
+Each page is asserted on the text and elements of its DOM against figures counted in SQL (rows, partitions, the
+quality scorecard's table recounted from the load, reject and expectation records, link rate and links per method,
+the mart's rows and columns, its decoded map PNG), the catalog (a lineage group per department, with its feeds) and
+the definitions (schedules, sensors), and saved as a screenshot in .jx/ui-screenshots/ for a human to look at (timings.json: how long the
 runs and the browser part took). `make` installs chromium and fonts-noto-cjk (Chinese
 department and feed names render as boxes without the fonts).
 """
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +34,7 @@ from jx_pipeline_tests.conftest import WORLD_DAYS, free_port
 from jx_pipeline_tests.dagster_procs import wait_for_http
 
 playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
 
 SHOTS = settings.STATE_DIR / "ui-screenshots"
 DEPARTMENTS = ("nyncj", "slj")  # 农业农村局, 水利局: landing-file feeds only
@@ -173,6 +177,127 @@ class _Site:
 def _count(site, table: str) -> int:
     schema, name = table.split(".")
     return site.sql(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name)))[0][0]
+
+
+def test_lineage_shows_department_groups(site):
+    """The global asset lineage: one group per department of the catalog, named by its code, holding its feeds'
+    raw and staged assets; a loaded department's group opened shows each feed with all its checks passed."""
+    catalog = load_catalog()
+    feeds = Counter(f.department for f in catalog.feeds)
+    groups = {spec.group_name for spec in site.defs.resolve_all_asset_specs()}
+    page = site.page
+    page.set_viewport_size(
+        {"width": 1600, "height": 2800}
+    )  # the graph draws only the nodes in view: all of them
+    try:
+        site.open("/asset-groups", "Global asset lineage")
+        nodes = page.locator(
+            "foreignObject.group"
+        )  # a collapsed group: its name, then its assets' status counts
+        expect(nodes).to_have_count(len(groups), timeout=TIMEOUT_MS)
+        expect(page.get_by_text("(fetching statuses)")).to_have_count(0, timeout=TIMEOUT_MS)
+        shown = {}
+        for node in nodes.all():
+            name = node.locator("[data-tooltip]").first.inner_text().strip()
+            shown[name] = sum(int(n) for n in node.locator(".BaseTag").all_inner_texts())
+        assert set(shown) == groups and {d.code for d in catalog.departments} <= set(shown), shown
+        for dept in catalog.departments:  # raw and staged per feed of the catalog
+            assert shown[dept.code] == 2 * feeds[dept.code], (dept.code, shown[dept.code], feeds[dept.code])
+        site.shot("01_asset_lineage")
+
+        dept = FEED[0]
+        nodes.filter(has=page.locator(f'[data-tooltip="{dept}"]')).click()  # open the group
+        assets = page.locator("foreignObject:not(.group)").filter(has_text="Asset checks")
+        expect(assets).to_have_count(2 * feeds[dept], timeout=TIMEOUT_MS)
+        texts = [a.text_content() for a in assets.all()]
+        graph = site.defs.get_repository_def().asset_graph
+        for feed in (f for f in catalog.feeds if f.department == dept):
+            name = feed.id.removeprefix(f"{dept}_")
+            for layer in ("raw", "staged"):
+                checks = len(graph.get_check_keys_for_assets([dg.AssetKey([layer, dept, name])]))
+                passed = rf"^{name}(?![a-z0-9_]).*Asset checks{checks} / {checks} Passed"
+                assert sum(bool(re.search(passed, t)) for t in texts) == 1, (feed.id, layer, texts)
+        site.shot("01_asset_lineage_department")
+    finally:
+        page.set_viewport_size({"width": 1600, "height": 1000})
+
+
+def _scorecard(conn) -> list[tuple]:
+    """The scorecard per department and landing day, recounted from the loads, rejects and expectation results
+    (not from quality.scorecard): (department, day, feeds, rows read, rejected, flagged, pass rate, failed)."""
+    department = {f.id: f.department for f in load_catalog().feeds}
+    flagged = {
+        (feed, day): n
+        for feed, day, n in conn.execute(
+            "select feed_id, partition_key, count(distinct (source_file, row_number)) from quality.rejects"
+            " where stage = 'staged' and scope = 'value' group by 1, 2"
+        )
+    }
+    failed = {
+        (feed, day): n
+        for feed, day, n in conn.execute(
+            "select feed_id, partition_key, count(*) filter (where not success) from quality.expectation_result"
+            " group by 1, 2"
+        )
+    }
+    per: dict[tuple, list] = {}
+    four = Decimal("0.0001")
+    for feed, day, read, loaded, rejected in conn.execute(
+        "select feed_id, partition_key, rows_read, rows_loaded, rows_rejected from quality.load_audit"
+        " where stage = 'staged'"
+    ):
+        clean = loaded - flagged.get((feed, day), 0)
+        rate = (Decimal(clean) / read).quantize(four, ROUND_HALF_UP) if read else Decimal(1)
+        per.setdefault((department[feed], day), []).append(
+            (read, rejected, flagged.get((feed, day), 0), rate, failed.get((feed, day), 0))
+        )
+    rows = []
+    for (dept, day), fs in per.items():
+        read = sum(f[0] for f in fs)
+        rate = (sum(f[3] * f[0] for f in fs) / read).quantize(four, ROUND_HALF_UP) if read else Decimal(1)
+        rejected, flagged_, failed_ = (sum(f[i] for f in fs) for i in (1, 2, 4))
+        rows.append((dept, day, len(fs), read, rejected, flagged_, rate, failed_))
+    return sorted(rows, key=lambda r: (r[1], r[6], r[0]))  # the worst department of each day first
+
+
+def test_quality_scorecard_table(site):
+    """The scorecard asset's page: its row count (feed x day) and its departments table, figure by figure, against
+    a recount from the warehouse's quality tables; the recount must see a corrupted reject."""
+    page = site.open("/assets/quality/scorecard", "Row count")
+    text = page.inner_text("body")
+    feed_days = site.sql("select count(*) from quality.load_audit where stage = 'staged'")[0][0]
+    assert feed_days > 0 and re.search(rf"Row count\s+{feed_days:,}\s", text), (feed_days, text[:2000])
+    with connect(site.env["JX_WAREHOUSE_URL"]) as conn:
+        expected = _scorecard(conn)
+    assert {r[0] for r in expected} == set(DEPARTMENTS) and {r[1] for r in expected} == set(DAYS)
+    assert site.metadata_value("feed_days") == str(len(expected))
+
+    # the UI draws a Markdown entry under 1000 characters in place, a longer one behind '[Show Markdown]'
+    row = page.locator("tr").filter(has=page.get_by_text("departments", exact=True)).last
+    site.wait(row, "no metadata entry 'departments'")
+    table = (
+        row.locator("table")
+        if row.locator("table").count()
+        else site.markdown_of("departments").locator("table")
+    )
+    table = table.first
+    table.wait_for()
+    table.scroll_into_view_if_needed()
+    shown = [
+        tuple(td.inner_text().strip() for td in tr.locator("td").all())
+        for tr in table.locator("tbody tr").all()
+    ]
+    site.shot("05_quality_scorecard")
+    page.keyboard.press("Escape")
+    assert [(*r[:2], *map(int, r[2:6]), Decimal(r[6]), int(r[7])) for r in shown] == expected, shown
+    assert any(r[5] for r in expected)  # some values were flagged: the corruption below changes a figure
+
+    with connect(site.env["JX_WAREHOUSE_URL"]) as conn, conn.transaction(force_rollback=True):
+        conn.execute(
+            "delete from quality.rejects where ctid = (select ctid from quality.rejects"
+            " where stage = 'staged' and scope = 'value' limit 1)"
+        )
+        assert _scorecard(conn) != expected  # the page's figures would no longer match
 
 
 def test_feed_asset_shows_partitions_rows_and_passed_checks(site):
