@@ -148,6 +148,7 @@ def test_the_daemon_runs_the_days(world, site):
         assert {f for f, c in cover.items() if c.day == D3} == set(good)
         assert all(c.not_linked == 0 for c in cover.values())
         _only(instance, t2, (D1, D3))
+        _links_first(instance, t0)
     print(f"operations end to end: {time.monotonic() - started:.0f} s")
 
 
@@ -248,6 +249,28 @@ def _only(instance, since: float, days: tuple[str, ...]) -> None:
             assert r.tags.get("dagster/from_automation_condition") == "true", r.tags
             assert "dagster/partition" not in r.tags, r.tags
             assert {k.path[0] for k in r.asset_selection} <= {"core", "mart"}, r.asset_selection
+
+
+def _links_first(instance, since: float) -> None:
+    """No mart refresh since ``since`` ran ahead of linking: each read links rebuilt after the last ingest run
+    that had ended when the refresh started (the marts must not publish records whose links are stale)."""
+    after = datetime.fromtimestamp(since, UTC)
+    ingests = instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": SENSOR}, created_after=after))
+    ends = [e for r in ingests if (e := _end(instance, r))]
+    links = _materializations(instance, ["core", "entity_link"], since)
+    for mart in _materializations(instance, ["mart", "feed_link_coverage"], since):
+        started = instance.get_run_record_by_id(mart.run_id).start_time
+        last = max((e for e in ends if e < started), default=None)
+        # the links this refresh read: rebuilt in its own run, or before it started
+        read = [k for k in links if k.run_id == mart.run_id or k.timestamp < started]
+        assert last is None or any(k.timestamp > last for k in read), (
+            f"run {mart.run_id} published the marts before linking caught up with the ingest run ended at {last}"
+        )
+
+
+def _materializations(instance, key: list[str], since: float):
+    found = dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), after_timestamp=since)
+    return instance.fetch_materializations(found, limit=1000).records
 
 
 def _raw_rows(wh, feed_id: str, day: str) -> int:

@@ -43,15 +43,18 @@ def schedule_status() -> dg.DefaultScheduleStatus:
 
 def after_ingestion(daily: dg.AssetSelection, cron: str | None = None) -> dg.AutomationCondition:
     """Requested when an upstream asset was updated since this one last ran, nothing upstream (or this asset) is
-    still in progress, every unpartitioned dependency exists, the dependencies' blocking checks passed, and,
-    unless ``cron`` is "none", a tick of ``cron`` (Beijing time) passed since this asset was last requested: at
-    most once per window. ``daily`` are the day-partitioned assets: a day not landed yet (today, a monthly feed's
+    still in progress (nor what the upstream assets wait for), every unpartitioned dependency exists, the
+    dependencies' blocking checks passed, and, unless ``cron`` is "none", a tick of ``cron`` (Beijing time) passed
+    since this asset was last requested: at most once per window. ``daily`` are the day-partitioned assets: a day not landed yet (today, a monthly feed's
     other days) is missing by nature and must not hold the rebuild back."""
     cron = cron or os.environ.get("JX_AUTOMATION_CRON", DEFAULT_CRON)
     AC = dg.AutomationCondition
     cond = (
         AC.any_deps_updated().since_last_handled().with_label("upstream updated since last run")
         & ~AC.any_deps_in_progress()
+        # nor two levels up: the marts wait while linking waits for a run over the feeds (one updated the
+        # scorecard, another is still seen running), else they publish before the links catch up
+        & ~AC.any_deps_match(AC.any_deps_in_progress()).with_label("no dependency waiting for a run")
         & ~AC.in_progress()
         & ~AC.any_deps_missing().ignore(daily)
         & AC.all_deps_blocking_checks_passed()
