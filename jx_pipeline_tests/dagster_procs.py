@@ -118,3 +118,12 @@ def launch_backfill(url: str, keys: list[list[str]], partitions: list[str], titl
     result = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
     return result["backfillId"]
+
+
+def wait_until(what: str, until, timeout: float = 600):
+    """Poll ``until()`` every second until it returns something truthy (returned); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (found := until()):
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(1)
+    return found

@@ -178,11 +178,7 @@ def _deliver(folder, name: str, body: bytes) -> None:
 
 
 def _wait(what: str, until, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not (found := until()):
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(1)
-    return found
+    return dagster_procs.wait_until(what, until, timeout)
 
 
 def _feeds_of(run: dg.DagsterRun) -> set[str]:

@@ -9,7 +9,6 @@ feeds each) keeps it quick; the landing zone is the session's world (its days wi
 """
 
 import subprocess
-import time
 
 import dagster as dg
 import pytest
@@ -88,14 +87,6 @@ def _intervals(instance, run_ids):
     return out, blocked
 
 
-def _wait_for(what: str, until, timeout: float = 600):
-    deadline = time.monotonic() + timeout
-    while not (found := until()):
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(1)
-    return found
-
-
 def _max_overlap(intervals) -> int:
     points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])  # an end before a start
     most = now = 0
@@ -130,7 +121,7 @@ def test_seven_day_backfill_from_cli_and_ui_at_once_holds_the_limits(small_catal
         ):
             backfill_id = dagster_procs.launch_backfill(url, keys, DAYS, title="7-day backfill (test_pools)")
             # the CLI's run starts once the UI's is under way, so that the two compete for the pools
-            _wait_for(
+            dagster_procs.wait_until(
                 "the backfill's run to start",
                 lambda: [
                     r
@@ -147,7 +138,7 @@ def test_seven_day_backfill_from_cli_and_ui_at_once_holds_the_limits(small_catal
                 timeout=900,
             )
             assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
-            _wait_for(
+            dagster_procs.wait_until(
                 "the backfill's runs to finish",
                 lambda: all(
                     r.is_finished
