@@ -6,7 +6,7 @@ Dagster's run monitoring covers launched runs only, not a CLI's in-process run. 
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from jx_pipeline.lib import settings
 
@@ -26,12 +26,22 @@ def forget(run_id: str) -> None:
     (_runs_dir() / f"{run_id}.pid").unlink(missing_ok=True)
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie: a killed run's process whose parent was killed too stays in /proc
+    until something reaps it, which can take a while (or for ever, under an init that does not reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def release_dead(instance) -> list[str]:
     """Mark the runs whose process is gone failed and free their pool slots; returns their ids."""
     released = []
     for path in sorted(_runs_dir().glob("*.pid")) if _runs_dir().is_dir() else []:
         run_id, pid = path.stem, int(path.read_text() or 0)
-        if pid and os.path.exists(f"/proc/{pid}"):
+        if pid and alive(pid):
             continue  # still running
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
