@@ -45,8 +45,8 @@ def after_ingestion(daily: dg.AssetSelection, cron: str | None = None) -> dg.Aut
     """Requested when an upstream asset was updated since this one last ran, nothing upstream (or this asset) is
     still in progress (nor what the upstream assets wait for), every unpartitioned dependency exists, the
     dependencies' blocking checks passed, and, unless ``cron`` is "none", a tick of ``cron`` (Beijing time) passed
-    since this asset was last requested: at most once per window. ``daily`` are the day-partitioned assets: a day not landed yet (today, a monthly feed's
-    other days) is missing by nature and must not hold the rebuild back."""
+    since this asset was last requested: at most once per window. ``daily`` are the day-partitioned assets: a day
+    not landed yet (today, a monthly feed's other days) is missing by nature and must not hold the rebuild back."""
     cron = cron or os.environ.get("JX_AUTOMATION_CRON", DEFAULT_CRON)
     AC = dg.AutomationCondition
     cond = (
