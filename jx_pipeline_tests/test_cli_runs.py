@@ -2,7 +2,9 @@
 killed with its CLI, the run's process is left unreaped for a while and still has an entry in /proc; counted as
 running, its pool slots stayed held and the next run waited (a CI failure of test_crash)."""
 
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,3 +31,55 @@ def test_a_zombie_is_dead_and_a_running_process_alive():
         running.wait()
         ended.wait()
     assert not cli_runs.alive(ended.pid)  # reaped: gone from /proc
+
+
+SLOW_ASSET = """
+import time
+import dagster as dg
+
+@dg.asset(pool="{pool}")
+def slow():
+    time.sleep(120)
+
+defs = dg.Definitions(assets=[slow])
+"""
+
+
+def test_a_run_killed_before_the_cli_knew_it_is_released(tmp_path, monkeypatch):
+    """A real `dagster asset materialize` holding a pool slot, SIGKILLed before the CLI learnt its run id (the
+    window that left a run Started and its slot held for ever): the next release finds the run by its process,
+    marks it failed and frees the slot."""
+    import dagster as dg
+
+    from jx_pipeline.lib import settings
+
+    monkeypatch.setattr(settings, "STATE_DIR", tmp_path / "state")
+    pool = f"jx_test_cli_{tmp_path.name[-12:]}"
+    (tmp_path / "defs.py").write_text(SLOW_ASSET.format(pool=pool))
+    exe = Path(sys.executable).parent / "dagster"
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(pool, 1)
+        since = time.time()
+        proc = subprocess.Popen(
+            [exe, "asset", "materialize", "-f", tmp_path / "defs.py", "--select", "slow"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        cli_runs.started(proc.pid, since)  # what follow() writes first, before it knows the run
+        try:
+            deadline = time.monotonic() + 120
+            while instance.event_log_storage.get_concurrency_info(pool).claimed_slots == [] or not (
+                run_id := cli_runs.run_of(instance, proc.pid, since)
+            ):
+                assert proc.poll() is None and time.monotonic() < deadline, "the run never took its slot"
+                time.sleep(0.2)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # held for ever otherwise
+        assert cli_runs.release_dead(instance) == [run_id]
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info(pool).claimed_slots == []
+        assert cli_runs.release_dead(instance) == []  # released once
+        instance.event_log_storage.delete_concurrency_limit(pool)

@@ -104,29 +104,18 @@ def log_step(context: dg.AssetExecutionContext) -> None:
     context.log.info(tally(context.instance, context.run.run_id, finishing=step).line())
 
 
-def _run_of(instance: dg.DagsterInstance, pid: int, since: float) -> str | None:
-    """The run that process ``pid`` started (its RUN_START event carries the pid), created after ``since``."""
-    from datetime import UTC, datetime
-
-    from dagster._core.storage.dagster_run import RunsFilter
-
-    created_after = datetime.fromtimestamp(since - 5, tz=UTC)
-    for run in instance.get_runs(filters=RunsFilter(created_after=created_after), limit=20):
-        starts = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_START).records
-        if any(r.event_log_entry.dagster_event.pid == pid for r in starts):
-            return run.run_id
-    return None
-
-
 def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: float = 1.0) -> int:
     """Wait for ``proc`` (a ``dagster asset materialize``), printing a progress line whenever steps of its run
     finish: '<step> done' (or failed) and the tally. Returns the process's exit code."""
     since, run_id, cursor = time.time(), None, None
+    cli_runs.started(
+        proc.pid, since
+    )  # before anything slow: a kill from now on leaves a run someone releases
     with dg.DagsterInstance.get() as instance:
         while True:
             exited = proc.poll() is not None
-            if run_id is None and (run_id := _run_of(instance, proc.pid, since)):
-                cli_runs.remember(run_id, proc.pid)
+            if run_id is None and (run_id := cli_runs.run_of(instance, proc.pid, since)):
+                cli_runs.remember(run_id, proc.pid, since)
                 print_line(f"run {run_id}: {tally(instance, run_id).steps_total} steps to go")
             if run_id:
                 batch = instance.get_records_for_run(run_id, cursor=cursor, of_type=_FINISHED)
@@ -137,7 +126,6 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
                     done = tally(instance, run_id, upto=record.storage_id)
                     print_line(f"{done.line()} | {entry.step_key} {'done' if ok else 'FAILED'}")
             if exited:
-                if run_id:
-                    cli_runs.forget(run_id)
+                cli_runs.forget(proc.pid)
                 return proc.returncode
             time.sleep(every)
