@@ -266,3 +266,19 @@ COUNTIES_AS_WRITTEN = {  # (city the parser is configured for, text) -> county (
 @pytest.mark.parametrize("city,text", sorted(COUNTIES_AS_WRITTEN))
 def test_counties_as_writers_name_them(city, text):
     assert AddressParser(city=city).parse(text).county_code == COUNTIES_AS_WRITTEN[(city, text)]
+
+
+@pytest.mark.parametrize(
+    "text, county",
+    [
+        ("嘉兴市海宁市桐乡市", "330481"),  # two counties, nothing after the second: the first one stands
+        ("浙江省嘉兴市平湖市 海盐县", "330482"),
+        ("安徽省阜阳市临泉县浙江省", "341221"),  # a province named last starts no address
+    ],
+)
+def test_a_place_named_last_with_nothing_after_it_starts_nothing(jx, text, county):
+    assert jx.parse(text).county_code == county
+
+
+def test_a_place_named_later_with_an_address_after_it_still_starts_it_anew(jx):
+    assert jx.parse("嘉兴市海宁市桐乡市梧桐街道").county_code == "330483"  # the glued-in-front habit holds

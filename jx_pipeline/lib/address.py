@@ -495,6 +495,8 @@ class AddressParser:
         """A place contradicting the ones before starts the address anew (a migrant's home glued in front) when
         it is a province, or a full city or county name before any county was named, or the configured city's
         county; a bare stem only if a division name follows (湖南邵阳|杭州萧山…); 乐清市清远… is not 清远市."""
+        if not rest.strip():  # 嘉兴市海宁市桐乡市: a place named last, with nothing after it, starts nothing
+            return False
         local = place.code[:4] == self.city
         if place.level == "province":
             return place.rank < 2 or "county" not in chain
