@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,10 +90,18 @@ def postgres_pss_kib() -> int:
     return total
 
 
+def stop_on_sigterm() -> None:
+    """`kill` of the bench unwinds it (SIGTERM's default ends Python at once), so the running stage is stopped."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def run_measured(args: list[str], env: dict, log) -> tuple[int, float, int]:
     """Run ``jx-pipeline args``; return (exit code, wall seconds, peak PSS of its process tree in KiB)."""
     started = time.monotonic()
-    proc = subprocess.Popen([JX, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    # its own process group, stopped with the bench: killed from outside, the bench left Dagster's child running
+    proc = subprocess.Popen(
+        [JX, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     peak, done = 0, threading.Event()
 
     def sample():
@@ -102,8 +111,13 @@ def run_measured(args: list[str], env: dict, log) -> tuple[int, float, int]:
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
-    rc = proc.wait()
-    done.set()
+    try:
+        rc = proc.wait()
+    finally:
+        if proc.poll() is None:  # the bench was interrupted (Ctrl-C): stop the stage's whole tree too
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        done.set()
     t.join()
     return rc, time.monotonic() - started, peak
 
@@ -228,6 +242,7 @@ def main() -> int:
     p.add_argument("--workdir", help="where worlds and logs go (default: a new temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the databases of each scale")
     args = p.parse_args()
+    stop_on_sigterm()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="end_to_end_"))
     by_scale = {
         s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep) for s in args.scales

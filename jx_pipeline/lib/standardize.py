@@ -14,7 +14,6 @@ from functools import cache
 
 from stdnum import numdb
 from stdnum.cn import ric, uscc
-from stdnum.exceptions import InvalidComponent
 
 # full-width forms, and × typed for the X of a resident ID
 _FULLWIDTH = str.maketrans(
@@ -37,9 +36,11 @@ ID_EARLIEST_BIRTH = date(1880, 1, 1)
 
 @cache
 def _birth_date(yyyymmdd: str) -> date | None:
+    """``ric.get_birth_date``'s rule (a real calendar date) without its string cleaning, which was a third of
+    staging's time on ID feeds; ``test_standardize_vectors`` checks both agree."""
     try:
-        born = ric.get_birth_date("000000" + yyyymmdd + "0000")
-    except InvalidComponent:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
         return None
     return born if born >= ID_EARLIEST_BIRTH else None
 

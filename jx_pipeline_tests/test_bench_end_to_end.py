@@ -1,0 +1,56 @@
+"""The end-to-end bench stops the stage it is running when it is stopped: killed from outside, it once left its
+`dagster asset materialize` child loading for minutes, competing with whatever was measured next."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jx_pipeline.lib import settings
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {bench!r})
+import end_to_end
+end_to_end.stop_on_sigterm()
+end_to_end.run_measured(["address", "parse"], dict(__import__("os").environ), sys.stdout)
+"""
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_killing_the_bench_stops_its_running_stage(tmp_path):
+    bench = str(Path(settings.PROJECT_ROOT) / "bench")
+    log = tmp_path / "stage.log"
+    with log.open("w") as out:  # the stage (`jx-pipeline address parse`) waits for input until stopped
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT.format(bench=bench)], stdin=subprocess.PIPE, stdout=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (stage := _children(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert os.getpgid(stage[0]) == stage[0]  # the stage leads a process group of its own
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        deadline = time.monotonic() + 30
+        while _group_alive(stage[0]):
+            assert time.monotonic() < deadline, "the stage outlived the bench"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in kids.read_text().split()] if kids.exists() else []
