@@ -105,10 +105,19 @@ def test_birth_dates_must_be_plausible():
     assert std.resident_id(_with_check("330402" + "19000229" + "001"))[1] == "id_birth_date"  # no leap day
 
 
-
 @pytest.mark.parametrize(
     "yyyymmdd",
-    ["19000229", "20000229", "19990229", "19801301", "19801232", "19800000", "00000101", "19840431", "19840430"],
+    [
+        "19000229",
+        "20000229",
+        "19990229",
+        "19801301",
+        "19801232",
+        "19800000",
+        "00000101",
+        "19840431",
+        "19840430",
+    ],
 )
 def test_birth_dates_read_as_python_stdnum_reads_them(yyyymmdd):
     """Our date reading (stdnum's without its string cleaning, for speed) agrees with ``ric.get_birth_date``."""
@@ -118,6 +127,7 @@ def test_birth_dates_read_as_python_stdnum_reads_them(yyyymmdd):
         theirs = None
     ours = std._birth_date(yyyymmdd)
     assert ours == (theirs if theirs is not None and theirs >= std.ID_EARLIEST_BIRTH else None)
+
 
 # --- unified social credit codes (GB 32100-2015) -------------------------------------------------------------
 
