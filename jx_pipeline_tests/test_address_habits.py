@@ -273,12 +273,20 @@ def test_counties_as_writers_name_them(city, text):
     [
         ("嘉兴市海宁市桐乡市", "330481"),  # two counties, nothing after the second: the first one stands
         ("浙江省嘉兴市平湖市 海盐县", "330482"),
-        ("安徽省阜阳市临泉县浙江省", "341221"),  # a province named last starts no address
+        ("嘉兴市海宁市桐乡市)", "330481"),  # punctuation and filler are nothing
+        ("嘉兴市海宁市桐乡市null", "330481"),
     ],
 )
 def test_a_place_named_last_with_nothing_after_it_starts_nothing(jx, text, county):
     assert jx.parse(text).county_code == county
 
 
-def test_a_place_named_later_with_an_address_after_it_still_starts_it_anew(jx):
-    assert jx.parse("嘉兴市海宁市桐乡市梧桐街道").county_code == "330483"  # the glued-in-front habit holds
+@pytest.mark.parametrize(
+    "text, county",
+    [
+        ("嘉兴市海宁市桐乡市梧桐街道", "330483"),  # an address follows: the glued-in-front habit holds
+        ("湖南省邵阳市隆回县桐乡市", "330483"),  # a home elsewhere, then the city's county: still the address
+    ],
+)
+def test_a_place_named_later_still_starts_the_address_anew(jx, text, county):
+    assert jx.parse(text).county_code == county

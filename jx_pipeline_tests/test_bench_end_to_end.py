@@ -11,11 +11,12 @@ from pathlib import Path
 from jx_pipeline.lib import settings
 
 SCRIPT = """
+import os
 import sys
 sys.path.insert(0, {bench!r})
 import end_to_end
 end_to_end.stop_on_sigterm()
-end_to_end.run_measured(["address", "parse"], dict(__import__("os").environ), sys.stdout)
+end_to_end.run_measured(["address", "parse"], dict(os.environ), sys.stdout)
 """
 
 
@@ -36,10 +37,10 @@ def test_killing_the_bench_stops_its_running_stage(tmp_path):
         )
     try:
         deadline = time.monotonic() + 60
-        while not (stage := _children(proc.pid)):
+        # the stage leads a process group of its own (seen once it has left the fork for its own session)
+        while not ((stage := _children(proc.pid)) and os.getpgid(stage[0]) == stage[0]):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        assert os.getpgid(stage[0]) == stage[0]  # the stage leads a process group of its own
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 143
         deadline = time.monotonic() + 30
@@ -49,6 +50,7 @@ def test_killing_the_bench_stops_its_running_stage(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdin.close()
 
 
 def _children(pid: int) -> list[int]:

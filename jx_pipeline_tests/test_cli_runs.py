@@ -3,9 +3,11 @@ killed with its CLI, the run's process is left unreaped for a while and still ha
 running, its pool slots stayed held and the next run waited (a CI failure of test_crash)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from jx_pipeline.lib import cli_runs
@@ -26,6 +28,8 @@ def test_a_zombie_is_dead_and_a_running_process_alive():
         assert Path(f"/proc/{ended.pid}").exists()  # what the old check looked at
         assert not cli_runs.alive(ended.pid)
         assert cli_runs.alive(running.pid)
+        assert cli_runs.alive(running.pid, cli_runs._started_at(running.pid))
+        assert not cli_runs.alive(running.pid, "another-boot:1")  # the pid reused by a later process
     finally:
         running.kill()
         running.wait()
@@ -41,7 +45,7 @@ import dagster as dg
 def slow():
     time.sleep(120)
 
-defs = dg.Definitions(assets=[slow])
+defs = dg.Definitions(assets=[slow], executor=dg.in_process_executor)
 """
 
 
@@ -54,7 +58,7 @@ def test_a_run_killed_before_the_cli_knew_it_is_released(tmp_path, monkeypatch):
     from jx_pipeline.lib import settings
 
     monkeypatch.setattr(settings, "STATE_DIR", tmp_path / "state")
-    pool = f"jx_test_cli_{tmp_path.name[-12:]}"
+    pool = f"jx_test_cli_{uuid.uuid4().hex[:8]}"
     (tmp_path / "defs.py").write_text(SLOW_ASSET.format(pool=pool))
     exe = Path(sys.executable).parent / "dagster"
     with dg.DagsterInstance.get() as instance:
@@ -65,6 +69,7 @@ def test_a_run_killed_before_the_cli_knew_it_is_released(tmp_path, monkeypatch):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            start_new_session=True,
         )
         cli_runs.started(proc.pid, since)  # what follow() writes first, before it knows the run
         try:
@@ -74,12 +79,17 @@ def test_a_run_killed_before_the_cli_knew_it_is_released(tmp_path, monkeypatch):
             ):
                 assert proc.poll() is None and time.monotonic() < deadline, "the run never took its slot"
                 time.sleep(0.2)
-        finally:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # held for ever otherwise
-        assert cli_runs.release_dead(instance) == [run_id]
-        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-        assert instance.event_log_storage.get_concurrency_info(pool).claimed_slots == []
-        assert cli_runs.release_dead(instance) == []  # released once
-        instance.event_log_storage.delete_concurrency_limit(pool)
+            assert (
+                instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+            )  # held for ever otherwise
+            assert cli_runs.release_dead(instance) == [run_id]
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+            assert instance.event_log_storage.get_concurrency_info(pool).claimed_slots == []
+            assert cli_runs.release_dead(instance) == []  # released once
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            instance.event_log_storage.delete_concurrency_limit(pool)

@@ -123,7 +123,7 @@ def test_birth_dates_read_as_python_stdnum_reads_them(yyyymmdd):
     """Our date reading (stdnum's without its string cleaning, for speed) agrees with ``ric.get_birth_date``."""
     try:
         theirs = ric.get_birth_date("000000" + yyyymmdd + "0000")
-    except Exception:
+    except ValueError:  # stdnum's InvalidComponent
         theirs = None
     ours = std._birth_date(yyyymmdd)
     assert ours == (theirs if theirs is not None and theirs >= std.ID_EARLIEST_BIRTH else None)
@@ -348,3 +348,16 @@ def test_periods_rejected(raw):
 )
 def test_timestamps(raw, expected):
     assert canonical.timestamp(raw) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("3304021990010100²X", "id_format"),
+        ("33040290010100①", "id_length"),
+        ("33040219900101001①", "id_checksum"),
+    ],
+)
+def test_digits_of_other_scripts_are_rejected_not_a_crash(raw, reason):
+    """str.isdigit() holds for ² and ①, which int() cannot read: they used to fail the staging step."""
+    assert std.resident_id(raw) == (None, reason)

@@ -50,6 +50,7 @@ _FLAT_CHARS = "0123456789幢栋号楼单元室户"  # all a flat is written with
 # filler between levels: null values, and NBS placeholders copied from forms (上海市-市辖区-黄浦区)
 _NONE = ("",)  # a level not in the chain
 _FILLER = re.compile(r"^(?:中华人民共和国|中国|null|NULL|None|none|无|市辖区|其它区|其他区)")
+_NOTHING = re.compile(rf"(?:{_FILLER.pattern[1:]}|[\W_])*\Z")  # filler and punctuation only
 _FILLER_FIRST = set("中nN无市其")  # the first characters of the fillers: the regex is tried only after one
 
 
@@ -495,8 +496,8 @@ class AddressParser:
         """A place contradicting the ones before starts the address anew (a migrant's home glued in front) when
         it is a province, or a full city or county name before any county was named, or the configured city's
         county; a bare stem only if a division name follows (湖南邵阳|杭州萧山…); 乐清市清远… is not 清远市."""
-        if not rest.strip():  # 嘉兴市海宁市桐乡市: a place named last, with nothing after it, starts nothing
-            return False
+        if _NOTHING.match(rest) and self._in_city(chain):
+            return False  # 嘉兴市海宁市桐乡市: the city's place named last, after another of its own, starts nothing
         local = place.code[:4] == self.city
         if place.level == "province":
             return place.rank < 2 or "county" not in chain
@@ -511,6 +512,10 @@ class AddressParser:
         if place.level == "county":
             return self._starts_local(place, chain, rest)
         return ("county" not in chain or local) and self._names_next(rest)  # 镇远县|嘉兴|嘉兴市嘉善…
+
+    def _in_city(self, chain: dict) -> bool:
+        """The places named so far are inside the configured city."""
+        return any(chain.get(level, ("",))[0][:4] == self.city for level in ("city", "county"))
 
     def _starts_local(self, place: Place, chain: dict, rest: str) -> bool:
         """A bare county stem after another place's county starts the address anew only when one of its towns

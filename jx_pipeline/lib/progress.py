@@ -108,9 +108,8 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
     """Wait for ``proc`` (a ``dagster asset materialize``), printing a progress line whenever steps of its run
     finish: '<step> done' (or failed) and the tally. Returns the process's exit code."""
     since, run_id, cursor = time.time(), None, None
-    cli_runs.started(
-        proc.pid, since
-    )  # before anything slow: a kill from now on leaves a run someone releases
+    # before anything slow: a kill from now on leaves a run that the next CLI call releases
+    cli_runs.started(proc.pid, since)
     with dg.DagsterInstance.get() as instance:
         while True:
             exited = proc.poll() is not None
@@ -125,7 +124,8 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
                     ok = entry.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
                     done = tally(instance, run_id, upto=record.storage_id)
                     print_line(f"{done.line()} | {entry.step_key} {'done' if ok else 'FAILED'}")
-            if exited:
-                cli_runs.forget(proc.pid)
+            if exited:  # a run its killed process left unfinished is marked failed and its slots freed now
+                for killed in cli_runs.release_dead(instance):
+                    print_line(f"run {killed}: its process ended without finishing it; marked failed")
                 return proc.returncode
             time.sleep(every)

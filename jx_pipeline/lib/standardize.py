@@ -82,12 +82,12 @@ def resident_id_form(value: object) -> Result:
     v = _clean(value)
     if not v:
         return None, "id_empty"
-    if len(v) == 15 and v.isdigit():
+    if len(v) == 15 and v.isascii() and v.isdigit():
         body = v[:6] + "19" + v[6:]
         v = body + ric.calc_check_digit(body + "0")
     if len(v) != 18:
         return None, "id_length"
-    if not v[:17].isdigit():
+    if not (v[:17].isascii() and v[:17].isdigit()):  # ² and ① are digits to str.isdigit
         return None, "id_format"
     if v[17] != ric.calc_check_digit(v):
         return None, "id_checksum"
