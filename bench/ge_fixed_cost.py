@@ -7,6 +7,13 @@ computed by pandas directly (``notna().mean()`` per column). A time that does no
 own bookkeeping (its metric graph is built per expectation), not the data.
 
     .venv/bin/python bench/ge_fixed_cost.py --feed gaj_hjrk --rows 20 2000 200000
+
+With ``--warehouse-partitions N`` it then times, on N staged partitions of this checkout's warehouse (run
+`make demo` first), what the staged asset now runs — ``expectations.check``: the catalog's expectations counted
+in one SQL statement, GE only for a feed's own — against the GE path on the same partition (read into pandas,
+suite, validate), and counts the partitions where the two results differ (they must not).
+
+    .venv/bin/python bench/ge_fixed_cost.py --rows 20 --warehouse-partitions 200
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ def main() -> None:
     p.add_argument("--feed", default="gaj_hjrk")
     p.add_argument("--rows", type=int, nargs="+", default=[20, 2000, 200000])
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--warehouse-partitions", type=int, default=0)
     args = p.parse_args()
     feed = load_catalog().feed(args.feed)
     for rows in args.rows:
@@ -65,6 +73,55 @@ def main() -> None:
             ),
             flush=True,
         )
+    if args.warehouse_partitions:
+        print(json.dumps(_warehouse(args.warehouse_partitions)), flush=True)
+
+
+FIELDS = (
+    "expectation",
+    "column",
+    "success",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "sample",
+)
+
+
+def _warehouse(limit: int) -> dict:
+    """SQL path vs GE path on real staged partitions, one after the other on each."""
+    from jx_pipeline.lib import settings
+    from jx_pipeline.lib.pg import connect
+
+    catalog = {f.id: f for f in load_catalog().feeds}
+    sql_s = ge_s = 0.0
+    n = differ = rows = 0
+    with connect(settings.resolve_urls()[0]) as conn:
+        parts = conn.execute(
+            "select feed_id, partition_key, rows_loaded from quality.load_audit where stage = 'staged'"
+            " order by feed_id, partition_key"
+        ).fetchall()
+        for feed_id, partition, loaded in [p for p in parts if p[0] in catalog][:limit]:
+            feed = catalog[feed_id]
+            expectations.check(conn, feed, partition)  # warm: the first call per feed registers it in GE
+            start = time.perf_counter()
+            ours, _ = expectations.check(conn, feed, partition)
+            sql_s += time.perf_counter() - start
+            start = time.perf_counter()
+            df = expectations.frame(conn, feed, partition)
+            theirs = expectations.validate(feed, df, expectations.suite(feed, len(df)))
+            ge_s += time.perf_counter() - start
+            n, rows = n + 1, rows + loaded
+            differ += [{k: r[k] for k in FIELDS} for r in ours] != [{k: r[k] for k in FIELDS} for r in theirs]
+            conn.rollback()
+    return {
+        "partitions": n,
+        "mean_rows": round(rows / max(n, 1)),
+        "sql_ms_per_partition": round(sql_s * 1000 / max(n, 1), 2),
+        "ge_ms_per_partition": round(ge_s * 1000 / max(n, 1), 1),
+        "ratio": round(ge_s / sql_s, 1) if sql_s else None,
+        "partitions_differing": differ,
+    }
 
 
 if __name__ == "__main__":

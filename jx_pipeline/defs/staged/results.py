@@ -72,9 +72,7 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
         # a partition's staged rows, its expectation results and its quarantine verdict commit together
         with conn.transaction():
             staged.append(staging.stage_partition(conn, feed, p, batch_id))
-            df = expectations.frame(conn, feed, p)
-            suites[p] = suite = expectations.suite(feed, len(df))
-            result = expectations.validate(feed, df, suite)
+            result, suites[p] = expectations.check(conn, feed, p)
             _store(conn, feed, p, result)
             counted = reconcile.staged(conn, feed, [p])
             tally.add(counted)
@@ -125,6 +123,6 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
             "failed": len(failed),
             "unexpected_total": sum(r["unexpected_count"] or 0 for r in outcome),
             "results": dg.MetadataValue.md(_table(outcome)),
-            "suite": dg.MetadataValue.json({p: expectations.suite_json(s) for p, s in suites.items()}),
+            "suite": dg.MetadataValue.json(suites),
         },
     )

@@ -1,0 +1,95 @@
+"""The catalog's expectations counted in SQL give what Great Expectations gives on the same partition: GE is the
+oracle. Real staged partitions of the world, then the same partitions corrupted (values nulled past the allowance,
+events dated before birth, a partition emptied), each compared result by result."""
+
+import pytest
+
+from jx_pipeline.catalog import load_catalog
+from jx_pipeline.lib import expectations, ingest, migrations, staging
+from jx_pipeline.lib.pg import connect
+
+DAY = "2026-11-01"
+FEEDS = ("gaj_ldrk", "wjw_csyxzm", "scjgj_qydj", "zrzyj_gdbh")  # the pair rule, a catalog override, own rules
+FIELDS = (
+    "expectation",
+    "column",
+    "success",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "sample",
+)
+
+
+@pytest.fixture(scope="module")
+def staged(world, make_scratch_db_module):
+    url = make_scratch_db_module()
+    catalog = load_catalog()
+    with connect(url) as conn:
+        migrations.migrate(conn)
+        for feed_id in FEEDS:
+            feed = catalog.feed(feed_id)
+            ingest.load_partition(conn, feed, DAY, "t", world=world, first_partition=DAY)
+            staging.stage_partition(conn, feed, DAY, "t")
+    return url
+
+
+def _both(conn, feed):
+    ours, expected = expectations.check(conn, feed, DAY)
+    df = expectations.frame(conn, feed, DAY)
+    theirs = expectations.validate(feed, df, expectations.suite(feed, len(df)))
+    return [{k: r[k] for k in FIELDS} for r in ours], [{k: r[k] for k in FIELDS} for r in theirs], expected
+
+
+@pytest.mark.parametrize("feed_id", FEEDS)
+def test_sql_counts_equal_great_expectations_on_real_partitions(staged, feed_id):
+    feed = load_catalog().feed(feed_id)
+    with connect(staged) as conn:
+        ours, theirs, expected = _both(conn, feed)
+    assert ours == theirs and len(ours) == len(expected) > 1
+    assert ours[0]["element_count"] > 0
+
+
+def test_sql_counts_equal_great_expectations_on_corrupted_partitions(staged):
+    feed = load_catalog().feed("gaj_ldrk")
+    table = staging.staged_table(feed, DAY).as_string(None)
+    with connect(staged) as conn:
+        conn.execute(f"update {table} set phone = null where _row_id % 3 = 0")  # past phone's allowance
+        conn.execute(
+            f"update {table} set event_date = birth_date - 1 where _row_id % 7 = 1 and birth_date is not null"
+        )
+        conn.execute(f"update {table} set birth_date = null where _row_id % 11 = 2")  # judged rows change too
+        ours, theirs, _ = _both(conn, feed)
+        assert ours == theirs
+        failed = {r["column"] for r in ours if not r["success"]}
+        assert failed == {"phone", "birth_date", "event_date>birth_date"}  # the corruption is seen, by both
+        pair = next(r for r in ours if r["column"] == "event_date>birth_date")
+        assert pair["unexpected_count"] > 0 and len(pair["sample"]) == expectations.SAMPLE
+
+        conn.execute(f"delete from {table}")  # an empty partition: nothing is judged, nothing fails
+        ours, theirs, _ = _both(conn, feed)
+        assert ours == theirs and all(r["success"] and r["element_count"] == 0 for r in ours)
+        conn.rollback()
+
+
+def test_the_allowance_boundary_is_judged_as_great_expectations_judges_it(staged):
+    """Every address filled, then exactly the allowed number of them nulled, then one more: the check passes,
+    then fails, and GE agrees both times."""
+    feed = load_catalog().feed("wjw_csyxzm")
+    table = staging.staged_table(feed, DAY).as_string(None)
+    with connect(staged) as conn:
+        conn.execute(f"update {table} set address = 'x' where address is null")
+        rows = conn.execute(f"select count(*) from {table}").fetchone()[0]
+        mostly = expectations.allowance(expectations.COMPLETENESS["address"], rows)
+        allowed = max(k for k in range(rows + 1) if (rows - k) / rows >= mostly)
+        assert 0 < allowed < rows
+        for nulls, passes in ((allowed, True), (allowed + 1, False)):
+            conn.execute(
+                f"update {table} set address = case when _row_id in (select _row_id from {table}"
+                f" order by _row_id limit {nulls}) then null else 'x' end"
+            )
+            ours, theirs, _ = _both(conn, feed)
+            assert ours == theirs
+            address = next(r for r in ours if r["column"] == "address")
+            assert (address["unexpected_count"], address["success"]) == (nulls, passes)
+        conn.rollback()
