@@ -225,3 +225,16 @@ def test_a_raw_table_from_an_older_version_is_numbered_by_migration_0010(make_sc
         ingest.load_partition(c, feed, DAY, "b2", world=world)  # and the upgraded table loads again
         assert _raw_ids(c) == EXPECTED_IDS
         c.rollback()
+
+
+def test_a_column_mapped_later_is_added_to_the_raw_and_staged_tables(conn, feed, world):
+    """Tables made before the catalog mapped JE (amount) get the column on the next load, and the rows fill it."""
+    earlier = feed.model_copy(update={"columns": {k: v for k, v in feed.columns.items() if k != "JE"}})
+    ingest.ensure_raw_table(conn, earlier)
+    staging.ensure_staged_table(conn, earlier)
+    assert "je" not in ingest.table_columns(conn, "raw", FEED_ID)[1]
+    assert "amount" not in ingest.table_columns(conn, "staged", FEED_ID)[1]
+    _load(conn, feed, world)
+    assert "je" in ingest.table_columns(conn, "raw", FEED_ID)[1]
+    filled = conn.execute(f'select count(amount) from staged."{FEED_ID}"').fetchone()[0]
+    assert filled > 0

@@ -64,6 +64,7 @@ def _context():
 FALSE_FAILURE = 0.00135  # the one-sided tail beyond three standard deviations
 
 
+@cache
 def allowance(share: float, rows: int) -> float:
     """The share a partition of ``rows`` rows must reach: the lowest share a partition meeting the target
     falls below with chance at most FALSE_FAILURE (exact binomial quantile), so that a day's increment of a
@@ -148,8 +149,9 @@ def check(conn, feed: Feed, partition: str) -> tuple[list[dict], list[dict]]:
     """(results, expectations) of one staged partition: the catalog's counted in one statement, the feed's own by
     GE (only feeds that have some load the partition into pandas)."""
     table = staging.staged_table(feed, partition)
-    pair = any(e["type"] == PAIR for e in catalog_expectations(feed, 0))
-    fields = [e["kwargs"]["column"] for e in catalog_expectations(feed, 0) if e["type"] == NOT_NULL]
+    shape = catalog_expectations(feed, 0)
+    pair = any(e["type"] == PAIR for e in shape)
+    fields = [e["kwargs"]["column"] for e in shape if e["type"] == NOT_NULL]
     counts = [sql.SQL("count({})").format(sql.Identifier(f)) for f in fields]
     if pair:
         counts.append(sql.SQL("count(*) filter (where event_date is not null and birth_date is not null)"))

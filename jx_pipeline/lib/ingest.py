@@ -56,46 +56,47 @@ def raw_columns(feed: Feed) -> list[str]:
 
 def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
     """The feed's raw table, LIST-partitioned by landing day: replacing a day is dropping one partition."""
-    kind = conn.execute(
-        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'raw' and c.relname = %s",
-        (feed.id,),
-    ).fetchone()
-    if kind and kind[0] != "p":
+    kind, existing = table_columns(conn, "raw", feed.id) or (None, None)
+    if kind and kind != "p":
         raise JxError(
             f"raw.{feed.id} was created by an older jx-pipeline (not partitioned by day)",
             fix=f'psql "$(jx-pipeline db url)" -c \'drop table raw."{feed.id}"\'  then re-run the load',
         )
-    cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in raw_columns(feed))
-    conn.execute(
-        sql.SQL(
-            "create table if not exists {} ({}, _extra jsonb, _batch_id text not null, _partition text not null,"
-            " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
-            " partition by list (_partition)"
-        ).format(raw_table(feed), cols)
-    )
-    if kind and not _has_column(conn, "raw", feed.id, "_row_id"):
+    if existing is None:
+        cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in raw_columns(feed))
+        conn.execute(
+            sql.SQL(
+                "create table if not exists {} ({}, _extra jsonb, _batch_id text not null, _partition text not null,"
+                " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
+                " partition by list (_partition)"
+            ).format(raw_table(feed), cols)
+        )
+        return
+    if "_row_id" not in existing:
         raise JxError(
             f"raw.{feed.id} was created by an older jx-pipeline (no _row_id)",
             fix="jx-pipeline db migrate  (migration 0010 numbers the existing rows), then re-run the load",
         )
     for c in raw_columns(feed):  # a column added to the catalog later
-        conn.execute(
-            sql.SQL("alter table {} add column if not exists {} text").format(
-                raw_table(feed), sql.Identifier(c)
+        if c not in existing:
+            conn.execute(
+                sql.SQL("alter table {} add column if not exists {} text").format(
+                    raw_table(feed), sql.Identifier(c)
+                )
             )
-        )
 
 
-def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
-    return (
-        conn.execute(
-            "select 1 from information_schema.columns where table_schema = %s and table_name = %s"
-            " and column_name = %s",
-            (schema, table, column),
-        ).fetchone()
-        is not None
-    )
+def table_columns(conn: psycopg.Connection, schema: str, table: str) -> tuple[str, set[str]] | None:
+    """(relkind, column names) of a table, None when it does not exist: one catalog lookup per load, where
+    information_schema took ~4 ms a query."""
+    row = conn.execute(
+        """select c.relkind, array_agg(a.attname::text) filter (where a.attnum > 0 and not a.attisdropped)
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             left join pg_attribute a on a.attrelid = c.oid
+            where n.nspname = %s and c.relname = %s group by c.relkind""",
+        (schema, table),
+    ).fetchone()
+    return (row[0], set(row[1] or ())) if row else None
 
 
 def day_name(feed: Feed, partition: str) -> str:

@@ -72,24 +72,30 @@ def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
                 " stored"
             )
         )
-    conn.execute(
-        sql.SQL(
-            "create table if not exists {} ({}, _batch_id text not null, _partition text not null,"
-            " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
-            " partition by list (_partition)"
-        ).format(staged_table(feed), sql.SQL(", ").join(cols))
-    )
-    if not ingest._has_column(conn, "staged", feed.id, "_row_id"):
+    _, existing = ingest.table_columns(conn, "staged", feed.id) or (None, None)
+    if existing is None:
+        conn.execute(
+            sql.SQL(
+                "create table if not exists {} ({}, _batch_id text not null, _partition text not null,"
+                " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
+                " partition by list (_partition)"
+            ).format(staged_table(feed), sql.SQL(", ").join(cols))
+        )
+        return
+    if "_row_id" not in existing:
         raise JxError(
             f"staged.{feed.id} was created by an older jx-pipeline (no _row_id)",
             fix="jx-pipeline db migrate  (migration 0010 numbers the existing rows), then re-run",
         )
     for f in fields(feed):  # a field mapped in the catalog later
-        conn.execute(
-            sql.SQL("alter table {} add column if not exists {} {}").format(
-                staged_table(feed), sql.Identifier(f), sql.SQL(canonical.sql_type(f).replace(" not null", ""))
+        if f not in existing:
+            conn.execute(
+                sql.SQL("alter table {} add column if not exists {} {}").format(
+                    staged_table(feed),
+                    sql.Identifier(f),
+                    sql.SQL(canonical.sql_type(f).replace(" not null", "")),
+                )
             )
-        )
 
 
 def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, tuple[int, str, int]]:
