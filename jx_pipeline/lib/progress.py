@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from jx_pipeline.lib import cli_runs
+from jx_pipeline.lib import cli_runs, storage_pool
 
 DEPARTMENT_TAG = "jx/department"
 _FINISHED = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
@@ -111,6 +111,7 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
     # before anything slow: a kill from now on leaves a run that the next CLI call releases
     cli_runs.started(proc.pid, since)
     with dg.DagsterInstance.get() as instance:
+        storage_pool.pool_connections(instance)  # it polls every second: one connection, not three a second
         while True:
             exited = proc.poll() is not None
             if run_id is None and (run_id := cli_runs.run_of(instance, proc.pid, since)):

@@ -13,7 +13,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib import retry, settings
+from jx_pipeline.lib import retry, settings, storage_pool
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
@@ -33,6 +33,10 @@ class WarehouseResource(dg.ConfigurableResource):
     """Connection to the warehouse database; the schema is migrated on first use in each process."""
 
     url: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None:  # the run's events: one pooled connection, not one per event
+            storage_pool.pool_connections(context.instance)
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
