@@ -3,9 +3,10 @@
 dagster-postgres opens a new connection for every event it stores (a NullPool, so that an idle instance holds
 none). A run stores thousands of events, and each connection costs ~9 ms here (TCP, SCRAM authentication, a
 backend process): 2,328 connections were 40 % of a 5-department ingest run at scale 0.001 (cProfile;
-`bench/run_overhead.py` measures with and without). ``JX_STORAGE_POOL=off`` keeps Dagster's own behaviour. In a run process, and in the CLI that follows a run, the storages get a small pool
-instead — as Dagster's webserver does for itself — with a ping at checkout, so that a connection cut by a server
-restart is replaced before use, as a new connection would be.
+`bench/run_overhead.py` measures with and without). In a run process, and in the CLI that follows a run, the
+storages get a small pool instead — as Dagster's webserver does for itself — with a ping at checkout, so that a
+connection cut by a server restart is replaced before use, as a new connection would be.
+``JX_STORAGE_POOL=off`` keeps Dagster's own behaviour.
 """
 
 from __future__ import annotations
