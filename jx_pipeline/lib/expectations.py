@@ -189,6 +189,22 @@ def check(conn, feed: Feed, partition: str) -> tuple[list[dict], list[dict]]:
     return results, [{k: e[k] for k in ("type", "kwargs")} for e in expected]
 
 
+RESULT_FIELDS = (
+    "expectation",
+    "column",
+    "success",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "sample",
+)
+
+
+def comparable(results: list[dict]) -> list[dict]:
+    """Results of ``check`` and of ``validate`` reduced to what both give (to compare the two paths)."""
+    return [{k: r[k] for k in RESULT_FIELDS} for r in results]
+
+
 def _pair_sample(conn, table) -> list[str]:
     """A few (event_date, birth_date) pairs out of order, as GE's partial unexpected list shows them."""
     pairs = conn.execute(
