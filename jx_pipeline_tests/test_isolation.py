@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jx_pipeline.lib import settings
+from jx_pipeline.lib import roles, settings
 from jx_pipeline.lib.pg import connect
 from jx_pipeline_tests.conftest import DEMO_PREFIX, LOCAL_MODE, TEST_PREFIX, run_cli
 from jx_pipeline_tests.db_snapshot import differences, snapshot
@@ -92,7 +92,9 @@ def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path):
         "from jx_pipeline_tests.conftest import pytest_sessionfinish, pytest_sessionstart  # noqa\n"
         "@pytest.fixture(scope='session', autouse=True)\ndef world():\n    return None\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JX_", "DAGSTER_"))}
+    # roles are per server: the nested session keeps this one's passwords, or its `db up` would change them
+    keep = {r.password_env for r in roles.ROLES}
+    env = {k: v for k, v in os.environ.items() if k in keep or not k.startswith(("JX_", "DAGSTER_"))}
     state = tmp_path / "demo-state"
     env |= {"JX_WAREHOUSE_URL": demo_wh, "JX_DAGSTER_STORAGE_URL": demo_dg, "JX_STATE_DIR": str(state)}
     env |= {"GUARD_DEMO_URL": demo_wh, "GUARD_STATE": str(state)}
@@ -110,6 +112,9 @@ def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path):
     assert done.returncode == 1, out  # ... but the session failed, naming the table
     assert "the demo's databases or state changed" in out, out
     assert "public.guarded: 2 -> 2 rows" in out and "dagster/compute.log: created" in out, out
+    for role in roles.ROLES:  # the nested session's `db up` left the server's roles as they were
+        with connect(roles.url(role, demo_wh)) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == role.name
 
 
 def _make_test(tests: Path) -> subprocess.CompletedProcess:

@@ -42,7 +42,8 @@ def server(published, tmp_path_factory):
         wait_for_http(f"{base}/healthz", proc, Path(log.name), 90)
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:  # ended already: wait_for_http's failure (with the log) is the one to see
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
 
