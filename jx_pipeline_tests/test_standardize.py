@@ -72,3 +72,46 @@ def test_dates_in_every_format_the_feeds_use():
     assert std.parse_date("sometime")[1] == "date_unparseable"
     assert std.parse_date("1899-12-31")[1] == "date_out_of_range"
     assert std.parse_date("2099-01-01")[1] == "date_out_of_range"
+
+
+def _date_like(rng) -> list[str]:
+    """Strings in and near the fast paths' forms: every corner of year, month and day, random digits, full-width
+    digits, one hyphen missing, times appended."""
+    out = []
+    for y in ("0000", "0001", "1899", "1900", "1949", "2024", "2026", "2100", "9999"):
+        for m in ("00", "01", "02", "09", "10", "12", "13", "1", "99"):
+            for d in ("00", "01", "09", "28", "29", "30", "31", "32", "7"):
+                out += [f"{y}-{m}-{d}", f"{y}{m}{d}", f"{y}-{m}{d}", f"{y}{m}-{d}", f"{y}-{m}-{d} 10:00:00"]
+    digits = rng.integers(0, 10, size=(3000, 10))
+    out += ["".join(map(str, r[:8])) for r in digits]
+    out += ["{}{}{}{}-{}{}-{}{}".format(*r[:8]) for r in digits]
+    out += [s.translate(str.maketrans("0123456789", "０１２３４５６７８９")) for s in out[:500]]
+    return out
+
+
+@pytest.mark.parametrize("declared", [None, *std._DATE_FORMATS])
+def test_date_fast_path_reads_as_strptime_does(declared, monkeypatch):
+    values = _date_like(np.random.default_rng(13))
+    kwargs = {"earliest": date(1900, 1, 1), "latest": date(2026, 12, 31)}
+    fast = [std.parse_date(v, declared, **kwargs) for v in values]
+    monkeypatch.setattr(std, "_iso_or_compact", lambda v: None)  # strptime and the patterns only
+    slow = [std.parse_date(v, declared, **kwargs) for v in values]
+    assert fast == slow
+    assert sum(r[0] is not None for r in fast) > 400  # the fast path was taken, and agreed
+
+
+def test_timestamp_fast_path_reads_as_strptime_does(monkeypatch):
+    import re
+
+    from jx_pipeline.lib import canonical
+
+    rng = np.random.default_rng(17)
+    days = _date_like(rng)[:2000]
+    clocks = ["00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "7:05:09", "09:05"]
+    values = [f"{d}{sep}{c}" for d in days[::7] for c in clocks for sep in (" ", "T")]
+    values += ["{}{}{}{}-{}{}-{}{} {}{}:{}{}:{}{}".format(*rng.integers(0, 10, 14)) for _ in range(3000)]
+    fast = [canonical.timestamp(v) for v in values]
+    monkeypatch.setattr(canonical, "_SECONDS", re.compile(r"(?!)"))  # never the fast path
+    slow = [canonical.timestamp(v) for v in values]
+    assert fast == slow
+    assert sum(r[0] is not None for r in fast) > 500

@@ -10,9 +10,11 @@ of a repeated key is kept (the last delivered) and which version of a record is 
 ``_row_number`` only name the row in messages.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import compress
 
 import numpy as np
 import psycopg
@@ -210,7 +212,8 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
             for c in [*names, "_batch_id", "_partition", "_source_file", "_row_number", "_row_id"]
         )
         col_index = {c: i for i, c in enumerate(src)}
-        stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects)
+        tail = "\t".join(copy_text(v) for v in (batch_id, partition))
+        stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects, tail)
         copy_in = sql.SQL("copy {} ({}) from stdin").format(day, target)
         with conn.cursor(name=f"stage_{feed.id}") as cur:
             cur.execute(select, (partition,))
@@ -218,10 +221,9 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
                 CHUNK
             ):  # a connection cannot read a cursor while it COPYs: alternate
                 result.rows_read += len(chunk)
-                rows = stager.rows(chunk)
+                data = stager.copy_data(chunk)
                 with conn.cursor().copy(copy_in) as copy:
-                    for out, path, number, row_id in rows:
-                        copy.write_row([*out, batch_id, partition, path, number, row_id])
+                    copy.write(data)
         for path, row, value in _outside_city(conn, feed, partition):
             rejects.append(
                 (path, row, f"{source_of['lon']},{source_of['lat']}", "coord_outside_jiaxing", value, "value")
@@ -230,52 +232,107 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
     return result
 
 
-class _ChunkStager:
-    """Standardizes chunks of raw rows of one partition; rejects accumulate in the given list."""
+# COPY's text format: a backslash and the control characters that delimit fields and rows are escaped
+_COPY_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+MEMO_LIMIT = 200_000  # distinct raw values remembered per column: flat memory on partitions of unique values
 
-    def __init__(self, feed, names, std, source_of, col_index, key_col, dups, rejects):
+
+def copy_text(value: object) -> str:
+    """A standardized value as a field of COPY's text format (what psycopg's dumpers would send)."""
+    if value is None:
+        return _COPY_NULL
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPE) if _NEEDS_ESCAPE.search(value) else value
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    return str(value)
+
+
+def _escaped(texts) -> list[str]:
+    """A column of texts in COPY's text format (most columns need no escape: one search decides)."""
+    if _NEEDS_ESCAPE.search("".join(texts)):
+        return [t.translate(_COPY_ESCAPE) for t in texts]
+    return list(texts)
+
+
+class _ChunkStager:
+    """Standardizes chunks of raw rows of one partition column by column: each distinct raw value of a column is
+    standardized once (and formatted for COPY once), rows are then assembled by joins, not a loop per value.
+    Rejects accumulate in the given list."""
+
+    def __init__(self, feed, names, std, source_of, col_index, key_col, dups, rejects, tail):
         self.feed, self.names, self.std, self.source_of = feed, names, std, source_of
         self.col, self.key_col, self.dups, self.rejects = col_index, key_col, dups, rejects
         self.n_src = len(col_index)
         self.coord_cols = f"{source_of.get('lon')},{source_of.get('lat')}"
+        self.tail = tail  # COPY text of the columns every row of the partition shares (batch, partition)
+        self.memo = {f: ({}, {}) for f in names}  # raw value -> COPY text; raw value -> reason (if any)
 
-    def rows(self, chunk: list[tuple]) -> list[tuple[list, str, int, int]]:
-        feed, col, rejects = self.feed, self.col, self.rejects
-        lonlat = None
-        if feed.coordinates:
-            xs = [r[col[feed.coordinates.x]] for r in chunk]
-            ys = [r[col[feed.coordinates.y]] for r in chunk]
-            lonlat = _coordinates(feed, xs, ys)
-        out_rows = []
-        for j, row in enumerate(chunk):
-            path, number, row_id = row[self.n_src], row[self.n_src + 1], row[self.n_src + 2]
-            key = (row[col[self.key_col]] or "").strip()
+    def _column(self, f: str, values: tuple) -> tuple[list[str], dict]:
+        """COPY texts of one field's raw values, and the reasons of the raw values it rejects."""
+        texts, reasons = self.memo[f]
+        if len(texts) > MEMO_LIMIT:
+            texts.clear()
+            reasons.clear()
+        fn = self.std[f]
+        for v in set(values).difference(texts):
+            value, reason = fn(v)
+            texts[v] = _COPY_NULL if value is None else copy_text(value)
+            if reason:
+                reasons[v] = reason
+        return list(map(texts.__getitem__, values)), reasons
+
+    def copy_data(self, chunk: list[tuple]) -> bytes:
+        """The chunk's staged rows in COPY text format; its row and value rejects appended to the list."""
+        feed, col, rejects, n_src = self.feed, self.col, self.rejects, self.n_src
+        columns = list(zip(*chunk, strict=True))
+        paths, numbers, row_ids = columns[n_src], columns[n_src + 1], columns[n_src + 2]
+        keys = [(k or "").strip() for k in columns[col[self.key_col]]]
+        keep = [True] * len(chunk)
+        for i, key in enumerate(keys):
             if not key:
-                rejects.append((path, number, self.key_col, "key_empty", None, "row"))
-                continue
-            kept = self.dups.get(key)
-            if kept is not None and kept[0] != row_id:
+                keep[i] = False
+                rejects.append((paths[i], numbers[i], self.key_col, "key_empty", None, "row"))
+            elif (kept := self.dups.get(key)) is not None and kept[0] != row_ids[i]:
+                keep[i] = False
                 later = f"{key} (kept: {kept[1]} row {kept[2]})"
-                rejects.append((path, number, self.key_col, "duplicate_key", later, "row"))
+                rejects.append((paths[i], numbers[i], self.key_col, "duplicate_key", later, "row"))
+        out = [_escaped(keys)]
+        if feed.coordinates:
+            xs, ys = columns[col[feed.coordinates.x]], columns[col[feed.coordinates.y]]
+            lon, lat, why = _coordinates(feed, xs, ys)
+            for i in (i for i, r in enumerate(why) if r and keep[i]):
+                rejects.append((paths[i], numbers[i], self.coord_cols, why[i], f"{xs[i]},{ys[i]}", "value"))
+        for f in self.names[1:]:
+            if f in ("lon", "lat"):
+                out.append([_COPY_NULL if v != v else repr(v) for v in (lon if f == "lon" else lat).tolist()])
                 continue
-            out: list = [key]
-            for f in self.names[1:]:
-                if f in ("lon", "lat"):
-                    v = lonlat[0 if f == "lon" else 1][j]
-                    out.append(None if np.isnan(v) else float(v))
-                    if f == "lon" and lonlat[2][j]:
-                        xy = f"{row[col[feed.coordinates.x]]},{row[col[feed.coordinates.y]]}"
-                        rejects.append((path, number, self.coord_cols, lonlat[2][j], xy, "value"))
-                    continue
-                raw_value = row[col[self.source_of[f]]]
-                value, reason = self.std[f](raw_value)
-                out.append(value)
-                if reason:
-                    rejects.append(
-                        (path, number, self.source_of[f], reason, canonical.mask(f, raw_value), "value")
-                    )
-            out_rows.append((out, path, number, row_id))
-        return out_rows
+            values = columns[col[self.source_of[f]]]
+            texts, reasons = self._column(f, values)
+            out.append(texts)
+            if reasons and not reasons.keys().isdisjoint(values):
+                for i, v in enumerate(values):
+                    if v in reasons and keep[i]:
+                        rejects.append(
+                            (
+                                paths[i],
+                                numbers[i],
+                                self.source_of[f],
+                                reasons[v],
+                                canonical.mask(f, v),
+                                "value",
+                            )
+                        )
+        out.append([self.tail] * len(chunk))
+        out.append(_escaped(paths))
+        out.append(list(map(str, numbers)))
+        out.append(list(map(str, row_ids)))
+        lines = map("\t".join, compress(zip(*out, strict=True), keep))
+        return ("\n".join(lines) + "\n").encode() if any(keep) else b""
 
 
 def _finish(

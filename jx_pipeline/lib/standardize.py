@@ -208,6 +208,21 @@ _SERIAL = re.compile(r"^(\d{5})(?:\.\d+)?$")
 _SERIAL_EPOCH = date(1899, 12, 30)
 
 
+_ISO_OR_COMPACT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
+
+
+def _iso_or_compact(v: str) -> date | None:
+    """2024-03-07 or 20240307 read as strptime reads them with the formats below (none of which reads either
+    form differently), without strptime's cost; None for anything else, which is left to the formats."""
+    if not _ISO_OR_COMPACT.fullmatch(v):
+        return None
+    d = 1 if len(v) == 10 else 0  # the hyphens
+    try:
+        return date(int(v[:4]), int(v[4 + d : 6 + d]), int(v[6 + 2 * d : 8 + 2 * d]))
+    except ValueError:  # not a calendar date: the formats and patterns below say why
+        return None
+
+
 def parse_date(
     value: object,
     declared: str | None = None,
@@ -220,8 +235,9 @@ def parse_date(
     v = str(value).strip().translate(_FULLWIDTH) if value is not None else ""
     if not v:
         return None, "date_empty"
-    parsed = None
-    for fmt in ((declared,) if declared else ()) + _DATE_FORMATS:
+    parsed = _iso_or_compact(v) if declared is None or declared in _DATE_FORMATS else None
+    formats = ((declared,) if declared else ()) + _DATE_FORMATS
+    for fmt in formats if parsed is None else ():
         try:
             parsed = datetime.strptime(v, fmt).date()
             break
