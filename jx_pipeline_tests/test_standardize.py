@@ -89,12 +89,26 @@ def _date_like(rng) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("declared", [None, *std._DATE_FORMATS])
+def _in_format(fmt: str, rng) -> list[str]:
+    """Strings written in a strptime format, with parts of 1-3 digits (some impossible), padded or not, spaced."""
+    out = []
+    for _ in range(1500):
+        v = fmt
+        for k, width in zip("YmdHMS", (4, 2, 2, 2, 2, 2), strict=True):
+            n = int(rng.integers(0, 10 ** min(width, int(rng.integers(1, 4)))))
+            v = v.replace(f"%{k}", str(n).zfill(width) if rng.random() < 0.6 else str(n))
+        out += [v, v.replace(" ", "  "), " " + v[:-1], v + "0"]
+    return out
+
+
+@pytest.mark.parametrize("declared", [None, *std._DATE_FORMATS, "%d/%m/%Y", "%Y年%m月%d号 %H时"])
 def test_date_fast_path_reads_as_strptime_does(declared, monkeypatch):
-    values = _date_like(np.random.default_rng(13))
+    rng = np.random.default_rng(13)
+    values = _date_like(rng) + _in_format(declared or "%Y-%m-%d", rng)
     kwargs = {"earliest": date(1900, 1, 1), "latest": date(2026, 12, 31)}
     fast = [std.parse_date(v, declared, **kwargs) for v in values]
     monkeypatch.setattr(std, "_iso_or_compact", lambda v: None)  # strptime and the patterns only
+    monkeypatch.setattr(std, "_by_format", lambda v, fmt: None)
     slow = [std.parse_date(v, declared, **kwargs) for v in values]
     assert fast == slow
     assert sum(r[0] is not None for r in fast) > 400  # the fast path was taken, and agreed
@@ -115,3 +129,20 @@ def test_timestamp_fast_path_reads_as_strptime_does(monkeypatch):
     slow = [canonical.timestamp(v) for v in values]
     assert fast == slow
     assert sum(r[0] is not None for r in fast) > 500
+
+
+def test_id_and_mobile_fast_paths_agree_with_the_cleaning_path(pop):
+    """A value written plainly takes a fast path; the same value with a space around takes the cleaning path."""
+    rng = np.random.default_rng(19)
+    ids = [*pop.persons.id_number[:500], *(n[:17] + "x" for n in pop.persons.id_number[:200] if n[17] == "X")]
+    ids += ["".join(map(str, rng.integers(0, 10, 18))) for _ in range(2000)]
+    ids += ["11010519491231002" + c for c in "xXyY0²"] + ["１１０１０５１９４９１２３１００２Ｘ", "A" * 18]
+    for v in ids:
+        assert std.resident_id_form(v) == std.resident_id_form(f" {v} "), v
+        assert std.resident_id(v, WORLD_END) == std.resident_id(f" {v}", WORLD_END), v
+    assert sum(std.resident_id_form(v)[0] is not None for v in ids) > 500
+    phones = ["1" + "".join(map(str, rng.integers(0, 10, 10))) for _ in range(3000)]
+    phones += ["13800138000", "12800138000", "1380013800", "138001380001", "１３８００１３８０００"]
+    for v in phones:
+        assert std.phone(v) == std.phone(f" {v}"), v
+    assert sum(std.phone(v)[0] is not None for v in phones) > 1500
