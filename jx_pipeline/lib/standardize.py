@@ -217,7 +217,8 @@ _SERIAL_EPOCH = date(1899, 12, 30)
 
 
 # CPython's strptime grammar (Lib/_strptime.py, TimeRE) for the directives of the feeds' date formats: a value
-# this reads is read by strptime the same way (test_standardize checks it), at a fraction of strptime's cost.
+# this reads is read by strptime the same way (test_standardize checks it), at a fraction of strptime's cost
+# (which was most of staging's time on date columns, a value failing several formats before one fits).
 _STRPTIME = {
     "Y": r"(?P<Y>\d\d\d\d)",
     "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
@@ -230,8 +231,9 @@ _REGEX_CHARS = re.compile(r"([\\.^$*+?\(\){}\[\]|])")
 
 
 @cache
-def _format_regex(fmt: str) -> re.Pattern | None:
-    """strptime's regex for a format of year, month, day (and time) only; None for a format with others."""
+def _format_regex(fmt: str) -> tuple[re.Pattern, bool] | None:
+    """strptime's regex for a format of year, month, day (and time) only, and whether it reads seconds; None for
+    a format with other directives."""
     parts = re.split(r"(%.)", fmt)
     if not {"%Y", "%m", "%d"} <= set(parts):
         return None
@@ -243,35 +245,30 @@ def _format_regex(fmt: str) -> re.Pattern | None:
             out.append(_STRPTIME[part[1]])
         else:
             out.append(re.sub(r"\s+", r"\\s+", _REGEX_CHARS.sub(r"\\\1", part)))
-    return re.compile("".join(out), re.IGNORECASE)
+    return re.compile("".join(out), re.IGNORECASE), "%S" in parts
 
 
 def _by_format(v: str, fmt: str) -> date | None:
     """``datetime.strptime(v, fmt).date()`` for the formats ``_format_regex`` reads; None where that raises."""
-    rx = _format_regex(fmt)
-    m = rx.match(v) if rx else None
+    rx, seconds = _format_regex(fmt)
+    m = rx.match(v)
     if m is None or m.end() != len(v):  # strptime: "unconverted data remains"
         return None
-    g = m.groupdict()
+    if seconds and int(m["S"]) > 59:  # the grammar reads leap seconds, datetime refuses them
+        return None
     try:
-        when = datetime(*(int(g[k]) for k in "Ymd"), *(int(g.get(k) or 0) for k in "HMS"))
+        return date(int(m["Y"]), int(m["m"]), int(m["d"]))
     except ValueError:
         return None
-    return when.date()
 
 
-_ISO_OR_COMPACT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
-
-
-def _iso_or_compact(v: str) -> date | None:
-    """2024-03-07 or 20240307 read as strptime reads them with the formats below (none of which reads either
-    form differently), without strptime's cost; None for anything else, which is left to the formats."""
-    if not _ISO_OR_COMPACT.fullmatch(v):
-        return None
-    d = 1 if len(v) == 10 else 0  # the hyphens
+def _strptime_date(v: str, fmt: str) -> date | None:
+    """``datetime.strptime(v, fmt).date()``, None where that raises; through strptime's grammar when it can."""
+    if _format_regex(fmt) is not None:
+        return _by_format(v, fmt)
     try:
-        return date(int(v[:4]), int(v[4 + d : 6 + d]), int(v[6 + 2 * d : 8 + 2 * d]))
-    except ValueError:  # not a calendar date: the formats and patterns below say why
+        return datetime.strptime(v, fmt).date()
+    except ValueError:
         return None
 
 
@@ -287,16 +284,10 @@ def parse_date(
     v = str(value).strip().translate(_FULLWIDTH) if value is not None else ""
     if not v:
         return None, "date_empty"
-    parsed = _by_format(v, declared) if declared else None  # the format strptime would try first
-    if parsed is None and (declared is None or declared in _DATE_FORMATS):
-        parsed = _iso_or_compact(v)
-    formats = ((declared,) if declared else ()) + _DATE_FORMATS
-    for fmt in formats if parsed is None else ():
-        try:
-            parsed = datetime.strptime(v, fmt).date()
+    parsed = None
+    for fmt in ((declared,) if declared else ()) + _DATE_FORMATS:
+        if (parsed := _strptime_date(v, fmt)) is not None:
             break
-        except ValueError:
-            continue
     if parsed is None and (m := _SERIAL.match(v)):
         parsed = _SERIAL_EPOCH + timedelta(days=int(m[1]))
     if parsed is None:
