@@ -6,6 +6,10 @@ backend process): 2,328 connections were 40 % of a 5-department ingest run at sc
 `bench/run_overhead.py` measures with and without). In a run process, and in the CLI that follows a run, the
 storages get a small pool instead — as Dagster's webserver does for itself — with a ping at checkout, so that a
 connection cut by a server restart is replaced before use, as a new connection would be.
+
+The shipped dagster.yaml names ``PooledPostgresStorage``, so that the process that *creates* a run (the
+`dagster` command under `jx-pipeline materialize`, the daemon, the webserver) pools too: it stores one planned
+event per asset and partition (~2,000 for the demo's backfill) before any of our code runs.
 ``JX_STORAGE_POOL=off`` keeps Dagster's own behaviour.
 """
 
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import os
 
+from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 from sqlalchemy.pool import NullPool
 
 POOL = {"pool_size": 1, "max_overflow": 4, "pool_recycle": 3600, "pool_pre_ping": True}
@@ -22,15 +28,9 @@ POOL = {"pool_size": 1, "max_overflow": 4, "pool_recycle": 3600, "pool_pre_ping"
 _pooled: list = []
 
 
-def pool_connections(instance) -> int:
-    """Swap the NullPool engines of ``instance``'s Postgres storages for pooled ones; returns how many (0 when
-    they are pooled already, or not Postgres). The idle connections of instances pooled before are closed
-    (``dispose`` leaves an engine usable: it connects again when asked)."""
-    from dagster_postgres.utils import create_pg_engine
-
+def _pool(storages) -> int:
     if os.environ.get("JX_STORAGE_POOL") == "off":  # e.g. behind a pgbouncer, or to measure the difference
         return 0
-    storages = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
     swapped = []
     for storage in {id(s): s for s in storages if s is not None}.values():
         engine = getattr(storage, "_engine", None)
@@ -46,3 +46,28 @@ def pool_connections(instance) -> int:
             engine.dispose()
         _pooled[:] = swapped
     return len(swapped)
+
+
+def pool_connections(instance) -> int:
+    """Swap the NullPool engines of ``instance``'s Postgres storages for pooled ones; returns how many (0 when
+    they are pooled already, or not Postgres). The idle connections of instances pooled before are closed
+    (``dispose`` leaves an engine usable: it connects again when asked)."""
+    return _pool((instance.run_storage, instance.event_log_storage, instance.schedule_storage))
+
+
+class PooledPostgresStorage(DagsterPostgresStorage):
+    """dagster-postgres's storage with its three engines pooled from the start (dagster.yaml: ``storage:
+    custom:``, with the config of ``storage: postgres:``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _pool((self._run_storage, self._event_log_storage, self._schedule_storage))
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
