@@ -93,31 +93,38 @@ def _oracle(conn, feed) -> tuple[list, list]:
         ),
         (DAY,),
     ).fetchall()
-    last = {}
-    for row in raw:
-        if (row[0] or "").strip():
-            last[row[0].strip()] = row[-1]
+    last = {}  # key -> (row id, file, row) of its last delivery
+    for *values, path, number, row_id in raw:
+        if (values[0] or "").strip():
+            last[values[0].strip()] = (row_id, path, number)
     cols = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(canonical.sql_type(n))) for n in names
     )
-    conn.execute(sql.SQL("create temp table expected ({}, _row_id bigint)").format(cols))
+    conn.execute(
+        sql.SQL(
+            "create temp table expected ({}, _source_file text, _row_number bigint, _row_id bigint)"
+        ).format(cols)
+    )
     rejects = []
     with conn.cursor().copy("copy expected from stdin") as copy:
-        for *values, _path, number, row_id in raw:
+        for *values, path, number, row_id in raw:
             key = (values[0] or "").strip()
             if not key:
-                rejects.append((number, source_of["record_key"], "key_empty", "row"))
+                rejects.append((path, number, source_of["record_key"], "key_empty", None, "row"))
                 continue
-            if last[key] != row_id:
-                rejects.append((number, source_of["record_key"], "duplicate_key", "row"))
+            if last[key][0] != row_id:
+                kept = f"{key} (kept: {last[key][1]} row {last[key][2]})"
+                rejects.append((path, number, source_of["record_key"], "duplicate_key", kept, "row"))
                 continue
             out = [key]
             for name, value in zip(names[1:], values[1:], strict=True):
                 typed, reason = std[name](value)
                 out.append(typed)
                 if reason:
-                    rejects.append((number, source_of[name], reason, "value"))
-            copy.write_row([*out, row_id])
+                    rejects.append(
+                        (path, number, source_of[name], reason, canonical.mask(name, value), "value")
+                    )
+            copy.write_row([*out, path, number, row_id])
     rows = conn.execute("select * from expected order by _row_id").fetchall()
     return rows, sorted(rejects)
 
@@ -128,13 +135,13 @@ def test_column_wise_staging_equals_row_by_row_with_psycopgs_copy(setup):
     expected_rows, expected_rejects = _oracle(conn, feed)
     names = staging.fields(feed)
     staged = conn.execute(
-        sql.SQL("select {}, _row_id from staged.{} order by _row_id").format(
+        sql.SQL("select {}, _source_file, _row_number, _row_id from staged.{} order by _row_id").format(
             sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(feed.id)
         )
     ).fetchall()
     assert staged == expected_rows
     rejects = conn.execute(
-        "select row_number, column_name, reason, scope from quality.rejects"
+        "select source_file, row_number, column_name, reason, value, scope from quality.rejects"
         " where feed_id = %s and stage = 'staged'",
         (feed.id,),
     ).fetchall()
@@ -146,4 +153,5 @@ def test_column_wise_staging_equals_row_by_row_with_psycopgs_copy(setup):
     assert by_key["K5"][names.index("address")] == "\\\\N"
     assert by_key["K3"][names.index("person_name")] == "李 四"  # text() folds whitespace
     assert result.rows_read == 3 * len(ROWS) == result.rows_staged + result.rows_rejected
-    assert {r[2] for r in rejects} >= {"key_empty", "duplicate_key", "amount_invalid", "gender_invalid"}
+    assert {r[3] for r in rejects} >= {"key_empty", "duplicate_key", "amount_invalid", "gender_invalid"}
+    assert any(r[3] == "id_checksum" and r[4] == "110*************21" for r in rejects)  # masked

@@ -117,6 +117,7 @@ def test_strptime_grammar_reads_as_strptime_does(fmt):
     values += _in_format(fmt, rng)
     assert std._format_regex(fmt) is not None  # the grammar covers the format: no strptime behind it
     assert std._format_regex("%Y-%m-%d %Z") is None  # a directive it does not know: left to strptime
+    assert std._format_regex("%Y-%m-%d%") is None  # nor a stray %
     ours = [std._by_format(v, fmt) for v in values]
     assert ours == [_strptime_or_none(v, fmt) for v in values]
     assert sum(d is not None for d in ours) > 100

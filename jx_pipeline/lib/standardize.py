@@ -243,6 +243,8 @@ def _format_regex(fmt: str) -> tuple[re.Pattern, bool] | None:
             if part[1] not in _STRPTIME:
                 return None
             out.append(_STRPTIME[part[1]])
+        elif "%" in part:  # a stray or trailing %: strptime's error is the one to give
+            return None
         else:
             out.append(re.sub(r"\s+", r"\\s+", _REGEX_CHARS.sub(r"\\\1", part)))
     return re.compile("".join(out), re.IGNORECASE), "%S" in parts

@@ -16,15 +16,19 @@ event per asset and partition (~2,000 for the demo's backfill) before any of our
 from __future__ import annotations
 
 import os
+import threading
 
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 from sqlalchemy.pool import NullPool
 
-POOL = {"pool_size": 1, "max_overflow": 4, "pool_recycle": 3600, "pool_pre_ping": True}
+# one connection kept idle; threads of one instance (the daemon's, a code server's) open more as they need, as
+# Dagster's webserver allows itself (20), rather than wait for one
+POOL = {"pool_size": 1, "max_overflow": 20, "pool_recycle": 3600, "pool_pre_ping": True}
+_LOCK = threading.Lock()
 
-# engines pooled in this process; only the latest instance's keep idle connections (a Celery worker makes an
-# instance per step: without this each would keep its own until garbage-collected)
+# engines pooled last in this process: pooling a new instance closes their idle connections (a Celery worker makes
+# an instance per step; an earlier instance still in use opens again what it needs)
 _pooled: list = []
 
 
@@ -42,9 +46,10 @@ def _pool(storages) -> int:
         )
         swapped.append(storage._engine)
     if swapped:
-        for engine in _pooled:
-            engine.dispose()
-        _pooled[:] = swapped
+        with _LOCK:
+            for engine in _pooled:
+                engine.dispose()  # its idle connections; one in use stays open until given back
+            _pooled[:] = swapped
     return len(swapped)
 
 
