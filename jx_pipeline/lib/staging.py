@@ -281,7 +281,7 @@ class _ChunkStager:
         fn = self.std[f]
         for v in set(values).difference(texts):
             value, reason = fn(v)
-            texts[v] = _COPY_NULL if value is None else copy_text(value)
+            texts[v] = copy_text(value)
             if reason:
                 reasons[v] = reason
         return list(map(texts.__getitem__, values)), reasons

@@ -80,12 +80,10 @@ def resident_id_form(value: object) -> Result:
     """The 18 characters of a resident ID when its form is right (length, digits, check character); 15-digit
     first-generation IDs are upgraded (19xx births). Dates and area codes are left to ``resident_id``."""
     # an ID as most systems write it (18 ASCII letters and digits) needs no cleaning but the case of its X
-    v = (
-        value.upper()
-        if type(value) is str and len(value) == 18 and value.isascii() and value.isalnum()
-        else None
-    )
-    v = v if v is not None else _clean(value)
+    if type(value) is str and len(value) == 18 and value.isascii() and value.isalnum():
+        v = value.upper()
+    else:
+        v = _clean(value)
     if not v:
         return None, "id_empty"
     if len(v) == 15 and v.isascii() and v.isdigit():
