@@ -5,6 +5,7 @@ import subprocess
 
 import dagster as dg
 import pytest
+from psycopg import sql
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
@@ -126,3 +127,101 @@ def test_linking_assets_show_the_evaluation_in_their_metadata(linked, world, war
         ("core/person", "one_membership_per_record"): True,
         ("core/legal_person", "one_membership_per_record"): True,
     }
+
+
+def test_master_keys_are_the_pseudonyms_of_their_ids(linked, wh):
+    """pgcrypto's HMAC in sql/core/identity.sql and Python's identity.pseudonym give the same keys, so a
+    master keeps its key whichever computes it (marts and other machines rely on it)."""
+    for query, kind in (
+        ("select person_key, id_number from core.person where id_number is not null", "person"),
+        ("select org_key, credit_code from core.legal_person where credit_code is not null", "org"),
+    ):
+        rows = wh.execute(query).fetchall()
+        assert len(rows) > 100
+        assert [k for k, v in rows if k != identity.pseudonym(kind, v)] == []
+
+
+def _oracle(people: list[tuple], companies: list[tuple]) -> set[tuple]:
+    """The rules of lib/identity.py's docstring, record by record in Python (the implementation before they
+    moved to SQL): (feed, key, kind, master, method) per record."""
+    from collections import defaultdict
+
+    key = identity.pseudonym
+    out, idx = set(), defaultdict(set)
+    for f, k, idno, name, birth, phone, place in people:
+        if idno:
+            out.add((f, k, "person", key("person", idno), "id_number"))
+            for method, second in (("name_birth", birth), ("name_phone", phone), ("name_place", place)):
+                if name and second:
+                    idx[(method, name, second)].add(key("person", idno))
+            if name:
+                idx[("name_unique", name, None)].add(key("person", idno))
+    for f, k, idno, name, birth, phone, place in people:
+        if idno:
+            continue
+        for method, second in (
+            ("name_birth", birth),
+            ("name_phone", phone),
+            ("name_place", place),
+            ("name_unique", None),
+        ):
+            hit = idx.get((method, name, second), ()) if name and (second or method == "name_unique") else ()
+            if len(hit) == 1:
+                out.add((f, k, "person", next(iter(hit)), method))
+                break
+        else:
+            second = next((s for s in (birth, phone, place) if s), None)
+            m = key("person", f"{name}/{second}" if name and second else f"{f}/{k}")
+            out.add((f, k, "person", m, "name_key" if name and second else "singleton"))
+    by_name = defaultdict(set)
+    for f, k, code, name in companies:
+        if code:
+            out.add((f, k, "legal_person", key("org", code), "credit_code"))
+            n = _org_key(name)
+            if n:
+                by_name[n].add(key("org", code))
+    for f, k, code, name in companies:
+        if not code:
+            hit = by_name.get(_org_key(name), ())
+            if len(hit) == 1:
+                out.add((f, k, "legal_person", next(iter(hit)), "org_name"))
+            else:
+                out.add((f, k, "legal_person", key("org", f"{f}/{k}"), "singleton"))
+    return out
+
+
+def _org_key(name: str | None) -> str | None:
+    import re
+
+    if not name:
+        return None
+    n = re.sub(r"^(?:浙江省)?(?:嘉兴市|嘉兴)?", "", name.strip()).replace("有限责任公司", "有限公司")
+    return n.removesuffix("有限公司") or None
+
+
+def test_identity_in_sql_equals_the_rules_record_by_record(linked, wh):
+    """Every membership SQL made equals the one the rules give record by record in Python, on the same records."""
+    catalog = linked[0]
+    people, companies = [], []
+    for feed in catalog.feeds:
+        mapped = set(feed.columns.values())
+        latest = staging.current(wh, feed)
+        if latest is None:
+            continue
+
+        def col(f, mapped=mapped):
+            return sql.Identifier(f) if f in mapped else sql.SQL("null")
+
+        if "person_name" in mapped:
+            q = sql.SQL(
+                "select s.record_key, {}, {}, {}, {}, l.entity_id from {} left join core.entity_link l"
+                " on l.feed_id = {} and l.record_key = s.record_key"
+            ).format(*map(col, identity.PERSON_FIELDS), latest, sql.Literal(feed.id))
+            people += [(feed.id, *r) for r in wh.execute(q).fetchall()]
+        if "org_name" in mapped:
+            q = sql.SQL("select record_key, {}, {} from {}").format(*map(col, identity.ORG_FIELDS), latest)
+            companies += [(feed.id, *r) for r in wh.execute(q).fetchall()]
+    made = set(wh.execute("select feed_id, record_key, kind, master_key, method from core.identity_member"))
+    expected = _oracle(people, companies)
+    assert len(made) > 1000 and {m[4] for m in made} >= {"id_number", "name_birth", "credit_code", "org_name"}
+    assert made - expected == set() and expected - made == set()

@@ -17,7 +17,7 @@ def test_fresh_warehouse_gets_every_layer_and_extension(scratch_db):
         schemas = {s for (s,) in conn.execute("select nspname from pg_namespace").fetchall()}
         assert {"raw", "staged", "quality", "core", "mart"} <= schemas
         exts = {e for (e,) in conn.execute("select extname from pg_extension").fetchall()}
-        assert {"postgis", "pg_trgm"} <= exts
+        assert {"postgis", "pg_trgm", "pgcrypto"} <= exts
         assert migrate(conn) == []  # idempotent: a second run applies nothing
 
 

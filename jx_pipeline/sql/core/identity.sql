@@ -1,0 +1,112 @@
+-- Identity resolution over ident_person / ident_org (sql/core/identity_records.sql), set-based.
+-- The rules are lib/identity.py's docstring; each step says which. Master keys are the HMAC of lib/identity.pseudonym.
+set local datestyle = 'ISO';  -- name/birth keys spell dates YYYY-MM-DD
+set local work_mem = '256MB';
+
+-- persons: a master per ID number
+create temp table ident_pkey on commit drop as
+select id_number,
+       'P' || left(encode(hmac(convert_to('person:' || id_number, 'UTF8'), s.k, 'sha256'), 'hex'), 20) as m
+  from (select distinct id_number from ident_person where id_number is not null) d, ident_secret s;
+
+create temp table ident_member (
+    feed_id     text not null,
+    record_key  text not null,
+    kind        text not null,
+    master_key  text not null,
+    method      text not null,
+    code        text,
+    name        text,
+    birth_date  date
+) on commit drop;
+
+insert into ident_member
+select p.feed_id, p.record_key, 'person', k.m, 'id_number', p.id_number, p.name, p.birth_date
+  from ident_person p join ident_pkey k using (id_number);
+
+-- a record without an ID joins the one master (with an ID) of the same name and birth date, phone, door plate,
+-- or of the name alone; a key two masters share identifies nobody
+create temp table ix_name_birth on commit drop as
+select name, birth_date, min(master_key) m from ident_member
+ where name is not null and birth_date is not null group by 1, 2 having count(distinct master_key) = 1;
+create temp table ix_name_phone on commit drop as
+select p.name, p.phone, min(k.m) m from ident_person p join ident_pkey k using (id_number)
+ where p.name is not null and p.phone is not null group by 1, 2 having count(distinct k.m) = 1;
+create temp table ix_name_place on commit drop as
+select p.name, p.entity_id, min(k.m) m from ident_person p join ident_pkey k using (id_number)
+ where p.name is not null and p.entity_id is not null group by 1, 2 having count(distinct k.m) = 1;
+create temp table ix_name on commit drop as
+select name, min(master_key) m from ident_member where name is not null group by 1 having count(distinct master_key) = 1;
+analyze ix_name_birth, ix_name_phone, ix_name_place, ix_name;
+
+-- otherwise records without an ID meet on their own strongest key (name + birth date, phone or door plate),
+-- and a record with none of them is a master of its own
+insert into ident_member
+select p.feed_id, p.record_key, 'person',
+       coalesce(nb.m, np.m, ne.m, nu.m,
+                'P' || left(encode(hmac(convert_to('person:' || coalesce(
+                    p.name || '/' || coalesce(p.birth_date::text, p.phone, p.entity_id),
+                    p.feed_id || '/' || p.record_key), 'UTF8'), s.k, 'sha256'), 'hex'), 20)),
+       case when nb.m is not null then 'name_birth'
+            when np.m is not null then 'name_phone'
+            when ne.m is not null then 'name_place'
+            when nu.m is not null then 'name_unique'
+            when p.name || coalesce(p.birth_date::text, p.phone, p.entity_id) is not null then 'name_key'
+            else 'singleton' end,
+       null, p.name, p.birth_date
+  from ident_person p
+  cross join ident_secret s
+  left join ix_name_birth nb on nb.name = p.name and nb.birth_date = p.birth_date
+  left join ix_name_phone np on np.name = p.name and np.phone = p.phone
+  left join ix_name_place ne on ne.name = p.name and ne.entity_id = p.entity_id
+  left join ix_name nu on nu.name = p.name
+ where p.id_number is null;
+
+-- legal persons: a master per credit code
+create temp table ident_okey on commit drop as
+select credit_code,
+       'O' || left(encode(hmac(convert_to('org:' || credit_code, 'UTF8'), s.k, 'sha256'), 'hex'), 20) as m
+  from (select distinct credit_code from ident_org where credit_code is not null) d, ident_secret s;
+
+-- the standardized name: no 浙江省 / 嘉兴市 prefix (province, city), 有限责任公司 = 有限公司 (limited company), no suffix
+create temp table ident_org_named on commit drop as
+select o.*, nullif(regexp_replace(replace(regexp_replace(btrim(o.name), '^(浙江省)?(嘉兴市|嘉兴)?', ''),
+                                          '有限责任公司', '有限公司'), '有限公司$', ''), '') as name_key
+  from ident_org o;
+
+insert into ident_member
+select o.feed_id, o.record_key, 'legal_person', k.m, 'credit_code', o.credit_code, o.name, null
+  from ident_org_named o join ident_okey k using (credit_code);
+
+-- an organisation without a code joins the one master of the same standardized name, else stands alone
+create temp table ix_org_name on commit drop as
+select o.name_key, min(k.m) m from ident_org_named o join ident_okey k using (credit_code)
+ where o.name_key is not null group by 1 having count(distinct k.m) = 1;
+
+insert into ident_member
+select o.feed_id, o.record_key, 'legal_person',
+       coalesce(x.m, 'O' || left(encode(hmac(convert_to('org:' || o.feed_id || '/' || o.record_key, 'UTF8'), s.k,
+                                               'sha256'), 'hex'), 20)),
+       case when x.m is not null then 'org_name' else 'singleton' end, null, o.name, null
+  from ident_org_named o
+  cross join ident_secret s
+  left join ix_org_name x on x.name_key = o.name_key
+ where o.credit_code is null;
+
+-- the rebuild: masters named by their own records (the most frequent name and birth date), counted by all
+delete from core.identity_member;
+delete from core.person;
+delete from core.legal_person;
+insert into core.person (person_key, id_number, name, birth_date, records)
+select master_key, max(code),
+       mode() within group (order by name) filter (where method in ('id_number', 'name_key', 'singleton')),
+       mode() within group (order by birth_date) filter (where method in ('id_number', 'name_key', 'singleton')),
+       count(*)
+  from ident_member where kind = 'person' group by master_key;
+insert into core.legal_person (org_key, credit_code, name, records)
+select master_key, max(code),
+       mode() within group (order by name) filter (where method in ('credit_code', 'singleton')),
+       count(*)
+  from ident_member where kind = 'legal_person' group by master_key;
+insert into core.identity_member (feed_id, record_key, kind, master_key, method)
+select feed_id, record_key, kind, master_key, method from ident_member;
