@@ -290,3 +290,29 @@ def test_a_place_named_last_with_nothing_after_it_starts_nothing(jx, text, count
 )
 def test_a_place_named_later_still_starts_the_address_anew(jx, text, county):
     assert jx.parse(text).county_code == county
+
+
+@pytest.mark.parametrize(
+    "text, county",
+    [
+        ("浙江省杭州市西湖区浙江海宁工人路5号", "330481"),  # the same province again, then a bare county stem
+        ("浙江省宁波市海曙区浙江桐乡庆丰路12号", "330483"),
+        ("浙江省温州市鹿城区浙江省平湖新华路3号", "330482"),  # the province in full
+        ("安徽省合肥市蜀山区浙江海宁工人路5号", "330481"),  # another province
+    ],
+)
+def test_a_province_named_after_a_county_starts_a_second_address(jx, text, county):
+    p = jx.parse(text)
+    assert (p.county_code, p.outside) == (county, False)
+
+
+@pytest.mark.parametrize(
+    "text, county",
+    [
+        ("浙江省杭州市西湖区浙江海宁", "330106"),  # nothing after the county: a note, not an address
+        ("浙江省杭州市西湖区浙江台州临海东湖路8号", "330106"),  # a county of another city: no restart
+        ("浙江省嘉兴市南湖区浙江嘉兴中山路1号", "330402"),  # the city named again: a repeat
+    ],
+)
+def test_a_province_named_after_a_county_keeps_the_first_address_otherwise(jx, text, county):
+    assert jx.parse(text).county_code == county

@@ -318,6 +318,8 @@ class AddressParser:
                 chain["city"] = (place.code, place.rank)
                 s = s[k:]
                 continue
+            if not fresh and place.level == "province" and self._ends_address(chain, s[len(alias) :]):
+                fresh = True  # …西湖区|浙江|海宁工人路: the province named again starts the address anew
             if fresh:
                 chain.clear()
                 out.county = None
@@ -494,13 +496,14 @@ class AddressParser:
 
     def _may_restart(self, place: Place, chain: dict, rest: str) -> bool:
         """A place contradicting the ones before starts the address anew (a migrant's home glued in front) when
-        it is a province, or a full city or county name before any county was named, or the configured city's
-        county; a bare stem only if a division name follows (湖南邵阳|杭州萧山…); 乐清市清远… is not 清远市."""
+        it is a province (a bare one after a county only as ``_ends_address`` says), or a full city or county
+        name before any county was named, or the configured city's county; a bare stem only if a division name
+        follows (湖南邵阳|杭州萧山…); 乐清市清远… is not 清远市."""
         if _NOTHING.match(rest) and self._in_city(chain):
             return False  # 嘉兴市海宁市桐乡市: the city's place named last, after another of its own, starts nothing
         local = place.code[:4] == self.city
         if place.level == "province":
-            return place.rank < 2 or "county" not in chain
+            return place.rank < 2 or "county" not in chain or self._ends_address(chain, rest)
         if "county" in chain and not local:
             return False
         if "county" in chain and place.rank == 1 and place.level == "county":
@@ -512,6 +515,22 @@ class AddressParser:
         if place.level == "county":
             return self._starts_local(place, chain, rest)
         return ("county" not in chain or local) and self._names_next(rest)  # 镇远县|嘉兴|嘉兴市嘉善…
+
+    def _ends_address(self, chain: dict, rest: str) -> bool:
+        """Whether a province named after a county ends that address (a second address written after the
+        first): only when another county of the configured city follows it with more after (…西湖区|浙江|海宁工人路),
+        not when it ends the text (…西湖区浙江海宁) nor names the city again (…西湖区浙江杭州…, a repeat)."""
+        if "county" not in chain:
+            return False
+        ix = self.ix
+        return any(
+            p.level == "county"
+            and p.code[:4] == self.city
+            and p.code != chain["county"][0]
+            and not _NOTHING.match(rest[k:])
+            for k in ix.place_heads.get(rest[:2], ())
+            for p in ix.places.get(rest[:k], ())
+        )
 
     def _in_city(self, chain: dict) -> bool:
         """The places named so far are inside the configured city."""
