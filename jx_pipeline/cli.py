@@ -222,6 +222,8 @@ def materialize(args: argparse.Namespace) -> int:
 
         _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
     level = "WARNING" if args.progress else "INFO"
+    if args.full:  # read by core/entity_link (LinkConfig); a run from the UI sets full in the Launchpad
+        os.environ[settings.LINK_FULL_ENV] = "1"
     partition = []
     if args.partition_range:
         partition = [
@@ -564,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument(
         "--log-level",
         help="console log level of the run (DEBUG shows every event; default WARNING, INFO with --no-progress)",
+    )
+    mat.add_argument(
+        "--full",
+        action="store_true",
+        help="linking parses every address again (default: only texts it has not parsed before)",
     )
     mat.add_argument(
         "--no-progress",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.lib import identity, ingest, linking, staging
@@ -208,7 +209,11 @@ def _prepare(url: str, world: Path, feeds, staged: list[str], days=(D1,)) -> Non
 def _alive(url: str, feed) -> frozenset:
     """The keys of the feed's current records that linking attaches (deleted ones left out)."""
     with connect(url) as conn:
-        return frozenset(r.record_key for r in linking.current_records(conn, feed))
+        latest = staging.current(conn, feed)
+        if latest is None:
+            return frozenset()
+        query = sql.SQL("select record_key from {} where {}").format(latest, linking.alive(feed))
+        return frozenset(r[0] for r in conn.execute(query).fetchall())
 
 
 def _links(url: str, feed) -> frozenset:

@@ -27,16 +27,25 @@ def linked(world, warehouse_url, source_url):
     assets += [entities.core_geo_entity, entities.core_address_point]
     assert dg.materialize(assets, resources={"warehouse": WarehouseResource(url=warehouse_url)}).success
     with connect(warehouse_url) as conn:
-        for feed in catalog.feeds:
-            for day in DAYS:
-                ingest.load_partition(
-                    conn, feed, day, "t", world=world, source_url=source_url, first_partition=DAYS[0]
-                )
-                staging.stage_partition(conn, feed, day, "t")
-        methods = linking.link(conn, catalog)
+        for days in (DAYS[:-1], DAYS[-1:]):  # linked after all days but the last, then after the last
+            for feed in catalog.feeds:
+                for day in days:
+                    ingest.load_partition(
+                        conn, feed, day, "t", world=world, source_url=source_url, first_partition=DAYS[0]
+                    )
+                    staging.stage_partition(conn, feed, day, "t")
+            methods = linking.link(conn, catalog)
+            PARSED.append(_parsed(conn))
         identities = identity.resolve(conn, catalog)
         figures = evaluate.evaluate(conn, world / "truth")
     return catalog, methods, identities, figures
+
+
+PARSED: list[int] = []  # texts in the parse cache after each link of the fixture
+
+
+def _parsed(conn) -> int:
+    return conn.execute("select count(*) from staged._parse_cache").fetchone()[0]
 
 
 def test_every_current_record_has_one_link_row(linked, wh):
@@ -225,3 +234,38 @@ def test_identity_in_sql_equals_the_rules_record_by_record(linked, wh):
     expected = _oracle(people, companies)
     assert len(made) > 1000 and {m[4] for m in made} >= {"id_number", "name_birth", "credit_code", "org_name"}
     assert made - expected == set() and expected - made == set()
+
+
+def test_a_relink_parses_only_new_texts_and_equals_a_full_rebuild(linked, wh, warehouse_url):
+    """The fixture linked twice: after every day but the last, then after the last day, parsing only the texts
+    the last day brought. A full rebuild (every text parsed again) gives exactly the same links."""
+    from jx_pipeline.lib.pg import connect
+
+    first, second = PARSED
+    query = "select feed_id, record_key, entity_id, entity_type, village_code, method, score from core.entity_link"
+    incremental = set(wh.execute(query).fetchall())
+    with connect(warehouse_url) as conn:
+        methods = linking.link(conn, linked[0], full=True)
+        everything = _parsed(conn)  # every distinct text of the current records, parsed again
+    # the relink parsed the last day's new texts only
+    assert 0 < second - first < everything / 2, (first, second, everything)
+    assert methods == linked[1]
+    assert set(wh.execute(query).fetchall()) == incremental
+
+
+def test_a_changed_gazetteer_changes_the_parse_cache_key(linked, wh, warehouse_url):
+    """The cache holds for one parser and gazetteer: a door plate changed in core.geo_entity changes its key,
+    and a run that finds another key parses every text again."""
+    from jx_pipeline.lib.pg import connect
+
+    with connect(warehouse_url) as conn:
+        before = conn.execute("select key from staged._parse_cache_key").fetchone()
+        conn.execute(
+            "update core.geo_entity set address = address || '号' where entity_id ="
+            " (select min(entity_id) from core.geo_entity where entity_type = 'address_point')"
+        )
+        try:
+            assert linking._parser_key(conn) != before[0]
+        finally:
+            conn.rollback()
+        assert linking._parser_key(conn) == before[0]

@@ -24,6 +24,7 @@ from jx_pipeline.lib.address_norm import normalize
 
 __all__ = ["AddressParser", "Parsed", "from_warehouse", "normalize", "standard", "village_short_name"]
 
+DEFAULT_CITY = "3304"  # Jiaxing
 FUZZY_MIN = 75
 CONFIDENCE = {0: 1.0, 1: 0.9, 2: 0.8}  # official name, other suffix or former name, bare stem
 _RURAL = re.compile(r"^(?P<village>.*?)(?P<group>\d+)组(?:(?P<number>\d+)号)?")
@@ -90,7 +91,7 @@ class AddressParser:
         self,
         folder: Path | None = None,
         points: list[tuple[str, str, str]] | None = None,
-        city: str = "3304",
+        city: str = DEFAULT_CITY,
     ):
         ix = address_index.load(folder)
         if city not in ix.city_name and not any(c[:4] == city for c in ix.county_city.values()):

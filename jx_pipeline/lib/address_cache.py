@@ -14,20 +14,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jx_pipeline.lib import address_index, disk_cache
-from jx_pipeline.lib.address import AddressParser
+from jx_pipeline.lib.address import DEFAULT_CITY, AddressParser
 
 # attributes that are the index's own objects: taken from the loaded index, never stored
 _SHARED = ("ix", "county_name", "town_name", "village_name", "village_short")
 
 
-def _key(gazetteer: Path, city: str) -> str:
+def code_key(city: str):
+    """A sha256 of what a parser's output depends on besides its gazetteer: the division index, the city and
+    the parser's code (linking adds the warehouse's gazetteer to it for its parse cache)."""
     h = hashlib.sha256(address_index.stored_key(address_index.default_folder()).encode() + city.encode())
-    for path in (gazetteer, *sorted(Path(__file__).parent.glob("address*.py"))):
+    for path in sorted(Path(__file__).parent.glob("address*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h
+
+
+def _key(gazetteer: Path, city: str) -> str:
+    h = code_key(city)
+    h.update(gazetteer.name.encode() + b"\0" + gazetteer.read_bytes())
     return h.hexdigest()[:20]
 
 
-def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = "3304") -> AddressParser:
+def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = DEFAULT_CITY) -> AddressParser:
     """``AddressParser(points=points(), city=city)``, from the disk cache when the gazetteer and code match."""
     key = _key(gazetteer, city)
     ix = address_index.load(None)

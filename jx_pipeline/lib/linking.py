@@ -8,30 +8,19 @@ number or credit code in any feed). A record whose address names a place outside
 per record in ``core.entity_link`` with the method and a score.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, locks, staging
+from jx_pipeline.lib import address, address_cache, locks, staging
+from jx_pipeline.lib.warehouse import run_sql
 
 NEAREST_M = 30
+PARSE_BATCH = 20_000
 NATURAL = ("farmland", "river", "forest", "pond", "grassland", "lake", "hill")
-
-
-@dataclass
-class Record:
-    feed_id: str
-    record_key: str
-    address: str | None
-    lon: float | None
-    lat: float | None
-    identity: str | None
-    entity_name: str | None
-    village_name: str | None
 
 
 def alive(feed: Feed) -> sql.Composable:
@@ -45,140 +34,101 @@ def alive(feed: Feed) -> sql.Composable:
     return cond
 
 
-def current_records(conn: psycopg.Connection, feed: Feed) -> list[Record]:
-    """The latest version of every record of a feed that is not deleted."""
-    mapped = set(feed.columns.values())
+def _gather(conn: psycopg.Connection, feed: Feed) -> None:
+    """The feed's current records that are not deleted into ``link_rec`` (texts empty -> null)."""
     latest = staging.current(conn, feed)
     if latest is None:
-        return []
+        return
+    mapped = set(feed.columns.values())
 
-    def col(name: str) -> sql.Composable:
-        return sql.Identifier(name) if name in mapped else sql.SQL("null")
+    def col(name: str, text: bool = True) -> sql.Composable:
+        if name not in mapped:
+            return sql.SQL("null")
+        return sql.SQL("nullif({}, '')" if text else "{}").format(sql.Identifier(name))
 
-    ident = sql.SQL("coalesce({}, {})").format(col("id_number"), col("credit_code"))
-    rows = conn.execute(
+    conn.execute(
         sql.SQL(
-            "select record_key, {addr}, {lon}, {lat}, {ident}, {name}, {village}, {alive} from {latest}"
+            "insert into link_rec select {feed}, record_key, {addr}, {lon}, {lat}, nullif(coalesce({idno}, {code}), ''),"
+            " {name}, {village} from {latest} where {alive}"
         ).format(
+            feed=sql.Literal(feed.id),
             addr=col("address"),
-            lon=col("lon"),
-            lat=col("lat"),
-            ident=ident,
+            lon=col("lon", text=False),
+            lat=col("lat", text=False),
+            idno=col("id_number", text=False),
+            code=col("credit_code", text=False),
             name=col("entity_name"),
             village=col("village_name"),
-            alive=alive(feed),
             latest=latest,
+            alive=alive(feed),
         )
-    ).fetchall()
-    return [Record(feed.id, *r[:7]) for r in rows if r[7]]
-
-
-def _by_coordinates(conn: psycopg.Connection, records: list[Record]) -> dict[tuple, tuple[str, str, float]]:
-    """(feed, key) -> (entity, method, score) from coordinates: natural polygons first, then door plates."""
-    pts = [r for r in records if r.lon is not None and r.lat is not None]
-    if not pts:
-        return {}
-    conn.execute(
-        "create temp table link_pt (feed_id text, record_key text, geom geometry(Point, 4490)) on commit drop"
     )
-    with conn.cursor().copy("copy link_pt from stdin") as copy:
-        for r in pts:
-            copy.write_row((r.feed_id, r.record_key, f"SRID=4490;POINT({r.lon} {r.lat})"))
-    conn.execute("create index on link_pt using gist (geom)")
-    out = {}
-    for feed_id, key, entity in conn.execute(
-        "select p.feed_id, p.record_key, e.entity_id from link_pt p join core.geo_entity e"
-        " on e.entity_type = any(%s) and st_intersects(e.geom, p.geom)",
-        (list(NATURAL),),
-    ).fetchall():
-        out[(feed_id, key)] = (entity, "coordinate_polygon", 1.0)
-    for feed_id, key, entity, dist in conn.execute(
-        """select p.feed_id, p.record_key, a.entity_id,
-                  st_distance(st_transform(a.geom, 4549), st_transform(p.geom, 4549))
-             from link_pt p cross join lateral (
-                  select entity_id, geom from core.address_point order by geom <-> p.geom limit 1) a"""
-    ).fetchall():
-        if (feed_id, key) not in out and dist <= NEAREST_M:
-            out[(feed_id, key)] = (entity, "coordinate_nearest", round(1 - dist / NEAREST_M / 2, 3))
-    return out
 
 
-def _natural_by_name(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
-    rows = conn.execute(
-        "select village_code, name, entity_id from core.geo_entity where entity_type = any(%s) and name is not null",
-        (list(NATURAL),),
-    ).fetchall()
-    return {(v, n): e for v, n, e in rows}
+def _parse_new_texts(conn: psycopg.Connection, full: bool) -> int:
+    """Parse the addresses and village names of ``link_rec`` not yet in ``staged._parse_cache`` (all of them when
+    ``full`` or when the parser's code, its divisions or the gazetteer changed); returns how many were parsed."""
+    key = _parser_key(conn)
+    if full or conn.execute("select key from staged._parse_cache_key").fetchone() != (key,):
+        conn.execute("truncate staged._parse_cache; delete from staged._parse_cache_key")
+        conn.execute("insert into staged._parse_cache_key values (%s)", (key,))
+    cur = conn.cursor(name="link_new_texts")
+    cur.execute(
+        "select distinct t from (select address as t from link_rec union all"
+        " select village_name from link_rec where entity_name is not null) x"
+        " where t is not null and not exists (select 1 from staged._parse_cache c where c.text = x.t)"
+    )
+    parser, parsed = None, 0
+    while rows := cur.fetchmany(PARSE_BATCH):
+        parser = parser or address.from_warehouse(conn)
+        out = []
+        for (text,) in rows:
+            p = parser.parse(text)
+            village = p.village_code or parser.villages_of_city.get(text)
+            out.append((text, None if p.outside else p.entity_id, p.fuzzy, p.outside, village))
+        with conn.cursor().copy(
+            "copy staged._parse_cache (text, entity_id, fuzzy, outside, village_code) from stdin"
+        ) as copy:
+            for row in out:
+                copy.write_row(row)
+        parsed += len(out)
+    cur.close()
+    return parsed
 
 
-def link(conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None) -> Counter:
+def _parser_key(conn: psycopg.Connection) -> str:
+    """The parser's code and divisions (address_cache.code_key) and the gazetteer's door plates."""
+    gazetteer = conn.execute(
+        "select md5(coalesce(string_agg(concat_ws('|', entity_id, village_code, address), E'\\n'"
+        " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
+    ).fetchone()[0]
+    h = address_cache.code_key(address.DEFAULT_CITY)
+    h.update(gazetteer.encode())
+    return h.hexdigest()[:20]
+
+
+def link(
+    conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None, full: bool = False
+) -> Counter:
     """Rebuild ``core.entity_link`` from the current staged records; returns the count per method.
     ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
     staged load committed meanwhile cannot make the check compare two different moments.
 
     One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
-    records are read, then go on while addresses are parsed; the rebuild commits as a whole."""
+    records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. The rules run in
+    SQL (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs: a run parses
+    only texts it has not seen (``full``: every text parsed again), and memory does not grow with the records."""
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
-        records = [r for f in catalog.feeds for r in current_records(conn, f)]
+        run_sql(conn, "core/link_records.sql")
+        for feed in catalog.feeds:
+            _gather(conn, feed)
         release()
-        parser = address.from_warehouse(conn)
-        natural = _natural_by_name(conn)
-        kind = dict(conn.execute("select entity_id, entity_type from core.geo_entity").fetchall())
-        village_of = dict(conn.execute("select entity_id, village_code from core.geo_entity").fetchall())
-        links: dict[tuple, tuple[str | None, str, float]] = {}
-        outside: set[tuple] = set()
-        by_coord = _by_coordinates(conn, records)
-        for r in records:
-            k = (r.feed_id, r.record_key)
-            if r.address:
-                p = parser.parse(r.address)
-                if p.outside:  # another city's place: no local entity, not even through identity
-                    outside.add(k)
-                    continue
-                if p.entity_id:
-                    links[k] = (
-                        p.entity_id,
-                        "address_fuzzy" if p.fuzzy else "address_exact",
-                        0.9 if p.fuzzy else 1.0,
-                    )
-                    continue
-            if r.entity_name and r.village_name:
-                code = parser.parse(r.village_name).village_code or parser.villages_of_city.get(
-                    r.village_name
-                )
-                e = natural.get((code, r.entity_name)) if code else None
-                if e:
-                    links[k] = (e, "name_in_village", 1.0)
-                    continue
-            if k in by_coord:
-                links[k] = by_coord[k]
-        # identity: borrow the entity most often linked for the same ID number or credit code
-        votes: dict[str, Counter] = defaultdict(Counter)
-        for r in records:
-            hit = links.get((r.feed_id, r.record_key))
-            if r.identity and hit and hit[1] != "identity":
-                votes[r.identity][hit[0]] += 1
-        for r in records:
-            k = (r.feed_id, r.record_key)
-            if k not in links and k not in outside and r.identity and votes.get(r.identity):
-                entity, n = votes[r.identity].most_common(1)[0]
-                links[k] = (entity, "identity", round(n / sum(votes[r.identity].values()), 3))
-        conn.execute("delete from core.entity_link")
-        with conn.cursor().copy(
-            "copy core.entity_link (feed_id, record_key, entity_id, entity_type, village_code, method, score)"
-            " from stdin"
-        ) as copy:
-            for r in records:
-                k = (r.feed_id, r.record_key)
-                entity, method, score = links.get(
-                    k, (None, "outside_city" if k in outside else "unmatched", 0.0)
-                )
-                copy.write_row(
-                    (r.feed_id, r.record_key, entity, kind.get(entity), village_of.get(entity), method, score)
-                )
-        unmatched = len(records) - len(links) - len(outside)
+        conn.execute("analyze link_rec")
+        _parse_new_texts(conn, full)
+        run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
+        counts = Counter(
+            dict(conn.execute("select method, count(*) from core.entity_link group by 1").fetchall())
+        )
         if before_commit:
             before_commit(conn)
-        return Counter(m for _, m, _ in links.values()) + Counter(
-            outside_city=len(outside), unmatched=unmatched
-        )
+        return counts

@@ -13,9 +13,16 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry
+from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry, settings
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
+
+
+class LinkConfig(dg.Config):
+    """``full``: parse every address again instead of only the texts not parsed before (a rebuild from scratch;
+    the result is the same, the cache only saves the work)."""
+
+    full: bool = False
 
 
 def _evaluation(conn, keys: tuple[str, ...]) -> dict:
@@ -51,13 +58,14 @@ def build_defs() -> dg.Definitions:
         description="Every current staged record attached to a geographic entity: by address (exact or a typo "
         "fixed), name in village, coordinates (polygon / nearest door plate) or identity; method and score.",
     )
-    def entity_link(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def entity_link(config: LinkConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
             found = {}  # the check counts inside the rebuild's snapshot, before it commits
             counts = linking.link(
                 conn,
                 catalog,
                 lambda c: found.update(tally=reconcile.links(c, catalog), left_out=quarantine.listing(c)),
+                full=config.full or settings.link_full(),
             )
             total = sum(counts.values())
             tally = found["tally"]

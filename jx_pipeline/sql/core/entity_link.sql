@@ -1,0 +1,70 @@
+-- core.entity_link rebuilt from link_rec (sql/core/link_records.sql) and the parser's output per text
+-- (staged._parse_cache), set-based. The order of evidence is lib/linking.py's docstring.
+set local work_mem = '256MB';
+
+-- a village's natural entity by name (two of one name: the first id, so a rerun links the same way)
+create temp table link_natural on commit drop as
+select distinct on (village_code, name) village_code, name, entity_id
+  from core.geo_entity where entity_type = any(%(natural)s) and name is not null
+ order by village_code, name, entity_id;
+
+-- the address (door plate, exact or a typo fixed; or outside the city), else the entity's name in its village
+create temp table link_step on commit drop as
+select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
+       case when a.outside then 'outside_city'
+            when a.entity_id is not null then case when a.fuzzy then 'address_fuzzy' else 'address_exact' end
+            when n.entity_id is not null then 'name_in_village' end as method,
+       case when a.outside then null else coalesce(a.entity_id, n.entity_id) end as entity_id,
+       case when a.outside then 0.0
+            when a.entity_id is not null then case when a.fuzzy then 0.9 else 1.0 end
+            when n.entity_id is not null then 1.0 end as score
+  from link_rec r
+  left join staged._parse_cache a on a.text = r.address
+  left join staged._parse_cache v on v.text = r.village_name and r.entity_name is not null
+  left join link_natural n on n.village_code = v.village_code and n.name = r.entity_name;
+
+-- coordinates of the rest: inside a natural entity's polygon, else the nearest door plate within %(nearest_m)s m
+create temp table link_pt on commit drop as
+select feed_id, record_key, st_setsrid(st_makepoint(lon, lat), 4490) as geom
+  from link_step where method is null and lon is not null and lat is not null;
+create index on link_pt using gist (geom);
+analyze link_pt;
+create temp table link_poly on commit drop as
+select distinct on (p.feed_id, p.record_key) p.feed_id, p.record_key, e.entity_id
+  from link_pt p join core.geo_entity e on e.entity_type = any(%(natural)s) and st_intersects(e.geom, p.geom)
+ order by p.feed_id, p.record_key, e.entity_id;
+create temp table link_near on commit drop as
+select p.feed_id, p.record_key, a.entity_id,
+       st_distance(st_transform(a.geom, 4549), st_transform(p.geom, 4549)) as d
+  from link_pt p
+ cross join lateral (select entity_id, geom from core.address_point order by geom <-> p.geom limit 1) a
+ where not exists (select 1 from link_poly q where q.feed_id = p.feed_id and q.record_key = p.record_key);
+delete from link_near where d > %(nearest_m)s;
+
+create temp table link_found on commit drop as
+select s.feed_id, s.record_key, s.identity,
+       coalesce(s.entity_id, g.entity_id, nr.entity_id) as entity_id,
+       coalesce(s.method, case when g.entity_id is not null then 'coordinate_polygon'
+                               when nr.entity_id is not null then 'coordinate_nearest' end) as method,
+       coalesce(s.score, case when g.entity_id is not null then 1.0
+                              when nr.entity_id is not null then round((1 - nr.d / %(nearest_m)s / 2)::numeric, 3)
+                         end) as score
+  from link_step s
+  left join link_poly g using (feed_id, record_key)
+  left join link_near nr using (feed_id, record_key);
+
+-- identity: the entity most often linked for the same ID number or credit code (ties: the first id)
+create temp table link_vote on commit drop as
+select distinct on (identity) identity, entity_id, round(n / total, 3) as score
+  from (select identity, entity_id, count(*) as n, sum(count(*)) over (partition by identity) as total
+          from link_found where identity is not null and entity_id is not null group by 1, 2) v
+ order by identity, n desc, entity_id;
+
+delete from core.entity_link;
+insert into core.entity_link (feed_id, record_key, entity_id, entity_type, village_code, method, score)
+select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
+       coalesce(f.method, case when v.entity_id is not null then 'identity' else 'unmatched' end),
+       coalesce(f.score, v.score, 0)
+  from link_found f
+  left join link_vote v on f.method is null and v.identity = f.identity
+  left join core.geo_entity e on e.entity_id = coalesce(f.entity_id, v.entity_id);
