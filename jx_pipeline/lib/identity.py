@@ -19,11 +19,16 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import locks, settings, staging
+from jx_pipeline.lib import locks, rebuild, settings, staging
 from jx_pipeline.lib.warehouse import run_sql
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
 ORG_FIELDS = ("credit_code", "org_name")
+TABLES = {
+    "identity_member": ("feed_id", "record_key", "kind"),
+    "person": ("person_key",),
+    "legal_person": ("org_key",),
+}
 
 
 def pseudonym(kind: str, value: str) -> str:
@@ -74,6 +79,8 @@ def resolve(
             copy.write_row((settings.pseudonym_secret(),))
         conn.execute("analyze ident_person; analyze ident_org")
         run_sql(conn, "core/identity.sql")
+        for table, key in TABLES.items():
+            rebuild.write(conn, table, f"{table}_new", key)
         counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
         for kind, method, n in conn.execute(
             "select kind, method, count(*) from ident_member group by 1, 2"

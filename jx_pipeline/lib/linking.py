@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, locks, staging
+from jx_pipeline.lib import address, address_cache, locks, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql
 
 NEAREST_M = 30
@@ -126,6 +126,7 @@ def link(
         conn.execute("analyze link_rec")
         _parse_new_texts(conn, full)
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
+        rebuild.write(conn, "entity_link", "link_new", ("feed_id", "record_key"))
         counts = Counter(
             dict(conn.execute("select method, count(*) from core.entity_link group by 1").fetchall())
         )

@@ -60,8 +60,9 @@ select distinct on (identity) identity, entity_id, round(n / total, 3) as score
           from link_found where identity is not null and entity_id is not null group by 1, 2) v
  order by identity, n desc, entity_id;
 
-delete from core.entity_link;
-insert into core.entity_link (feed_id, record_key, entity_id, entity_type, village_code, method, score)
+-- the rebuilt table, written by lib/rebuild.py (only the rows that changed, or swapped in whole)
+create temp table link_new (like core.entity_link) on commit drop;
+insert into link_new (feed_id, record_key, entity_id, entity_type, village_code, method, score)
 select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
        coalesce(f.method, case when v.entity_id is not null then 'identity' else 'unmatched' end),
        coalesce(f.score, v.score, 0)

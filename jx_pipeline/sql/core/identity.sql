@@ -93,20 +93,21 @@ select o.feed_id, o.record_key, 'legal_person',
   left join ix_org_name x on x.name_key = o.name_key
  where o.credit_code is null;
 
--- the rebuild: masters named by their own records (the most frequent name and birth date), counted by all
-delete from core.identity_member;
-delete from core.person;
-delete from core.legal_person;
-insert into core.person (person_key, id_number, name, birth_date, records)
+-- the rebuilt tables, written by lib/rebuild.py (only the rows that changed, or swapped in whole): masters named
+-- by their own records (the most frequent name and birth date), counted by all
+create temp table person_new (like core.person) on commit drop;
+insert into person_new (person_key, id_number, name, birth_date, records)
 select master_key, max(code),
        mode() within group (order by name) filter (where method in ('id_number', 'name_key', 'singleton')),
        mode() within group (order by birth_date) filter (where method in ('id_number', 'name_key', 'singleton')),
        count(*)
   from ident_member where kind = 'person' group by master_key;
-insert into core.legal_person (org_key, credit_code, name, records)
+create temp table legal_person_new (like core.legal_person) on commit drop;
+insert into legal_person_new (org_key, credit_code, name, records)
 select master_key, max(code),
        mode() within group (order by name) filter (where method in ('credit_code', 'singleton')),
        count(*)
   from ident_member where kind = 'legal_person' group by master_key;
-insert into core.identity_member (feed_id, record_key, kind, master_key, method)
+create temp table identity_member_new (like core.identity_member) on commit drop;
+insert into identity_member_new (feed_id, record_key, kind, master_key, method)
 select feed_id, record_key, kind, master_key, method from ident_member;

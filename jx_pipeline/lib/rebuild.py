@@ -1,0 +1,97 @@
+"""Writing a rebuilt core table: only the rows that changed, or the whole table swapped in when most did.
+
+Linking and identity resolution compute every row of their tables into a temporary table. Inserting 0.9M rows
+into ``core.entity_link`` with its key, index and foreign key in place took 17 s (a check and two index entries
+per row); into a bare table with the indexes built afterwards, 4 s. A day's increment changes ~1 % of the rows:
+deleting and inserting only those is cheaper still, and leaves the other rows as they were.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuilt aside and swapped in
+
+
+def write(
+    conn: psycopg.Connection, table: str, rows: str, key: tuple[str, ...], swap: bool | None = None
+) -> dict:
+    """Make ``core.<table>`` hold exactly the rows of the temporary table ``rows`` (the same columns, in order).
+    ``swap`` forces the way (None: by the share of rows that differ). Returns {"mode", "deleted", "inserted"}."""
+    target = sql.Identifier("core", table)
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped"
+            " order by attnum",
+            (f"core.{table}",),
+        ).fetchall()
+    ]
+    rest = [c for c in cols if c not in key]
+    same = sql.SQL(" and ").join(
+        [sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key]
+        + [sql.SQL("a.{0} is not distinct from b.{0}").format(sql.Identifier(c)) for c in rest]
+    )
+    keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    conn.execute(
+        sql.SQL(
+            "create temp table rebuild_stale on commit drop as"
+            " select {keys} from {target} a where not exists (select 1 from {rows} b where {same})"
+        ).format(keys=keys, target=target, rows=sql.Identifier(rows), same=same)
+    )
+    conn.execute(
+        sql.SQL(
+            "create temp table rebuild_fresh on commit drop as"
+            " select * from {rows} a where not exists (select 1 from {target} b where {same})"
+        ).format(target=target, rows=sql.Identifier(rows), same=same)
+    )
+    stale = conn.execute("select count(*) from rebuild_stale").fetchone()[0]
+    fresh = conn.execute("select count(*) from rebuild_fresh").fetchone()[0]
+    total = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
+    if swap is None:
+        swap = stale + fresh > SWAP_SHARE * max(total, 1)
+    if swap:
+        _swap(conn, table, rows)
+        mode = "swapped"
+    else:
+        on_key = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
+        conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_key))
+        conn.execute(sql.SQL("insert into {} select * from rebuild_fresh").format(target))
+        mode = "changed rows"
+    conn.execute("drop table rebuild_stale, rebuild_fresh")
+    return {"mode": mode, "deleted": stale, "inserted": fresh}
+
+
+def _swap(conn: psycopg.Connection, table: str, rows: str) -> None:
+    """``core.<table>`` rebuilt from ``rows`` without its indexes and constraints, which are then built once,
+    under their own names; grants come from the schema's default privileges (lib/roles.py)."""
+    name = f"core.{table}"
+    constraints = conn.execute(
+        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass"
+        " and contype in ('p', 'u', 'f', 'c') order by contype = 'f', conname",
+        (name,),
+    ).fetchall()
+    indexes = conn.execute(
+        "select indexdef from pg_indexes i where schemaname = 'core' and tablename = %s and not exists"
+        " (select 1 from pg_constraint c where c.conindid = format('%%I.%%I', i.schemaname, i.indexname)::regclass)",
+        (table,),
+    ).fetchall()
+    comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (name,)).fetchone()[0]
+    target, aside = sql.Identifier("core", table), sql.Identifier("core", f"{table}__next")
+    conn.execute(
+        sql.SQL("create table {} (like {} including defaults including comments)").format(aside, target)
+    )
+    conn.execute(sql.SQL("insert into {} select * from {}").format(aside, sql.Identifier(rows)))
+    conn.execute(sql.SQL("drop table {}").format(target))
+    conn.execute(sql.SQL("alter table {} rename to {}").format(aside, sql.Identifier(table)))
+    for conname, definition in constraints:
+        conn.execute(
+            sql.SQL("alter table {} add constraint {} {}").format(
+                target, sql.Identifier(conname), sql.SQL(definition)
+            )
+        )
+    for (definition,) in indexes:
+        conn.execute(sql.SQL(definition))
+    if comment:
+        conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
