@@ -20,7 +20,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import locks, rebuild, settings, staging
-from jx_pipeline.lib.warehouse import run_sql
+from jx_pipeline.lib.warehouse import run_sql, session_memory
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
 ORG_FIELDS = ("credit_code", "org_name")
@@ -69,6 +69,7 @@ def resolve(
     ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
 
     Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``."""
+    session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/identity_records.sql")
         for feed in catalog.feeds:

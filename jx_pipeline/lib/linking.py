@@ -16,7 +16,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import address, address_cache, locks, rebuild, staging
-from jx_pipeline.lib.warehouse import run_sql
+from jx_pipeline.lib.warehouse import run_sql, session_memory
 
 NEAREST_M = 30
 PARSE_BATCH = 20_000
@@ -118,6 +118,7 @@ def link(
     records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. The rules run in
     SQL (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs: a run parses
     only texts it has not seen (``full``: every text parsed again), and memory does not grow with the records."""
+    session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/link_records.sql")
         for feed in catalog.feeds:

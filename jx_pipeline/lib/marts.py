@@ -17,7 +17,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import linking, locks, quarantine, staging
-from jx_pipeline.lib.warehouse import run_sql
+from jx_pipeline.lib.warehouse import run_sql, session_memory
 
 # build order: entity_class first (the inputs classify entities by it), data_service last (it describes the rest)
 MARTS = (
@@ -166,25 +166,13 @@ def _swap(conn: psycopg.Connection) -> None:
                 )
 
 
-def _session(conn: psycopg.Connection) -> None:
-    """Memory for the build's sorts and temporary tables (local buffers can only grow before a session first
-    touches a temporary table: a connection that already did keeps its own)."""
-    conn.commit()
-    for setting in ("work_mem = '128MB'", "temp_buffers = '256MB'"):
-        try:
-            with conn.transaction():
-                conn.execute(f"set {setting}")
-        except psycopg.errors.InvalidParameterValue:
-            pass
-
-
 def refresh(
     conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None
 ) -> dict[str, int]:
     """Rebuild every mart aside and swap them in, in one transaction; returns the rows of each mart.
     ``before_commit(conn)`` (the assets' checks) runs after the swap, inside the transaction."""
     params = {"min_persons": SUPPRESS_BELOW}
-    _session(conn)
+    session_memory(conn)
     with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn) as release:
         _inputs(conn, catalog)
         release()

@@ -24,6 +24,18 @@ def sql_file(relpath: str) -> str:
     return (settings.SQL_DIR / relpath).read_text(encoding="utf-8")
 
 
+def session_memory(conn: psycopg.Connection) -> None:
+    """Memory for a rebuild's sorts and temporary tables (marts, links, identities); local buffers can only grow
+    before a session first touches a temporary table: a connection that already did keeps its own."""
+    conn.commit()
+    for setting in ("work_mem = '128MB'", "temp_buffers = '256MB'"):
+        try:
+            with conn.transaction():
+                conn.execute(f"set {setting}")
+        except psycopg.errors.InvalidParameterValue:
+            pass
+
+
 def run_sql(conn: psycopg.Connection, relpath: str, params: dict | None = None) -> None:
     """Run a multi-statement file from ``sql/``; parameters are bound client-side (simple query protocol)."""
     psycopg.ClientCursor(conn).execute(sql_file(relpath), params)
