@@ -83,3 +83,33 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.execute("insert into probe_new select id, 'b', n, parent from core.probe")  # every row changed
     assert rebuild.write(conn, "probe", "probe_new", ("id",))["mode"] == "swapped"
     conn.rollback()
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_reader_that_declared_the_table_never_sees_it_empty(probe, scratch_db, declared):
+    """A reader's REPEATABLE READ snapshot (the marts' refresh) taken before a swap commits would find the new
+    table but none of its rows. Declared in ``staged_snapshot(reads=...)``, the table is locked before the
+    snapshot and the swap waits for the reader; undeclared, the reader sees it empty (why the marts declare it)."""
+    import threading
+
+    from jx_pipeline.lib import locks
+
+    probe.close()
+    done = threading.Event()
+
+    def swap():
+        with connect(scratch_db) as other:
+            other.execute("create temp table probe_new as select * from core.probe")
+            rebuild.write(other, "probe", "probe_new", ("id",), swap=True)
+            other.commit()
+        done.set()
+
+    with connect(scratch_db) as reader:
+        with locks.staged_snapshot(reader, reads=("core.probe",) if declared else ()):
+            swapper = threading.Thread(target=swap)
+            swapper.start()
+            assert done.wait(5) is not declared  # declared: the swap waits for the reader
+            seen = reader.execute("select count(*) from core.probe").fetchone()[0]
+        swapper.join(30)
+    assert done.is_set()
+    assert seen == (1000 if declared else 0)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg import IsolationLevel
+from psycopg import IsolationLevel, sql
 from psycopg.pq import TransactionStatus
 
 _KEY = "hashtextextended(%s, 0)"
@@ -66,10 +66,13 @@ def _unlock(conn: psycopg.Connection, key: str) -> None:
 
 
 @contextmanager
-def staged_snapshot(conn: psycopg.Connection) -> Iterator[Callable[[], None]]:
+def staged_snapshot(conn: psycopg.Connection, reads: tuple[str, ...] = ()) -> Iterator[Callable[[], None]]:
     """A REPEATABLE READ transaction whose snapshot is taken while no staged load runs. Staged loads wait until
     the caller has read what it needs from ``staged`` and calls the yielded ``release()`` (or the block ends);
-    the transaction (and its snapshot) goes on until the block ends, committed unless it raised."""
+    the transaction (and its snapshot) goes on until the block ends, committed unless it raised.
+
+    ``reads``: tables locked (ACCESS SHARE) before the snapshot, so that a rebuild swapping one of them in
+    (lib/rebuild.py) waits for this transaction instead of leaving its snapshot a table it cannot see into."""
     key = name("staged")
     conn.commit()
     conn.execute(f"select pg_advisory_lock({_KEY})", (key,))
@@ -85,6 +88,12 @@ def staged_snapshot(conn: psycopg.Connection) -> Iterator[Callable[[], None]]:
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     try:
         with conn.transaction():
+            if reads:  # LOCK TABLE takes no snapshot
+                conn.execute(
+                    sql.SQL("lock table {} in access share mode").format(
+                        sql.SQL(", ").join(sql.Identifier(*t.split(".")) for t in reads)
+                    )
+                )
             conn.execute("select 1")  # the snapshot, taken while the lock is held
             yield release
     finally:

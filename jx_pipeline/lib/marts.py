@@ -166,6 +166,14 @@ def _swap(conn: psycopg.Connection) -> None:
                 )
 
 
+CORE_READ = (
+    "core.entity_link",
+    "core.identity_member",
+    "core.person",
+    "core.legal_person",
+)  # swapped in whole
+
+
 def refresh(
     conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None
 ) -> dict[str, int]:
@@ -173,7 +181,7 @@ def refresh(
     ``before_commit(conn)`` (the assets' checks) runs after the swap, inside the transaction."""
     params = {"min_persons": SUPPRESS_BELOW}
     session_memory(conn)
-    with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn) as release:
+    with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn, reads=CORE_READ) as release:
         _inputs(conn, catalog)
         release()
         run_sql(conn, "mart/entity_class.sql", params)
