@@ -214,6 +214,9 @@ def _world_days() -> str:
     return f"{min(days)}...{max(days)}"
 
 
+LINK_OP = "core__entity_link"  # the op of asset core/entity_link
+
+
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
     _sync_pools()
@@ -222,8 +225,6 @@ def materialize(args: argparse.Namespace) -> int:
 
         _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
     level = "WARNING" if args.progress else "INFO"
-    if args.full:  # read by core/entity_link (LinkConfig); a run from the UI sets full in the Launchpad
-        os.environ[settings.LINK_FULL_ENV] = "1"
     partition = []
     if args.partition_range:
         partition = [
@@ -246,6 +247,8 @@ def materialize(args: argparse.Namespace) -> int:
                     # the progress lines replace the step's own 'progress:' log lines on the console
                     "loggers": {"console": {"config": {"log_level": args.log_level or level}}},
                     "execution": {"config": {args.executor: {}}},
+                    # core/entity_link's LinkConfig (the UI's Launchpad sets the same)
+                    **({"ops": {LINK_OP: {"config": {"full": True}}}} if args.full else {}),
                 }
             ),
         ],
@@ -570,7 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument(
         "--full",
         action="store_true",
-        help="linking parses every address again (default: only texts it has not parsed before)",
+        help="linking parses every address again (default: only texts it has not parsed before); the selection"
+        " must include core/entity_link",
     )
     mat.add_argument(
         "--no-progress",

@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 from psycopg import sql
 
+from jx_pipeline import cli
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
@@ -34,14 +35,15 @@ def linked(world, warehouse_url, source_url):
                         conn, feed, day, "t", world=world, source_url=source_url, first_partition=DAYS[0]
                     )
                     staging.stage_partition(conn, feed, day, "t")
-            methods = linking.link(conn, catalog)
-            PARSED.append(_parsed(conn))
+            stats = {}
+            methods = linking.link(conn, catalog, stats=stats)
+            PARSED.append(stats["texts_parsed"])
         identities = identity.resolve(conn, catalog)
         figures = evaluate.evaluate(conn, world / "truth")
     return catalog, methods, identities, figures
 
 
-PARSED: list[int] = []  # texts in the parse cache after each link of the fixture
+PARSED: list[int] = []  # texts each link of the fixture parsed
 
 
 def _parsed(conn) -> int:
@@ -114,19 +116,24 @@ def test_pairwise_scores_count_pairs():
     assert evaluate.pairwise(df, "pred", "true") == {"precision": 1.0, "recall": round(1 / 3, 4), "f1": 0.5}
 
 
-def test_linking_assets_show_the_evaluation_in_their_metadata(linked, world, warehouse_url, monkeypatch):
+def test_linking_assets_show_the_evaluation_in_their_metadata(linked, world, warehouse_url, monkeypatch, wh):
     from jx_pipeline.defs.linking import assets as linking_assets
     from jx_pipeline.lib.warehouse import WarehouseResource as Warehouse
 
     monkeypatch.setenv("JX_EVALUATE_TRUTH", str(world / "truth"))
     defs = linking_assets.build_defs()
-    res = dg.materialize(list(defs.assets), resources={"warehouse": Warehouse(url=warehouse_url)})
+    res = dg.materialize(
+        list(defs.assets),
+        resources={"warehouse": Warehouse(url=warehouse_url)},
+        run_config={"ops": {cli.LINK_OP: {"config": {"full": True}}}},  # what `materialize --full` sends
+    )
     assert res.success
     mats = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in res.get_asset_materialization_events()
     }
     assert mats["core/entity_link"]["evaluation/links"].value["precision"] >= 0.995
+    assert mats["core/entity_link"]["texts_parsed"].value == _parsed(wh) > 1000  # full: every text again
     assert "evaluation/identity_person" in mats["core/person"]
     assert "evaluation/identity_legal_person" in mats["core/legal_person"]
     assert {
@@ -241,14 +248,17 @@ def test_a_relink_parses_only_new_texts_and_equals_a_full_rebuild(linked, wh, wa
     the last day brought. A full rebuild (every text parsed again) gives exactly the same links."""
     from jx_pipeline.lib.pg import connect
 
-    first, second = PARSED
+    first, second = PARSED  # parsed by the first link, then by the relink
     query = "select feed_id, record_key, entity_id, entity_type, village_code, method, score from core.entity_link"
     incremental = set(wh.execute(query).fetchall())
     with connect(warehouse_url) as conn:
-        methods = linking.link(conn, linked[0], full=True)
-        everything = _parsed(conn)  # every distinct text of the current records, parsed again
+        stats = {}
+        methods = linking.link(conn, linked[0], full=True, stats=stats)
+        everything = stats["texts_parsed"]  # every distinct text of the current records, parsed again
+        assert everything == _parsed(conn) > first
     # the relink parsed the last day's new texts only
-    assert 0 < second - first < everything / 2, (first, second, everything)
+    assert 0 < second < everything / 2, (first, second, everything)
+    assert stats["mode"] == "changed rows" and stats["deleted"] == stats["inserted"] == 0  # nothing changed
     assert methods == linked[1]
     assert set(wh.execute(query).fetchall()) == incremental
 

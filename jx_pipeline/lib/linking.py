@@ -8,6 +8,7 @@ number or credit code in any feed). A record whose address names a place outside
 per record in ``core.entity_link`` with the method and a score.
 """
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -76,7 +77,7 @@ def _parse_new_texts(conn: psycopg.Connection, full: bool) -> int:
     cur.execute(
         "select distinct t from (select address as t from link_rec union all"
         " select village_name from link_rec where entity_name is not null) x"
-        " where t is not null and not exists (select 1 from staged._parse_cache c where c.text = x.t)"
+        " where t is not null and not exists (select 1 from staged._parse_cache c where c.text_md5 = md5(x.t)::uuid)"
     )
     parser, parsed = None, 0
     while rows := cur.fetchmany(PARSE_BATCH):
@@ -85,9 +86,10 @@ def _parse_new_texts(conn: psycopg.Connection, full: bool) -> int:
         for (text,) in rows:
             p = parser.parse(text)
             village = p.village_code or parser.villages_of_city.get(text)
-            out.append((text, None if p.outside else p.entity_id, p.fuzzy, p.outside, village))
+            digest = hashlib.md5(text.encode()).hexdigest()
+            out.append((digest, text, None if p.outside else p.entity_id, p.fuzzy, p.outside, village))
         with conn.cursor().copy(
-            "copy staged._parse_cache (text, entity_id, fuzzy, outside, village_code) from stdin"
+            "copy staged._parse_cache (text_md5, text, entity_id, fuzzy, outside, village_code) from stdin"
         ) as copy:
             for row in out:
                 copy.write_row(row)
@@ -108,14 +110,19 @@ def _parser_key(conn: psycopg.Connection) -> str:
 
 
 def link(
-    conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None, full: bool = False
+    conn: psycopg.Connection,
+    catalog: Catalog,
+    before_commit: Callable | None = None,
+    full: bool = False,
+    stats: dict | None = None,
 ) -> Counter:
     """Rebuild ``core.entity_link`` from the current staged records; returns the count per method.
     ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
     staged load committed meanwhile cannot make the check compare two different moments.
 
     One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
-    records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. The rules run in
+    records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. ``stats`` (a
+    dict) gets the texts parsed and how the table was written. The rules run in
     SQL (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs: a run parses
     only texts it has not seen (``full``: every text parsed again), and memory does not grow with the records."""
     session_memory(conn)
@@ -125,9 +132,11 @@ def link(
             _gather(conn, feed)
         release()
         conn.execute("analyze link_rec")
-        _parse_new_texts(conn, full)
+        parsed = _parse_new_texts(conn, full)
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
-        rebuild.write(conn, "entity_link", "link_new", ("feed_id", "record_key"))
+        written = rebuild.write(conn, "entity_link", "link_new", ("feed_id", "record_key"))
+        if stats is not None:
+            stats.update(texts_parsed=parsed, **written)
         counts = Counter(
             dict(conn.execute("select method, count(*) from core.entity_link group by 1").fetchall())
         )

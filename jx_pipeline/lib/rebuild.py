@@ -43,29 +43,36 @@ def write(
     conn.execute(
         sql.SQL(
             "create temp table rebuild_fresh on commit drop as"
-            " select * from {rows} a where not exists (select 1 from {target} b where {same})"
-        ).format(target=target, rows=sql.Identifier(rows), same=same)
+            " select {names} from {rows} a where not exists (select 1 from {target} b where {same})"
+        ).format(
+            names=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            target=target,
+            rows=sql.Identifier(rows),
+            same=same,
+        )
     )
     stale = conn.execute("select count(*) from rebuild_stale").fetchone()[0]
     fresh = conn.execute("select count(*) from rebuild_fresh").fetchone()[0]
     total = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
     if swap is None:
         swap = stale + fresh > SWAP_SHARE * max(total, 1)
+    names = sql.SQL(", ").join(map(sql.Identifier, cols))
     if swap:
-        _swap(conn, table, rows)
+        _swap(conn, table, rows, names)
         mode = "swapped"
     else:
         on_key = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
         conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_key))
-        conn.execute(sql.SQL("insert into {} select * from rebuild_fresh").format(target))
+        conn.execute(sql.SQL("insert into {} ({}) select {} from rebuild_fresh").format(target, names, names))
         mode = "changed rows"
     conn.execute("drop table rebuild_stale, rebuild_fresh")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
 
 
-def _swap(conn: psycopg.Connection, table: str, rows: str) -> None:
+def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable) -> None:
     """``core.<table>`` rebuilt from ``rows`` without its indexes and constraints, which are then built once,
-    under their own names; grants come from the schema's default privileges (lib/roles.py)."""
+    under their own names; grants come from the schema's default privileges (lib/roles.py), as for the marts.
+    Readers that must not see it half-way lock it first (``locks.staged_snapshot(reads=...)``)."""
     name = f"core.{table}"
     constraints = conn.execute(
         "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass"
@@ -82,7 +89,9 @@ def _swap(conn: psycopg.Connection, table: str, rows: str) -> None:
     conn.execute(
         sql.SQL("create table {} (like {} including defaults including comments)").format(aside, target)
     )
-    conn.execute(sql.SQL("insert into {} select * from {}").format(aside, sql.Identifier(rows)))
+    conn.execute(
+        sql.SQL("insert into {} ({}) select {} from {}").format(aside, names, names, sql.Identifier(rows))
+    )
     conn.execute(sql.SQL("drop table {}").format(target))
     conn.execute(sql.SQL("alter table {} rename to {}").format(aside, sql.Identifier(table)))
     for conname, definition in constraints:
@@ -95,3 +104,4 @@ def _swap(conn: psycopg.Connection, table: str, rows: str) -> None:
         conn.execute(sql.SQL(definition))
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
+    conn.execute(sql.SQL("analyze {}").format(target))  # the next reader plans with statistics

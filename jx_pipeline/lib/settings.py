@@ -155,13 +155,6 @@ def pseudonym_key_file() -> Path:
     return STATE_DIR / "pseudonym.key"
 
 
-LINK_FULL_ENV = "JX_LINK_FULL"  # 1: linking parses every text again (jx-pipeline materialize --full)
-
-
-def link_full() -> bool:
-    return os.environ.get(LINK_FULL_ENV) == "1"
-
-
 def pseudonym_secret() -> bytes:
     """The key of pseudonymous master keys. Every process and machine of one deployment must share it:
     JX_PSEUDONYM_SECRET; without it a key generated once into the state dir (never in git) serves one machine."""

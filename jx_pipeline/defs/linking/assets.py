@@ -13,7 +13,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry, settings
+from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
@@ -60,12 +60,13 @@ def build_defs() -> dg.Definitions:
     )
     def entity_link(config: LinkConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
-            found = {}  # the check counts inside the rebuild's snapshot, before it commits
+            found, stats = {}, {}  # the check counts inside the rebuild's snapshot, before it commits
             counts = linking.link(
                 conn,
                 catalog,
                 lambda c: found.update(tally=reconcile.links(c, catalog), left_out=quarantine.listing(c)),
-                full=config.full or settings.link_full(),
+                full=config.full,
+                stats=stats,
             )
             total = sum(counts.values())
             tally = found["tally"]
@@ -79,6 +80,9 @@ def build_defs() -> dg.Definitions:
                 if total
                 else 0.0,
                 **figures,
+                # the work this run did: addresses parsed (new ones only, unless full) and link rows written
+                "texts_parsed": stats["texts_parsed"],
+                "rows_written": dg.MetadataValue.json({k: stats[k] for k in ("mode", "deleted", "inserted")}),
                 # quarantined feed partitions whose records were left out (their previous good versions count)
                 "quarantined": dg.MetadataValue.json(found["left_out"]),
             },

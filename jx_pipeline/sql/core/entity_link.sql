@@ -19,8 +19,8 @@ select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
             when a.entity_id is not null then case when a.fuzzy then 0.9 else 1.0 end
             when n.entity_id is not null then 1.0 end as score
   from link_rec r
-  left join staged._parse_cache a on a.text = r.address
-  left join staged._parse_cache v on v.text = r.village_name and r.entity_name is not null
+  left join staged._parse_cache a on a.text_md5 = md5(r.address)::uuid
+  left join staged._parse_cache v on v.text_md5 = md5(r.village_name)::uuid and r.entity_name is not null
   left join link_natural n on n.village_code = v.village_code and n.name = r.entity_name;
 
 -- coordinates of the rest: inside a natural entity's polygon, else the nearest door plate within %(nearest_m)s m
@@ -61,7 +61,7 @@ select distinct on (identity) identity, entity_id, round(n / total, 3) as score
  order by identity, n desc, entity_id;
 
 -- the rebuilt table, written by lib/rebuild.py (only the rows that changed, or swapped in whole)
-create temp table link_new (like core.entity_link) on commit drop;
+create temp table link_new (like core.entity_link including defaults) on commit drop;
 insert into link_new (feed_id, record_key, entity_id, entity_type, village_code, method, score)
 select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
        coalesce(f.method, case when v.entity_id is not null then 'identity' else 'unmatched' end),

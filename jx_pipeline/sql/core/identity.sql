@@ -95,19 +95,19 @@ select o.feed_id, o.record_key, 'legal_person',
 
 -- the rebuilt tables, written by lib/rebuild.py (only the rows that changed, or swapped in whole): masters named
 -- by their own records (the most frequent name and birth date), counted by all
-create temp table person_new (like core.person) on commit drop;
+create temp table person_new (like core.person including defaults) on commit drop;
 insert into person_new (person_key, id_number, name, birth_date, records)
 select master_key, max(code),
        mode() within group (order by name) filter (where method in ('id_number', 'name_key', 'singleton')),
        mode() within group (order by birth_date) filter (where method in ('id_number', 'name_key', 'singleton')),
        count(*)
   from ident_member where kind = 'person' group by master_key;
-create temp table legal_person_new (like core.legal_person) on commit drop;
+create temp table legal_person_new (like core.legal_person including defaults) on commit drop;
 insert into legal_person_new (org_key, credit_code, name, records)
 select master_key, max(code),
        mode() within group (order by name) filter (where method in ('credit_code', 'singleton')),
        count(*)
   from ident_member where kind = 'legal_person' group by master_key;
-create temp table identity_member_new (like core.identity_member) on commit drop;
+create temp table identity_member_new (like core.identity_member including defaults) on commit drop;
 insert into identity_member_new (feed_id, record_key, kind, master_key, method)
 select feed_id, record_key, kind, master_key, method from ident_member;
