@@ -8,6 +8,15 @@ select distinct on (village_code, name) village_code, name, entity_id
   from core.geo_entity where entity_type = any(%(natural)s) and name is not null
  order by village_code, name, entity_id;
 
+-- each (village name, entity name) written with its natural entity: few pairs, resolved once
+create temp table link_named on commit drop as
+select x.village_name, x.entity_name, n.entity_id
+  from (select distinct village_name, entity_name from link_rec
+         where village_name is not null and entity_name is not null) x
+  join staged._parse_cache v on v.text_md5 = md5(x.village_name)::uuid
+  join link_natural n on n.village_code = v.village_code and n.name = x.entity_name;
+analyze link_named;
+
 -- the address (door plate, exact or a typo fixed; or outside the city), else the entity's name in its village
 create temp table link_step on commit drop as
 select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
@@ -20,8 +29,7 @@ select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
             when n.entity_id is not null then 1.0 end as score
   from link_rec r
   left join staged._parse_cache a on a.text_md5 = md5(r.address)::uuid
-  left join staged._parse_cache v on v.text_md5 = md5(r.village_name)::uuid and r.entity_name is not null
-  left join link_natural n on n.village_code = v.village_code and n.name = r.entity_name;
+  left join link_named n on n.village_name = r.village_name and n.entity_name = r.entity_name;
 
 -- coordinates of the rest: inside a natural entity's polygon, else the nearest door plate within %(nearest_m)s m
 create temp table link_pt on commit drop as
