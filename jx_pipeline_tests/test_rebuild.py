@@ -11,6 +11,7 @@ from jx_pipeline.lib.pg import connect
 CATALOG = """
 select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = 'core.probe'::regclass
 union all select indexname, indexdef from pg_indexes where schemaname = 'core' and tablename = 'probe'
+union all select tgname, pg_get_triggerdef(oid) from pg_trigger where tgrelid = 'core.probe'::regclass and not tgisinternal
 union all select 'comment', obj_description('core.probe'::regclass, 'pg_class')
 union all select attname, col_description(attrelid, attnum) from pg_attribute
  where attrelid = 'core.probe'::regclass and attnum > 0 and not attisdropped
@@ -31,6 +32,10 @@ def probe(scratch_db):
         )
         conn.execute("create index probe_n on core.probe (n)")
         conn.execute("comment on table core.probe is 'a probe'; comment on column core.probe.n is 'a number'")
+        conn.execute(
+            "create function core.probe_touch() returns trigger language plpgsql as $$ begin return new; end $$;"
+            " create trigger probe_touch before insert on core.probe for each row execute function core.probe_touch()"
+        )
         conn.execute("insert into core.probe select i, 'a', i, 1 + i % 5 from generate_series(1, 1000) i")
         conn.commit()
         yield conn

@@ -71,7 +71,8 @@ def write(
 
 def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable) -> None:
     """``core.<table>`` rebuilt from ``rows`` without its indexes and constraints, which are then built once,
-    under their own names; grants come from the schema's default privileges (lib/roles.py), as for the marts.
+    under their own names, and its triggers after them (they do not see the rows swapped in); grants come from
+    the schema's default privileges (lib/roles.py), as for the marts.
     Readers that must not see it half-way lock it first (``locks.staged_snapshot(reads=...)``)."""
     name = f"core.{table}"
     constraints = conn.execute(
@@ -83,6 +84,10 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
         "select indexdef from pg_indexes i where schemaname = 'core' and tablename = %s and not exists"
         " (select 1 from pg_constraint c where c.conindid = format('%%I.%%I', i.schemaname, i.indexname)::regclass)",
         (table,),
+    ).fetchall()
+    triggers = conn.execute(
+        "select pg_get_triggerdef(oid) from pg_trigger where tgrelid = %s::regclass and not tgisinternal",
+        (name,),
     ).fetchall()
     comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (name,)).fetchone()[0]
     target, aside = sql.Identifier("core", table), sql.Identifier("core", f"{table}__next")
@@ -100,7 +105,7 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
                 target, sql.Identifier(conname), sql.SQL(definition)
             )
         )
-    for (definition,) in indexes:
+    for (definition,) in indexes + triggers:
         conn.execute(sql.SQL(definition))
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
