@@ -60,3 +60,35 @@ def test_instances_pooled_in_turn_keep_only_the_latest_ones_connections(dagster_
             instance.get_runs(limit=1)
             instance.event_log_storage.get_concurrency_info("jx_test_pool_probe")
     assert _backends(dagster_url) - idle <= 3
+
+
+def test_schema_facts_are_asked_once_when_yes_and_again_when_no(dagster_url):
+    """Dagster asks on every event whether a table or column exists: a pooled storage asks the server once for a
+    yes; a no is asked again, so a table made later by a migration is seen."""
+    from dagster_postgres import DagsterPostgresStorage
+
+    storage = DagsterPostgresStorage(dagster_url)
+    storage_pool._pool((storage.run_storage, storage.event_log_storage, storage.schedule_storage))
+    events = storage.event_log_storage
+    statements = []
+    sqlalchemy.event.listen(events._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with connect(dagster_url, autocommit=True) as conn:
+        conn.execute("drop table if exists jx_test_schema_fact")
+        try:
+            assert events.has_table("jx_test_schema_fact") is False
+            assert events.has_table("jx_test_schema_fact") is False
+            asked_no = len(statements)
+            conn.execute("create table jx_test_schema_fact (x int)")
+            assert events.has_table("jx_test_schema_fact") is True  # a no is not remembered
+            asked_yes = len(statements)
+            assert asked_yes > asked_no >= 2
+            conn.execute("drop table jx_test_schema_fact")
+            assert events.has_table("jx_test_schema_fact") is True  # a yes is: not asked again
+            assert events.has_asset_key_index_cols() is True
+            n = len(statements)
+            for _ in range(5):
+                assert events.has_asset_key_index_cols() is True
+                assert events.has_table("asset_event_tags") is True
+            assert len(statements) == n + 1  # asset_event_tags, once
+        finally:
+            conn.execute("drop table if exists jx_test_schema_fact")

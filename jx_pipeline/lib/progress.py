@@ -46,55 +46,88 @@ class Progress:
         )
 
 
+@dataclass
+class _Fold:
+    """A run's events read so far (one per run and process): each tally reads only the events after them."""
+
+    planned: dict
+    cursor: str | None = None
+    last_id: int = 0
+    pending: list = field(default_factory=list)  # read, but after the ``upto`` asked last
+    started: float | None = None
+    succeeded: set = field(default_factory=set)
+    failed: set = field(default_factory=set)
+    row_count: dict = field(default_factory=dict)
+    last_ts: float | None = None
+
+    def add(self, record) -> None:
+        entry = record.event_log_entry
+        self.last_id, self.last_ts = record.storage_id, entry.timestamp
+        kind = entry.dagster_event_type
+        if kind == dg.DagsterEventType.RUN_START:
+            self.started = entry.timestamp
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
+            self.succeeded.add(entry.step_key)
+        elif kind == dg.DagsterEventType.STEP_FAILURE:
+            self.failed.add(entry.step_key)
+        else:  # one event per partition of a range, all with the asset's count over the run's partitions
+            mat = entry.dagster_event.materialization
+            count = mat.metadata.get("dagster/row_count")
+            if count is not None:
+                self.row_count[mat.asset_key] = count.value
+
+
+_FOLDS: dict[str, _Fold] = {}
+_OF_TYPE = {*_FINISHED, dg.DagsterEventType.RUN_START, dg.DagsterEventType.ASSET_MATERIALIZATION}
+
+
+def _fold(instance: dg.DagsterInstance, run_id: str, upto: int | None) -> _Fold:
+    fold = _FOLDS.get(run_id)
+    if fold is None or (upto is not None and upto < fold.last_id):  # asked about an earlier moment: read anew
+        run = instance.get_run_by_id(run_id)
+        plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        planned = {s.key: s for s in plan.steps}
+        if plan.step_keys_to_execute:
+            planned = {k: planned[k] for k in plan.step_keys_to_execute if k in planned}
+        fold = _FOLDS[run_id] = _Fold(planned)
+    if upto is None or not any(r.storage_id >= upto for r in fold.pending):
+        batch = instance.get_records_for_run(run_id, cursor=fold.cursor, of_type=_OF_TYPE)
+        fold.cursor = batch.cursor
+        fold.pending += batch.records
+    keep = []
+    for record in fold.pending:
+        if upto is None or record.storage_id <= upto:
+            fold.add(record)
+        else:
+            keep.append(record)
+    fold.pending = keep
+    return fold
+
+
 def tally(
     instance: dg.DagsterInstance, run_id: str, finishing: str | None = None, upto: int | None = None
 ) -> Progress:
     """The run's progress now, or as of its event ``upto`` (a storage id). ``finishing``: the step that asks,
     at its end (counted as done)."""
-    run = instance.get_run_by_id(run_id)
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    planned = {s.key: s for s in plan.steps}
-    if plan.step_keys_to_execute:
-        planned = {k: planned[k] for k in plan.step_keys_to_execute if k in planned}
-    records = instance.get_records_for_run(
-        run_id, of_type={*_FINISHED, dg.DagsterEventType.RUN_START, dg.DagsterEventType.ASSET_MATERIALIZATION}
-    ).records
-    started, succeeded, failed, row_count, now = None, set(), set(), {}, time.time()
-    for record in records:
-        entry = record.event_log_entry
-        if upto is not None and record.storage_id > upto:
-            continue
-        if record.storage_id == upto:
-            now = entry.timestamp
-        kind = entry.dagster_event_type
-        if kind == dg.DagsterEventType.RUN_START:
-            started = entry.timestamp
-        elif kind == dg.DagsterEventType.STEP_SUCCESS:
-            succeeded.add(entry.step_key)
-        elif kind == dg.DagsterEventType.STEP_FAILURE:
-            failed.add(entry.step_key)
-        else:  # one event per partition of a range, all with the asset's count over the run's partitions
-            mat = entry.dagster_event.materialization
-            count = mat.metadata.get("dagster/row_count")
-            if count is not None:
-                row_count[mat.asset_key] = count.value
-    if finishing:
-        succeeded.add(finishing)
+    fold = _fold(instance, run_id, upto)
+    planned = fold.planned
+    now = fold.last_ts if upto is not None and fold.last_id == upto else time.time()
+    succeeded = fold.succeeded | ({finishing} if finishing else set())
     depts: dict[str, list[str]] = {}
     for key, step in planned.items():
         if dept := (step.tags or {}).get(DEPARTMENT_TAG):
             depts.setdefault(dept, []).append(key)
     rows: dict[str, int] = {}
-    for key, n in row_count.items():
+    for key, n in fold.row_count.items():
         rows[key.path[0]] = rows.get(key.path[0], 0) + n
     return Progress(
         steps_total=len(planned),
         steps_done=len(succeeded & planned.keys()),
-        steps_failed=len(failed & planned.keys()),
+        steps_failed=len(fold.failed & planned.keys()),
         departments_total=len(depts),
         departments_done=sum(all(k in succeeded for k in keys) for keys in depts.values()),
         rows=rows,
-        elapsed=now - started if started else 0.0,
+        elapsed=now - fold.started if fold.started else 0.0,
     )
 
 

@@ -11,6 +11,10 @@ The shipped dagster.yaml names ``PooledPostgresStorage``, so that the process th
 `dagster` command under `jx-pipeline materialize`, the daemon, the webserver) pools too: it stores one planned
 event per asset and partition (~2,000 for the demo's backfill) before any of our code runs.
 ``JX_STORAGE_POOL=off`` keeps Dagster's own behaviour.
+
+The pooled storages also remember the schema facts Dagster asks about on every event (does table
+``asset_event_tags`` exist, has ``asset_keys`` its index columns): SQLAlchemy reflection, ~5–12 ms each, 670
+times in a 168-feed ingest run. Only a "yes" is kept: Dagster's migrations add tables and columns, never drop them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,34 @@ _LOCK = threading.Lock()
 _pooled: list = []
 
 
+def _remember_yes(storage, name: str) -> None:
+    """Wrap ``storage.<name>(...)`` so that a True answer is asked once per process (per table or column named;
+    a connection argument does not count)."""
+    ask, known = getattr(storage, name, None), set()
+    if ask is None or getattr(ask, "_jx_remembers", False):
+        return
+
+    def remembered(*args):
+        key = tuple(a for a in args if isinstance(a, str))
+        if key not in known:
+            if not ask(*args):
+                return False
+            known.add(key)
+        return True
+
+    remembered._jx_remembers = True
+    setattr(storage, name, remembered)
+
+
+SCHEMA_FACTS = (
+    "has_table",
+    "has_asset_key_col",
+    "_has_asset_key_col_on_connection",
+    "has_run_stats_index_cols",
+    "has_bulk_actions_selector_cols",
+)
+
+
 def _pool(storages) -> int:
     if os.environ.get("JX_STORAGE_POOL") == "off":  # e.g. behind a pgbouncer, or to measure the difference
         return 0
@@ -41,6 +73,8 @@ def _pool(storages) -> int:
         url = getattr(storage, "postgres_url", None)
         if engine is None or url is None or not isinstance(engine.pool, NullPool):
             continue
+        for name in SCHEMA_FACTS:
+            _remember_yes(storage, name)
         storage._engine = create_pg_engine(
             url, getattr(storage, "_token_provider", None), isolation_level="AUTOCOMMIT", **POOL
         )
