@@ -133,7 +133,7 @@ def clean(wh):
     for fid in FEED_IDS:
         for schema in ("raw", "staged"):
             wh.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(schema, fid)))
-        for table in ("load_audit", "rejects"):
+        for table in ("load_audit", "rejects", "late_row_digest"):
             wh.execute(
                 sql.SQL("delete from {} where feed_id = %s").format(sql.Identifier("quality", table)), (fid,)
             )
@@ -589,6 +589,31 @@ def test_rows_written_into_a_day_already_loaded_stop_the_next_load(tmp_path, cle
         ("D", "丁", first),
         ("E", "戊", "2026-11-03"),
     ]
+    # what passed is remembered per day (quality.late_row_digest): a day whose source rows did not change since is
+    # not read again, and a late row in a day checked before is still caught
+    wh.commit()
+    digests = dict(
+        wh.execute(
+            "select day, checked_at from quality.late_row_digest where feed_id = %s", (feed.id,)
+        ).fetchall()
+    )
+    assert sorted(digests) == [first, "2026-11-02"]
+    insert(("F", "己", "2026-11-02 20:00"))
+    with pytest.raises(JxError, match=r"1 row\(s\) with a GXSJ in day\(s\) already loaded \(2026-11-02: 1\)"):
+        load("2026-11-04")
+    wh.rollback()
+    with connect(url, autocommit=True) as src:
+        src.execute("""delete from gaj.late_src where "ID" = 'F'""")
+    wh.execute("select pg_sleep(0.01)")
+    assert load("2026-11-04").rows_loaded == 0
+    again = dict(
+        wh.execute(
+            "select day, checked_at from quality.late_row_digest where feed_id = %s", (feed.id,)
+        ).fetchall()
+    )
+    # unchanged since: not read again
+    assert again[first] == digests[first] and again["2026-11-02"] == digests["2026-11-02"]
+    assert "2026-11-03" in again  # checked for the first time
     wh.rollback()
 
 

@@ -234,3 +234,21 @@ def test_the_worlds_resent_records_are_staged_from_the_resend_file(world, wh):
             ).fetchall()
             assert firsts and all(f != rec.file and f"(kept: {rec.file} row " in q for f, q in firsts), firsts
     wh.rollback()
+
+
+def test_the_allowance_quantile_is_scipy_stats_binomial_ppf():
+    """The quantile is bisected on scipy.special's CDF (a cheaper import): scipy.stats' own ppf is the oracle, at
+    the false-failure rate the expectations use, over small and large partitions and any target share."""
+    import random
+
+    from scipy.stats import binom
+
+    rng = random.Random(13)
+    cases = [
+        (n, p) for n in (1, 2, 3, 7, 10, 100, 999, 10**4, 10**6) for p in (0.5, 0.85, 0.9, 0.95, 0.99, 0.999)
+    ]
+    cases += [(rng.randint(1, 3_000_000), rng.random()) for _ in range(200)]
+    q = expectations.FALSE_FAILURE
+    assert [expectations.binomial_quantile(q, n, p) for n, p in cases] == [
+        int(binom.ppf(q, n, p)) for n, p in cases
+    ]

@@ -39,7 +39,10 @@ def _where(doc: dict, loc: tuple) -> str:
 @lru_cache(maxsize=8)
 def _load(path: Path, mtime: float) -> Catalog:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's safe loader when built in: the same document, 5x faster (every process loads the catalog)
+        doc = yaml.load(
+            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except (OSError, yaml.YAMLError) as exc:
         raise JxError(f"feed catalog {path}: {str(exc).splitlines()[0]}", fix=f"correct {path}") from None
     if not isinstance(doc, dict):

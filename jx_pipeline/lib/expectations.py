@@ -72,10 +72,23 @@ def allowance(share: float, rows: int) -> float:
     time) while a large partition is held to the target."""
     if share >= 1 or share <= 0:
         return share
-    from scipy.stats import binom
-
     rows = max(rows, 1)
-    return math.floor(binom.ppf(FALSE_FAILURE, rows, share) / rows * 1000) / 1000
+    return math.floor(binomial_quantile(FALSE_FAILURE, rows, share) / rows * 1000) / 1000
+
+
+def binomial_quantile(q: float, n: int, p: float) -> int:
+    """The smallest k with P(X <= k) >= q for X ~ Binomial(n, p): scipy.stats.binom.ppf, by bisection on the
+    CDF of scipy.special (a 0.3 s import where scipy.stats takes 1 s, paid by every staging process)."""
+    from scipy.special import bdtr
+
+    lo, hi = 0, n  # P(X <= n) = 1 >= q
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if bdtr(mid, n, p) >= q:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 @cache

@@ -29,27 +29,42 @@ def write(
         ).fetchall()
     ]
     rest = [c for c in cols if c not in key]
-    same = sql.SQL(" and ").join(
-        [sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key]
-        + [sql.SQL("a.{0} is not distinct from b.{0}").format(sql.Identifier(c)) for c in rest]
+    differ = sql.SQL(" or ").join(
+        [
+            sql.SQL("a.{} is null").format(sql.Identifier(key[0])),
+            sql.SQL("b.{} is null").format(sql.Identifier(key[0])),
+        ]
+        + [sql.SQL("a.{0} is distinct from b.{0}").format(sql.Identifier(c)) for c in rest]
     )
-    keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
+    # one pass (a full join on the key) finds both: rows to delete (old side) and rows to insert (new side)
     conn.execute(
         sql.SQL(
-            "create temp table rebuild_stale on commit drop as"
-            " select {keys} from {target} a where not exists (select 1 from {rows} b where {same})"
-        ).format(keys=keys, target=target, rows=sql.Identifier(rows), same=same)
-    )
-    conn.execute(
-        sql.SQL(
-            "create temp table rebuild_fresh on commit drop as"
-            " select {names} from {rows} a where not exists (select 1 from {target} b where {same})"
+            "create temp table rebuild_diff on commit drop as select {old}, {new} from {target} a"
+            " full join {rows} b on {on} where {differ}"
         ).format(
-            names=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            old=sql.SQL(", ").join(
+                sql.SQL("a.{} as {}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
+            ),
+            new=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(c)) for c in cols),
             target=target,
             rows=sql.Identifier(rows),
-            same=same,
+            on=on_keys,
+            differ=differ,
         )
+    )
+    keys = sql.SQL(", ").join(
+        sql.SQL("{} as {}").format(sql.Identifier(f"old_{k}"), sql.Identifier(k)) for k in key
+    )
+    conn.execute(
+        sql.SQL(
+            "create temp table rebuild_stale on commit drop as select {keys} from rebuild_diff where {} is not null"
+        ).format(sql.Identifier(f"old_{key[0]}"), keys=keys)
+    )
+    conn.execute(
+        sql.SQL(
+            "create temp table rebuild_fresh on commit drop as select {names} from rebuild_diff where {} is not null"
+        ).format(sql.Identifier(key[0]), names=sql.SQL(", ").join(map(sql.Identifier, cols)))
     )
     stale = conn.execute("select count(*) from rebuild_stale").fetchone()[0]
     fresh = conn.execute("select count(*) from rebuild_fresh").fetchone()[0]
@@ -61,11 +76,10 @@ def write(
         _swap(conn, table, rows, names)
         mode = "swapped"
     else:
-        on_key = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
-        conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_key))
+        conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_keys))
         conn.execute(sql.SQL("insert into {} ({}) select {} from rebuild_fresh").format(target, names, names))
         mode = "changed rows"
-    conn.execute("drop table rebuild_stale, rebuild_fresh")
+    conn.execute("drop table rebuild_diff, rebuild_stale, rebuild_fresh")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
 
 

@@ -40,7 +40,10 @@ create index on mart_entity using gist (geom);
 analyze mart_entity;
 
 -- current records with the entity each one is linked to and the person / organisation they belong to
--- (entity_link rows of records no longer current, or of quarantined partitions, drop out here)
+-- (entity_link rows of records no longer current, or of quarantined partitions, drop out here). Hash joins:
+-- the planner guesses that 3 in 100 records match on (feed_id, record_key) and would probe identity_member's
+-- index once per record, twice (7.5 s instead of 4.3 s at scale 0.01)
+set local enable_nestloop = off;
 create temp table mart_link on commit drop as
 select l.feed_id, l.record_key, l.entity_id, l.method, f.domain, f.department, r.record_date, r.amount, r.flat,
        p.master_key as person_key, o.master_key as org_key
@@ -51,6 +54,7 @@ select l.feed_id, l.record_key, l.entity_id, l.method, f.domain, f.department, r
     on p.feed_id = l.feed_id and p.record_key = l.record_key and p.kind = 'person' and f.domain = 'population'
   left join core.identity_member o
     on o.feed_id = l.feed_id and o.record_key = l.record_key and o.kind = 'legal_person';
+set local enable_nestloop = on;
 create index on mart_link (entity_id);
 analyze mart_link;
 
