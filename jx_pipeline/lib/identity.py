@@ -20,7 +20,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import locks, rebuild, settings, staging
-from jx_pipeline.lib.warehouse import run_sql, session_memory
+from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
 ORG_FIELDS = ("credit_code", "org_name")
@@ -62,13 +62,69 @@ def _gather(conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str,
     )
 
 
+def _key() -> str:
+    """What every membership depends on besides its record: the rules and the pseudonym secret (its hash)."""
+    h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
+    for name in RULES:
+        h.update(sql_file(name).encode())
+    return h.hexdigest()[:20]
+
+
+def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
+    """Keep in ``ident_person`` / ``ident_org_named`` only the records to resolve again
+    (sql/core/identity_scope.sql) and return how many; None when every record is resolved again."""
+    if full or conn.execute("select key from staged._ident_input_key").fetchone() != (key,):
+        return None
+    remembered, members = conn.execute(
+        "select (select count(*) from staged._ident_input), (select count(*) from core.identity_member)"
+    ).fetchone()
+    if remembered != members or not members:
+        return None
+    run_sql(conn, "core/identity_scope.sql")
+    return conn.execute("select count(*) from ident_scope").fetchone()[0]
+
+
+def _remember(conn: psycopg.Connection, key: str, scope: int | None) -> None:
+    """staged._ident_input := what this run read of every current record (only the re-resolved ones change)."""
+    if scope is None:
+        conn.execute("truncate staged._ident_input; delete from staged._ident_input_key")
+        conn.execute("insert into staged._ident_input_key values (%s)", (key,))
+        conn.execute(
+            "insert into staged._ident_input select feed_id, record_key, kind, fp, name from ident_fp"
+        )
+        return
+    conn.execute(
+        "delete from staged._ident_input i using ident_scope s"
+        " where (i.feed_id, i.record_key, i.kind) = (s.feed_id, s.record_key, s.kind)"
+    )
+    conn.execute(
+        "insert into staged._ident_input select f.feed_id, f.record_key, f.kind, f.fp, f.name"
+        " from ident_fp f join ident_scope s using (feed_id, record_key, kind)"
+    )
+
+
+RULES = (
+    "core/identity_inputs.sql",
+    "core/identity.sql",
+    "core/identity_touched.sql",
+    "core/identity_masters.sql",
+)
+
+
 def resolve(
-    conn: psycopg.Connection, catalog: Catalog, before_commit: Callable | None = None
+    conn: psycopg.Connection,
+    catalog: Catalog,
+    before_commit: Callable | None = None,
+    full: bool = False,
+    stats: dict | None = None,
 ) -> dict[str, Counter]:
-    """Rebuild core.person, core.legal_person and core.identity_member; returns the count per method.
+    """Bring core.person, core.legal_person and core.identity_member up to date; returns the count per method.
     ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
 
-    Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``."""
+    Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``. A
+    run resolves again only the records new, changed or gone since the last one and those sharing a name with
+    them, and names and counts again the masters they leave or join, with the result a full rebuild gives
+    (``full``: every record). ``stats`` gets the records resolved again."""
     session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/identity_records.sql")
@@ -79,12 +135,28 @@ def resolve(
         with conn.cursor().copy("copy ident_secret (k) from stdin") as copy:
             copy.write_row((settings.pseudonym_secret(),))
         conn.execute("analyze ident_person; analyze ident_org")
+        run_sql(conn, "core/identity_inputs.sql")
+        key = _key()
+        scope = _scope(conn, key, full)
         run_sql(conn, "core/identity.sql")
-        for table, key in TABLES.items():
-            rebuild.write(conn, table, f"{table}_new", key)
+        if scope is not None:
+            run_sql(conn, "core/identity_touched.sql")
+        run_sql(conn, "core/identity_masters.sql")
+        scopes = {
+            "identity_member": "ident_scope",
+            "person": "ident_touched_person",
+            "legal_person": "ident_touched_org",
+        }
+        for table, key_cols in TABLES.items():
+            rebuild.write(
+                conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
+            )
+        _remember(conn, key, scope)
+        if stats is not None:
+            stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
         counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
         for kind, method, n in conn.execute(
-            "select kind, method, count(*) from ident_member group by 1, 2"
+            "select kind, method, count(*) from core.identity_member group by 1, 2"
         ).fetchall():
             counts[kind][method] = n
         if before_commit:

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import address, address_cache, locks, rebuild, staging
-from jx_pipeline.lib.warehouse import run_sql, session_memory
+from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
 PARSE_BATCH = 20_000
@@ -66,10 +66,10 @@ def _gather(conn: psycopg.Connection, feed: Feed) -> None:
     )
 
 
-def _parse_new_texts(conn: psycopg.Connection, full: bool) -> int:
+def _parse_new_texts(conn: psycopg.Connection, full: bool, key: str) -> int:
     """Parse the addresses and village names of ``link_rec`` not yet in ``staged._parse_cache`` (all of them when
-    ``full`` or when the parser's code, its divisions or the gazetteer changed); returns how many were parsed."""
-    key = _parser_key(conn)
+    ``full`` or when the parser's code, its divisions or the gazetteer changed: ``key``, from ``_parser_key``);
+    returns how many were parsed."""
     if full or conn.execute("select key from staged._parse_cache_key").fetchone() != (key,):
         conn.execute("truncate staged._parse_cache; delete from staged._parse_cache_key")
         conn.execute("insert into staged._parse_cache_key values (%s)", (key,))
@@ -109,6 +109,50 @@ def _parser_key(conn: psycopg.Connection) -> str:
     return h.hexdigest()[:20]
 
 
+def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
+    """What every link depends on besides its record: the parser and gazetteer, the entities (natural polygons,
+    door plates and their places) and the rules themselves. Another key relinks every record."""
+    entities = conn.execute(
+        "select md5(coalesce(string_agg(concat_ws('|', entity_id, entity_type, village_code, name,"
+        " md5(st_asbinary(geom))), E'\\n' order by entity_id), '')) from core.geo_entity"
+    ).fetchone()[0]
+    h = hashlib.sha256(f"{parser_key}|{entities}|{NEAREST_M}|{NATURAL}".encode())
+    h.update(sql_file("core/entity_link.sql").encode())
+    return h.hexdigest()[:20]
+
+
+def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
+    """Keep in ``link_rec`` only the records to relink (sql/core/link_scope.sql) and return how many; None when
+    every record is linked again: ``full``, another link key, or no record of the last run to compare with."""
+    known = conn.execute("select key from staged._link_input_key").fetchone()
+    if full or known != (key,):
+        return None
+    remembered, linked = conn.execute(
+        "select (select count(*) from staged._link_input), (select count(*) from core.entity_link)"
+    ).fetchone()
+    if remembered != linked or not linked:  # not the inputs of these links (an older version wrote them)
+        return None
+    run_sql(conn, "core/link_scope.sql")
+    return conn.execute("select count(*) from link_scope").fetchone()[0]
+
+
+def _remember(conn: psycopg.Connection, key: str, scope: int | None) -> None:
+    """staged._link_input := what this run read of every current record (only the relinked ones change)."""
+    if scope is None:
+        conn.execute("truncate staged._link_input; delete from staged._link_input_key")
+        conn.execute("insert into staged._link_input_key values (%s)", (key,))
+        conn.execute("insert into staged._link_input select feed_id, record_key, fp, identity from link_fp")
+        return
+    conn.execute(
+        "delete from staged._link_input i using link_scope s"
+        " where i.feed_id = s.feed_id and i.record_key = s.record_key"
+    )
+    conn.execute(
+        "insert into staged._link_input select f.feed_id, f.record_key, f.fp, f.identity"
+        " from link_fp f join link_scope s using (feed_id, record_key)"
+    )
+
+
 def link(
     conn: psycopg.Connection,
     catalog: Catalog,
@@ -116,15 +160,16 @@ def link(
     full: bool = False,
     stats: dict | None = None,
 ) -> Counter:
-    """Rebuild ``core.entity_link`` from the current staged records; returns the count per method.
+    """Bring ``core.entity_link`` up to date with the current staged records; returns the count per method.
     ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
     staged load committed meanwhile cannot make the check compare two different moments.
 
     One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
     records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. ``stats`` (a
-    dict) gets the texts parsed and how the table was written. The rules run in
-    SQL (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs: a run parses
-    only texts it has not seen (``full``: every text parsed again), and memory does not grow with the records."""
+    dict) gets the records relinked, the texts parsed and how the table was written. The rules run in SQL
+    (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs. A run relinks
+    only the records new, changed or gone since the last one and those sharing an identity with them, with the
+    links a full rebuild would give (``full``: every record linked and every text parsed again)."""
     session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/link_records.sql")
@@ -132,11 +177,23 @@ def link(
             _gather(conn, feed)
         release()
         conn.execute("analyze link_rec")
-        parsed = _parse_new_texts(conn, full)
+        run_sql(conn, "core/link_inputs.sql")
+        parser_key = _parser_key(conn)
+        key = _link_key(conn, parser_key)
+        scope = _scope(conn, key, full)
+        parsed = _parse_new_texts(conn, full, parser_key)
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
-        written = rebuild.write(conn, "entity_link", "link_new", ("feed_id", "record_key"))
+        written = rebuild.write(
+            conn,
+            "entity_link",
+            "link_new",
+            ("feed_id", "record_key"),
+            scope=None if scope is None else "link_scope",
+        )
+        _remember(conn, key, scope)
         if stats is not None:
-            stats.update(texts_parsed=parsed, **written)
+            relinked = conn.execute("select count(*) from link_rec").fetchone()[0]
+            stats.update(texts_parsed=parsed, records_relinked=relinked, **written)
         counts = Counter(
             dict(conn.execute("select method, count(*) from core.entity_link group by 1").fetchall())
         )

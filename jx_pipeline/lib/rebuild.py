@@ -15,11 +15,25 @@ SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuil
 
 
 def write(
-    conn: psycopg.Connection, table: str, rows: str, key: tuple[str, ...], swap: bool | None = None
+    conn: psycopg.Connection,
+    table: str,
+    rows: str,
+    key: tuple[str, ...],
+    swap: bool | None = None,
+    scope: str | None = None,
 ) -> dict:
     """Make ``core.<table>`` hold exactly the rows of the temporary table ``rows`` (the same columns, in order).
-    ``swap`` forces the way (None: by the share of rows that differ). Returns {"mode", "deleted", "inserted"}."""
+    ``swap`` forces the way (None: by the share of rows that differ). ``scope``: a temporary table of keys; only
+    the table's rows with those keys are compared with ``rows`` (which holds rows of those keys only) and
+    written, the others are left alone (never swapped). Returns {"mode", "deleted", "inserted"}."""
     target = sql.Identifier("core", table)
+    on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
+    old_rows = target
+    if scope is not None:
+        old_rows = sql.SQL("(select * from {} b where exists (select 1 from {} a where {}))").format(
+            target, sql.Identifier(scope), on_keys
+        )
+        swap = False
     cols = [
         r[0]
         for r in conn.execute(
@@ -36,7 +50,6 @@ def write(
         ]
         + [sql.SQL("a.{0} is distinct from b.{0}").format(sql.Identifier(c)) for c in rest]
     )
-    on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
     # one pass (a full join on the key) finds both: rows to delete (old side) and rows to insert (new side)
     conn.execute(
         sql.SQL(
@@ -47,7 +60,7 @@ def write(
                 sql.SQL("a.{} as {}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
             ),
             new=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(c)) for c in cols),
-            target=target,
+            target=old_rows,
             rows=sql.Identifier(rows),
             on=on_keys,
             differ=differ,
@@ -78,7 +91,7 @@ def write(
     else:
         conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_keys))
         conn.execute(sql.SQL("insert into {} ({}) select {} from rebuild_fresh").format(target, names, names))
-        mode = "changed rows"
+        mode = "changed rows" if scope is None else "changed rows in scope"
     conn.execute("drop table rebuild_diff, rebuild_stale, rebuild_fresh")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
 

@@ -19,8 +19,8 @@ from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
 
 class LinkConfig(dg.Config):
-    """``full``: parse every address again instead of only the texts not parsed before (a rebuild from scratch;
-    the result is the same, the cache only saves the work)."""
+    """``full``: link every record and parse every address again instead of only what changed (a rebuild from
+    scratch; the result is the same, the fingerprints and the cache only save the work)."""
 
     full: bool = False
 
@@ -80,7 +80,9 @@ def build_defs() -> dg.Definitions:
                 if total
                 else 0.0,
                 **figures,
-                # the work this run did: addresses parsed (new ones only, unless full) and link rows written
+                # the work this run did: records linked again (new, changed, gone and those sharing an identity
+                # with them, unless full), addresses parsed (new ones only, unless full) and link rows written
+                "records_relinked": stats["records_relinked"],
                 "texts_parsed": stats["texts_parsed"],
                 "rows_written": dg.MetadataValue.json({k: stats[k] for k in ("mode", "deleted", "inserted")}),
                 # quarantined feed partitions whose records were left out (their previous good versions count)
@@ -130,13 +132,14 @@ def build_defs() -> dg.Definitions:
     )
     def identities(warehouse: WarehouseResource):
         with warehouse.connect() as conn:
-            found = {}  # the checks count inside the rebuild's snapshot, before it commits
+            found, stats = {}, {}  # the checks count inside the rebuild's snapshot, before it commits
             counts = identity.resolve(
                 conn,
                 catalog,
                 lambda c: found.update(
                     {k: reconcile.memberships(c, catalog, k) for k in reconcile.MEMBER_FIELD}
                 ),
+                stats=stats,
             )
             figures = _evaluation(conn, ("identity_person", "identity_legal_person"))
             for kind, table in (("person", "person"), ("legal_person", "legal_person")):
@@ -145,6 +148,8 @@ def build_defs() -> dg.Definitions:
                     metadata={
                         **table_metadata(conn, "core", table),
                         "records_by_method": dg.MetadataValue.json(dict(counts[kind].most_common())),
+                        # records resolved again this run (new, changed, gone, and those sharing a name with them)
+                        "records_resolved": stats["records_resolved"],
                         **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
                     },
                 )

@@ -1,4 +1,5 @@
--- Identity resolution over ident_person / ident_org (sql/core/identity_records.sql), set-based.
+-- Identity resolution over ident_person / ident_org_named (sql/core/identity_records.sql, identity_inputs.sql),
+-- set-based: every current record, or on a re-resolution the records of identity_scope.sql only.
 -- The rules are lib/identity.py's docstring; each step says which. Master keys are the HMAC of lib/identity.pseudonym.
 set local datestyle = 'ISO';  -- name/birth keys spell dates YYYY-MM-DD
 set local work_mem = '256MB';
@@ -66,13 +67,7 @@ select p.feed_id, p.record_key, 'person',
 create temp table ident_okey on commit drop as
 select credit_code,
        'O' || left(encode(hmac(convert_to('org:' || credit_code, 'UTF8'), s.k, 'sha256'), 'hex'), 20) as m
-  from (select distinct credit_code from ident_org where credit_code is not null) d, ident_secret s;
-
--- the standardized name: no 浙江省 / 嘉兴市 prefix (province, city), 有限责任公司 = 有限公司 (limited company), no suffix
-create temp table ident_org_named on commit drop as
-select o.*, nullif(regexp_replace(replace(regexp_replace(btrim(o.name), '^(浙江省)?(嘉兴市|嘉兴)?', ''),
-                                          '有限责任公司', '有限公司'), '有限公司$', ''), '') as name_key
-  from ident_org o;
+  from (select distinct credit_code from ident_org_named where credit_code is not null) d, ident_secret s;
 
 insert into ident_member
 select o.feed_id, o.record_key, 'legal_person', k.m, 'credit_code', o.credit_code, o.name, null
@@ -93,21 +88,8 @@ select o.feed_id, o.record_key, 'legal_person',
   left join ix_org_name x on x.name_key = o.name_key
  where o.credit_code is null;
 
--- the rebuilt tables, written by lib/rebuild.py (only the rows that changed, or swapped in whole): masters named
--- by their own records (the most frequent name and birth date), counted by all
-create temp table person_new (like core.person including defaults) on commit drop;
-insert into person_new (person_key, id_number, name, birth_date, records)
-select master_key, max(code),
-       mode() within group (order by name) filter (where method in ('id_number', 'name_key', 'singleton')),
-       mode() within group (order by birth_date) filter (where method in ('id_number', 'name_key', 'singleton')),
-       count(*)
-  from ident_member where kind = 'person' group by master_key;
-create temp table legal_person_new (like core.legal_person including defaults) on commit drop;
-insert into legal_person_new (org_key, credit_code, name, records)
-select master_key, max(code),
-       mode() within group (order by name) filter (where method in ('credit_code', 'singleton')),
-       count(*)
-  from ident_member where kind = 'legal_person' group by master_key;
+-- the rebuilt memberships, written by lib/rebuild.py (only the rows that changed, or swapped in whole); the
+-- masters: identity_masters.sql
 create temp table identity_member_new (like core.identity_member including defaults) on commit drop;
 insert into identity_member_new (feed_id, record_key, kind, master_key, method)
 select feed_id, record_key, kind, master_key, method from ident_member;

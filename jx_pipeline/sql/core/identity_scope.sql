@@ -1,0 +1,32 @@
+-- The records a re-resolution must resolve again (ident_scope): new, changed or gone since the last run, by the
+-- fingerprint of what the rules read (staged._ident_input), and every current record of the same kind sharing a
+-- name with one of them, old or new: a record without an ID meets masters by name (with its birth date, phone or
+-- door plate, or alone), so a change can move only records of its own names. A record's ID alone decides its
+-- master; the masters the scope's records leave or join are named and counted again (identity_masters.sql).
+create temp table ident_changed on commit drop as
+select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
+       coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name
+  from ident_fp n
+  full join staged._ident_input o on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
+ where n.fp is distinct from o.fp;
+create temp table ident_scope on commit drop as
+select feed_id, record_key, kind from ident_changed
+union
+select f.feed_id, f.record_key, f.kind
+  from ident_fp f
+  join (select kind, new_name as name from ident_changed union select kind, old_name from ident_changed) c
+    on c.kind = f.kind and c.name = f.name;
+create unique index on ident_scope (feed_id, record_key, kind);
+analyze ident_scope;
+
+-- the rules read the scope's records only (every record of their names is in it); the rest stay for the masters
+alter table ident_person rename to ident_person_all;
+alter table ident_org_named rename to ident_org_named_all;
+create temp table ident_person on commit drop as
+select p.* from ident_person_all p
+ where exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'));
+create temp table ident_org_named on commit drop as
+select o.* from ident_org_named_all o
+ where exists (select 1 from ident_scope s
+                where (s.feed_id, s.record_key, s.kind) = (o.feed_id, o.record_key, 'legal_person'));
+analyze ident_person, ident_org_named;

@@ -1,0 +1,9 @@
+-- What linking reads of each gathered record, as a fingerprint (and its identity as a hash), to compare with the
+-- last run's (staged._link_input): see link_scope.sql.
+create temp table link_fp on commit drop as
+select feed_id, record_key,
+       md5(row(address, lon, lat, identity, entity_name, village_name)::text)::uuid as fp,
+       md5(identity)::uuid as identity
+  from link_rec;
+create unique index on link_fp (feed_id, record_key);
+analyze link_fp;

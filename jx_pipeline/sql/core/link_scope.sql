@@ -1,0 +1,19 @@
+-- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
+-- of what linking reads (staged._link_input), and every current record sharing an identity with one of them,
+-- old or new (the identity vote counts them all). link_rec keeps only those; the rest keep their links.
+create temp table link_scope on commit drop as
+select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
+       n.identity as new_identity, o.identity as old_identity
+  from link_fp n
+  full join staged._link_input o on o.feed_id = n.feed_id and o.record_key = n.record_key
+ where n.fp is distinct from o.fp;
+insert into link_scope (feed_id, record_key)
+select f.feed_id, f.record_key
+  from link_fp f
+ where f.identity in (select new_identity from link_scope union select old_identity from link_scope)
+   and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
+create unique index on link_scope (feed_id, record_key);
+analyze link_scope;
+delete from link_rec r
+ where not exists (select 1 from link_scope s where s.feed_id = r.feed_id and s.record_key = r.record_key);
+analyze link_rec;
