@@ -31,7 +31,18 @@ FEEDS = f"tag:jx/ingest=feed and group:{DEPARTMENT} or tag:jx/staged=feed and gr
 LINKING = "key:core/entity_link or key:core/person or key:core/legal_person"
 IN_TXN = ("active", "idle in transaction")
 CORE = ("core.entity_link", "core.person", "core.legal_person", "core.identity_member")
-PARSE_CACHE = ("staged._parse_cache", "staged._parse_cache_key")  # linking's, though in the staged layer
+# linking's and identity resolution's memory of what they read, though in the staged layer
+PARSE_CACHE = tuple(
+    f"staged._{t}"
+    for t in (
+        "parse_cache",
+        "parse_cache_key",
+        "link_input",
+        "link_input_key",
+        "ident_input",
+        "ident_input_key",
+    )
+)
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
     remembered, members = conn.execute(
         "select (select count(*) from staged._ident_input), (select count(*) from core.identity_member)"
     ).fetchone()
-    if remembered != members or not members:
+    if not remembered or not members:  # a first run (a membership out of step: identity_scope.sql)
         return None
     run_sql(conn, "core/identity_scope.sql")
     return conn.execute("select count(*) from ident_scope").fetchone()[0]

@@ -130,7 +130,9 @@ def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
     remembered, linked = conn.execute(
         "select (select count(*) from staged._link_input), (select count(*) from core.entity_link)"
     ).fetchone()
-    if remembered != linked or not linked:  # not the inputs of these links (an older version wrote them)
+    if (
+        not remembered or not linked
+    ):  # a first run (a link row out of step with them is relinked: link_scope.sql)
         return None
     run_sql(conn, "core/link_scope.sql")
     return conn.execute("select count(*) from link_scope").fetchone()[0]

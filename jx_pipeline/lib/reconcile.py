@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, DatabaseSource, Feed
-from jx_pipeline.lib import ingest, linking, staging
+from jx_pipeline.lib import ingest, linking, quarantine, staging
 from jx_pipeline.lib.pg import connect
 
 # Identity kinds and the field that makes a feed's records members of that kind (as lib/identity.py reads them).
@@ -229,26 +229,28 @@ def _current(conn: psycopg.Connection, catalog: Catalog, table: str, kind_field:
         latest = staging.current(conn, feed)
         if latest is None:
             continue
+        if kind_field:  # every current record, deleted or not: its key in any partition that passed (no sort)
+            latest = sql.SQL("(select distinct record_key from {} where {}) s").format(
+                staging.staged_table(feed), quarantine.good_partitions(feed)
+            )
         cond = sql.SQL("true") if kind_field else linking.alive(feed)
         conn.execute(
             sql.SQL("insert into {} select {}, record_key from {} where {}").format(
                 name, sql.Literal(feed.id), latest, cond
             )
         )
-    conn.execute(sql.SQL("create index on {} (feed_id, record_key)").format(name))
 
 
 def links(conn: psycopg.Connection, catalog: Catalog) -> Tally:
     """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray."""
     with conn.transaction():
         _current(conn, catalog, "reconcile_current")
+        # one full join (hashed) counts both sides and what each lacks
         expected, found, missing, stray = conn.execute(
-            """select (select count(*) from reconcile_current),
-                      (select count(*) from core.entity_link),
-                      (select count(*) from reconcile_current c where not exists
-                          (select 1 from core.entity_link l where (l.feed_id, l.record_key) = (c.feed_id, c.record_key))),
-                      (select count(*) from core.entity_link l where not exists
-                          (select 1 from reconcile_current c where (l.feed_id, l.record_key) = (c.feed_id, c.record_key)))"""
+            """select count(c.record_key), count(l.record_key),
+                      count(*) filter (where l.record_key is null), count(*) filter (where c.record_key is null)
+                 from reconcile_current c
+                 full join core.entity_link l on l.feed_id = c.feed_id and l.record_key = c.record_key"""
         ).fetchone()
     return Tally(expected, found, {"records_without_link": missing, "links_without_record": stray})
 
@@ -260,13 +262,15 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
     with conn.transaction():
         _current(conn, catalog, "reconcile_members", MEMBER_FIELD[kind])
         expected, found, missing, stray, dangling, miscounted = conn.execute(
-            f"""with m as (select * from core.identity_member where kind = %(kind)s)
-                select (select count(*) from reconcile_members),
-                       (select count(*) from m),
-                       (select count(*) from reconcile_members c where not exists
-                           (select 1 from m where (m.feed_id, m.record_key) = (c.feed_id, c.record_key))),
-                       (select count(*) from m where not exists
-                           (select 1 from reconcile_members c where (m.feed_id, m.record_key) = (c.feed_id, c.record_key))),
+            f"""with m as (select * from core.identity_member where kind = %(kind)s),
+                     both_sides as (
+                         select count(c.record_key) as expected, count(m.record_key) as found,
+                                count(*) filter (where m.record_key is null) as missing,
+                                count(*) filter (where c.record_key is null) as stray
+                           from reconcile_members c
+                           full join m on m.feed_id = c.feed_id and m.record_key = c.record_key)
+                select (select expected from both_sides), (select found from both_sides),
+                       (select missing from both_sides), (select stray from both_sides),
                        (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
                        (select count(*) from {master} p
                           left join (select master_key, count(*) n from m group by master_key) g

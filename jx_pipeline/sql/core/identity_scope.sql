@@ -3,12 +3,21 @@
 -- name with one of them, old or new: a record without an ID meets masters by name (with its birth date, phone or
 -- door plate, or alone), so a change can move only records of its own names. A record's ID alone decides its
 -- master; the masters the scope's records leave or join are named and counted again (identity_masters.sql).
+-- (a membership without its remembered input, or of no current record, counts as changed: a run repairs it)
 create temp table ident_changed on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name
   from ident_fp n
-  full join staged._ident_input o on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
- where n.fp is distinct from o.fp;
+  full join (select i.* from staged._ident_input i
+               join core.identity_member m using (feed_id, record_key, kind)) o
+    on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
+ where n.fp is distinct from o.fp
+union all
+select m.feed_id, m.record_key, m.kind, null, null
+  from core.identity_member m
+ where not exists (select 1 from ident_fp f where (f.feed_id, f.record_key, f.kind) = (m.feed_id, m.record_key, m.kind))
+   and not exists (select 1 from staged._ident_input i
+                    where (i.feed_id, i.record_key, i.kind) = (m.feed_id, m.record_key, m.kind));
 create temp table ident_scope on commit drop as
 select feed_id, record_key, kind from ident_changed
 union

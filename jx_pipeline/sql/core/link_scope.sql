@@ -1,12 +1,21 @@
 -- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
 -- of what linking reads (staged._link_input), and every current record sharing an identity with one of them,
 -- old or new (the identity vote counts them all). link_rec keeps only those; the rest keep their links.
+-- A link row without its remembered input, or of no current record (lost, or written astray by hand), counts as
+-- changed too: a relink repairs the table as a full rebuild would.
 create temp table link_scope on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        n.identity as new_identity, o.identity as old_identity
   from link_fp n
-  full join staged._link_input o on o.feed_id = n.feed_id and o.record_key = n.record_key
- where n.fp is distinct from o.fp;
+  full join (select i.* from staged._link_input i
+               join core.entity_link l on l.feed_id = i.feed_id and l.record_key = i.record_key) o
+    on o.feed_id = n.feed_id and o.record_key = n.record_key
+ where n.fp is distinct from o.fp
+union all
+select l.feed_id, l.record_key, null, null
+  from core.entity_link l
+ where not exists (select 1 from link_fp f where f.feed_id = l.feed_id and f.record_key = l.record_key)
+   and not exists (select 1 from staged._link_input i where i.feed_id = l.feed_id and i.record_key = l.record_key);
 insert into link_scope (feed_id, record_key)
 select f.feed_id, f.record_key
   from link_fp f
