@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import locks, rebuild, settings, staging
+from jx_pipeline.lib import fingerprints, locks, rebuild, settings, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
@@ -70,37 +70,14 @@ def _key() -> str:
     return h.hexdigest()[:20]
 
 
-def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
-    """Keep in ``ident_person`` / ``ident_org_named`` only the records to resolve again
-    (sql/core/identity_scope.sql) and return how many; None when every record is resolved again."""
-    if full or conn.execute("select key from staged._ident_input_key").fetchone() != (key,):
-        return None
-    remembered, members = conn.execute(
-        "select (select count(*) from staged._ident_input), (select count(*) from core.identity_member)"
-    ).fetchone()
-    if not remembered or not members:  # a first run (a membership out of step: identity_scope.sql)
-        return None
-    run_sql(conn, "core/identity_scope.sql")
-    return conn.execute("select count(*) from ident_scope").fetchone()[0]
-
-
-def _remember(conn: psycopg.Connection, key: str, scope: int | None) -> None:
-    """staged._ident_input := what this run read of every current record (only the re-resolved ones change)."""
-    if scope is None:
-        conn.execute("truncate staged._ident_input; delete from staged._ident_input_key")
-        conn.execute("insert into staged._ident_input_key values (%s)", (key,))
-        conn.execute(
-            "insert into staged._ident_input select feed_id, record_key, kind, fp, name from ident_fp"
-        )
-        return
-    conn.execute(
-        "delete from staged._ident_input i using ident_scope s"
-        " where (i.feed_id, i.record_key, i.kind) = (s.feed_id, s.record_key, s.kind)"
-    )
-    conn.execute(
-        "insert into staged._ident_input select f.feed_id, f.record_key, f.kind, f.fp, f.name"
-        " from ident_fp f join ident_scope s using (feed_id, record_key, kind)"
-    )
+MEMORY = fingerprints.Memory(
+    "_ident_input",
+    "core.identity_member",
+    ("feed_id", "record_key", "kind"),
+    "ident_fp",
+    "ident_scope",
+    "core/identity_scope.sql",
+)
 
 
 RULES = (
@@ -137,7 +114,7 @@ def resolve(
         conn.execute("analyze ident_person; analyze ident_org")
         run_sql(conn, "core/identity_inputs.sql")
         key = _key()
-        scope = _scope(conn, key, full)
+        scope = MEMORY.scope_rows(conn, key, full)
         run_sql(conn, "core/identity.sql")
         if scope is not None:
             run_sql(conn, "core/identity_touched.sql")
@@ -151,7 +128,7 @@ def resolve(
             rebuild.write(
                 conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
             )
-        _remember(conn, key, scope)
+        MEMORY.remember(conn, key, scope)
         if stats is not None:
             stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
         counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, locks, rebuild, staging
+from jx_pipeline.lib import address, address_cache, fingerprints, locks, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -121,38 +121,14 @@ def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
     return h.hexdigest()[:20]
 
 
-def _scope(conn: psycopg.Connection, key: str, full: bool) -> int | None:
-    """Keep in ``link_rec`` only the records to relink (sql/core/link_scope.sql) and return how many; None when
-    every record is linked again: ``full``, another link key, or no record of the last run to compare with."""
-    known = conn.execute("select key from staged._link_input_key").fetchone()
-    if full or known != (key,):
-        return None
-    remembered, linked = conn.execute(
-        "select (select count(*) from staged._link_input), (select count(*) from core.entity_link)"
-    ).fetchone()
-    if (
-        not remembered or not linked
-    ):  # a first run (a link row out of step with them is relinked: link_scope.sql)
-        return None
-    run_sql(conn, "core/link_scope.sql")
-    return conn.execute("select count(*) from link_scope").fetchone()[0]
-
-
-def _remember(conn: psycopg.Connection, key: str, scope: int | None) -> None:
-    """staged._link_input := what this run read of every current record (only the relinked ones change)."""
-    if scope is None:
-        conn.execute("truncate staged._link_input; delete from staged._link_input_key")
-        conn.execute("insert into staged._link_input_key values (%s)", (key,))
-        conn.execute("insert into staged._link_input select feed_id, record_key, fp, identity from link_fp")
-        return
-    conn.execute(
-        "delete from staged._link_input i using link_scope s"
-        " where i.feed_id = s.feed_id and i.record_key = s.record_key"
-    )
-    conn.execute(
-        "insert into staged._link_input select f.feed_id, f.record_key, f.fp, f.identity"
-        " from link_fp f join link_scope s using (feed_id, record_key)"
-    )
+MEMORY = fingerprints.Memory(
+    "_link_input",
+    "core.entity_link",
+    ("feed_id", "record_key"),
+    "link_fp",
+    "link_scope",
+    "core/link_scope.sql",
+)
 
 
 def link(
@@ -182,7 +158,7 @@ def link(
         run_sql(conn, "core/link_inputs.sql")
         parser_key = _parser_key(conn)
         key = _link_key(conn, parser_key)
-        scope = _scope(conn, key, full)
+        scope = MEMORY.scope_rows(conn, key, full)
         parsed = _parse_new_texts(conn, full, parser_key)
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
         written = rebuild.write(
@@ -192,7 +168,7 @@ def link(
             ("feed_id", "record_key"),
             scope=None if scope is None else "link_scope",
         )
-        _remember(conn, key, scope)
+        MEMORY.remember(conn, key, scope)
         if stats is not None:
             relinked = conn.execute("select count(*) from link_rec").fetchone()[0]
             stats.update(texts_parsed=parsed, records_relinked=relinked, **written)
