@@ -281,6 +281,29 @@ def test_a_changed_gazetteer_changes_the_parse_cache_key(linked, wh, warehouse_u
         assert linking._parser_key(conn) == before[0]
 
 
+def test_the_link_key_follows_the_entities_and_door_plate_points(linked, warehouse_url):
+    """The links a relink keeps hold for one set of entities: a polygon or a door plate's point moved (in
+    core.geo_entity or core.address_point, which the nearest-plate rule reads) gives another key, so every record
+    is linked again."""
+    from jx_pipeline.lib.pg import connect
+
+    moves = (
+        "update core.address_point set geom = st_translate(geom, 0.0001, 0)"
+        " where entity_id = (select min(entity_id) from core.address_point)",
+        "update core.geo_entity set geom = st_translate(geom, 0.0001, 0)"
+        " where entity_id = (select min(entity_id) from core.geo_entity where entity_type = 'farmland')",
+    )
+    with connect(warehouse_url) as conn:
+        before = linking._link_key(conn, "parser")
+        for move in moves:
+            conn.execute(move)
+            try:
+                assert linking._link_key(conn, "parser") != before, move
+            finally:
+                conn.rollback()
+        assert linking._link_key(conn, "parser") == before
+
+
 LINK_ROWS = (
     "select feed_id, record_key, entity_id, entity_type, village_code, method, score from core.entity_link"
 )

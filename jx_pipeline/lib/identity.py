@@ -82,6 +82,7 @@ MEMORY = fingerprints.Memory(
 
 RULES = (
     "core/identity_inputs.sql",
+    "core/identity_scope.sql",
     "core/identity.sql",
     "core/identity_touched.sql",
     "core/identity_masters.sql",

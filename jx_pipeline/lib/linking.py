@@ -9,6 +9,7 @@ per record in ``core.entity_link`` with the method and a score.
 """
 
 import hashlib
+import inspect
 from collections import Counter
 from collections.abc import Callable
 
@@ -99,25 +100,30 @@ def _parse_new_texts(conn: psycopg.Connection, full: bool, key: str) -> int:
 
 
 def _parser_key(conn: psycopg.Connection) -> str:
-    """The parser's code and divisions (address_cache.code_key) and the gazetteer's door plates."""
+    """The parser's code and divisions (address_cache.code_key), the gazetteer's door plates, and how linking
+    turns a parse into the cached row (``_parse_new_texts``)."""
     gazetteer = conn.execute(
         "select md5(coalesce(string_agg(concat_ws('|', entity_id, village_code, address), E'\\n'"
         " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
     ).fetchone()[0]
     h = address_cache.code_key(address.DEFAULT_CITY)
     h.update(gazetteer.encode())
+    h.update(inspect.getsource(_parse_new_texts).encode())
     return h.hexdigest()[:20]
 
 
 def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
     """What every link depends on besides its record: the parser and gazetteer, the entities (natural polygons,
-    door plates and their places) and the rules themselves. Another key relinks every record."""
-    entities = conn.execute(
-        "select md5(coalesce(string_agg(concat_ws('|', entity_id, entity_type, village_code, name,"
-        " md5(st_asbinary(geom))), E'\\n' order by entity_id), '')) from core.geo_entity"
-    ).fetchone()[0]
-    h = hashlib.sha256(f"{parser_key}|{entities}|{NEAREST_M}|{NATURAL}".encode())
-    h.update(sql_file("core/entity_link.sql").encode())
+    door plates and their places, core.address_point's points) and the rules and scope themselves. Another key relinks every record."""
+    entities, points = conn.execute(
+        "select (select md5(coalesce(string_agg(concat_ws('|', entity_id, entity_type, village_code, name,"
+        " md5(st_asbinary(geom))), E'\\n' order by entity_id), '')) from core.geo_entity),"
+        " (select md5(coalesce(string_agg(concat_ws('|', entity_id, md5(st_asbinary(geom))), E'\\n'"
+        " order by entity_id), '')) from core.address_point)"
+    ).fetchone()
+    h = hashlib.sha256(f"{parser_key}|{entities}|{points}|{NEAREST_M}|{NATURAL}".encode())
+    for name in ("core/link_inputs.sql", "core/link_scope.sql", "core/entity_link.sql"):
+        h.update(sql_file(name).encode())
     return h.hexdigest()[:20]
 
 

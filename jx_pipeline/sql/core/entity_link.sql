@@ -45,7 +45,11 @@ create temp table link_near on commit drop as
 select p.feed_id, p.record_key, a.entity_id,
        st_distance(st_transform(a.geom, 4549), st_transform(p.geom, 4549)) as d
   from link_pt p
- cross join lateral (select entity_id, geom from core.address_point order by geom <-> p.geom limit 1) a
+ -- door plates at one point (several plates of a building): the first id, so a relink of one record agrees
+ cross join lateral (select entity_id, geom
+                       from (select entity_id, geom, geom <-> p.geom as k from core.address_point
+                              order by geom <-> p.geom limit 8) n
+                      order by k, entity_id limit 1) a
  where not exists (select 1 from link_poly q where q.feed_id = p.feed_id and q.record_key = p.record_key);
 delete from link_near where d > %(nearest_m)s;
 

@@ -8,10 +8,11 @@ create temp table ident_changed on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name
   from ident_fp n
-  full join (select i.* from staged._ident_input i
-               join core.identity_member m using (feed_id, record_key, kind)) o
-    on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
+  full join staged._ident_input o on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
  where n.fp is distinct from o.fp
+    or (n.feed_id is not null and not exists
+          (select 1 from core.identity_member m
+            where (m.feed_id, m.record_key, m.kind) = (n.feed_id, n.record_key, n.kind)))
 union all
 select m.feed_id, m.record_key, m.kind, null, null
   from core.identity_member m

@@ -2,7 +2,8 @@
 -- last run's (staged._link_input): see link_scope.sql.
 create temp table link_fp on commit drop as
 select feed_id, record_key,
-       md5(row(address, lon, lat, identity, entity_name, village_name)::text)::uuid as fp,
+       -- coordinates by their bytes: their text depends on the session's extra_float_digits
+       md5(row(address, float8send(lon), float8send(lat), identity, entity_name, village_name)::text)::uuid as fp,
        md5(identity)::uuid as identity
   from link_rec;
 create unique index on link_fp (feed_id, record_key);

@@ -1,16 +1,16 @@
 -- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
 -- of what linking reads (staged._link_input), and every current record sharing an identity with one of them,
 -- old or new (the identity vote counts them all). link_rec keeps only those; the rest keep their links.
--- A link row without its remembered input, or of no current record (lost, or written astray by hand), counts as
--- changed too: a relink repairs the table as a full rebuild would.
+-- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
+-- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
 create temp table link_scope on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        n.identity as new_identity, o.identity as old_identity
   from link_fp n
-  full join (select i.* from staged._link_input i
-               join core.entity_link l on l.feed_id = i.feed_id and l.record_key = i.record_key) o
-    on o.feed_id = n.feed_id and o.record_key = n.record_key
+  full join staged._link_input o on o.feed_id = n.feed_id and o.record_key = n.record_key
  where n.fp is distinct from o.fp
+    or (n.feed_id is not null and not exists
+          (select 1 from core.entity_link l where l.feed_id = n.feed_id and l.record_key = n.record_key))
 union all
 select l.feed_id, l.record_key, null, null
   from core.entity_link l
