@@ -127,10 +127,18 @@ class AddressParser:
         self._learned = False  # door-plate roads known: fuzzy road matching on
         for _, village_code, address in points or ():
             p = self.parse(address)
-            if p.road:
-                self.roads_of_town[village_code[:9]].add(p.road)
-                self.roads_of_county[village_code[:6]].add(p.road)
-                self.roads.add(p.road)
+            road = p.road
+            if (
+                not road
+                and p.village_code == village_code
+                and p.village
+                and _URBAN_GENERIC.fullmatch(p.village)
+            ):
+                road = p.village  # a community named after its road (解放路社区 on 解放路): the plate's road
+            if road:
+                self.roads_of_town[village_code[:9]].add(road)
+                self.roads_of_county[village_code[:6]].add(road)
+                self.roads.add(road)
         for road in self.roads:
             self.road_heads[road[:2]].append(road)
         self.road_lengths = {
@@ -138,6 +146,7 @@ class AddressParser:
         }
         self._learned = True
         self._head_cache.clear()  # heads read before the roads were known
+        self._core_cache.clear()  # and cores: a plate first read as its village reads as its road now
         for entity_id, village_code, address in points or ():
             p = self.parse(address)
             if p.road and p.number:
