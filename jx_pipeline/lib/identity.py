@@ -62,6 +62,15 @@ def _gather(conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str,
     )
 
 
+RULES = (
+    "core/identity_inputs.sql",
+    "core/identity_scope.sql",
+    "core/identity.sql",
+    "core/identity_touched.sql",
+    "core/identity_masters.sql",
+)
+
+
 def _key() -> str:
     """What every membership depends on besides its record: the rules and the pseudonym secret (its hash)."""
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
@@ -77,15 +86,6 @@ MEMORY = fingerprints.Memory(
     "ident_fp",
     "ident_scope",
     "core/identity_scope.sql",
-)
-
-
-RULES = (
-    "core/identity_inputs.sql",
-    "core/identity_scope.sql",
-    "core/identity.sql",
-    "core/identity_touched.sql",
-    "core/identity_masters.sql",
 )
 
 

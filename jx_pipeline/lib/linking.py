@@ -114,7 +114,8 @@ def _parser_key(conn: psycopg.Connection) -> str:
 
 def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
     """What every link depends on besides its record: the parser and gazetteer, the entities (natural polygons,
-    door plates and their places, core.address_point's points) and the rules and scope themselves. Another key relinks every record."""
+    door plates and their places, core.address_point's points) and the rules and scope themselves. Another key
+    relinks every record."""
     entities, points = conn.execute(
         "select (select md5(coalesce(string_agg(concat_ws('|', entity_id, entity_type, village_code, name,"
         " md5(st_asbinary(geom))), E'\\n' order by entity_id), '')) from core.geo_entity),"

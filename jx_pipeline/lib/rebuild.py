@@ -66,33 +66,32 @@ def write(
             differ=differ,
         )
     )
-    keys = sql.SQL(", ").join(
-        sql.SQL("{} as {}").format(sql.Identifier(f"old_{k}"), sql.Identifier(k)) for k in key
-    )
-    conn.execute(
+    old_key, new_key = sql.Identifier(f"old_{key[0]}"), sql.Identifier(key[0])
+    stale, fresh = conn.execute(
         sql.SQL(
-            "create temp table rebuild_stale on commit drop as select {keys} from rebuild_diff where {} is not null"
-        ).format(sql.Identifier(f"old_{key[0]}"), keys=keys)
-    )
-    conn.execute(
-        sql.SQL(
-            "create temp table rebuild_fresh on commit drop as select {names} from rebuild_diff where {} is not null"
-        ).format(sql.Identifier(key[0]), names=sql.SQL(", ").join(map(sql.Identifier, cols)))
-    )
-    stale = conn.execute("select count(*) from rebuild_stale").fetchone()[0]
-    fresh = conn.execute("select count(*) from rebuild_fresh").fetchone()[0]
-    total = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
+            "select count(*) filter (where {} is not null), count(*) filter (where {} is not null) from rebuild_diff"
+        ).format(old_key, new_key)
+    ).fetchone()
     if swap is None:
+        total = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
         swap = stale + fresh > SWAP_SHARE * max(total, 1)
     names = sql.SQL(", ").join(map(sql.Identifier, cols))
     if swap:
         _swap(conn, table, rows, names)
         mode = "swapped"
     else:
-        conn.execute(sql.SQL("delete from {} a using rebuild_stale b where {}").format(target, on_keys))
-        conn.execute(sql.SQL("insert into {} ({}) select {} from rebuild_fresh").format(target, names, names))
+        # the diff's old side names the rows to delete, its new side the rows to insert
+        on_old = sql.SQL(" and ").join(
+            sql.SQL("a.{} = b.{}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
+        )
+        conn.execute(sql.SQL("delete from {} a using rebuild_diff b where {}").format(target, on_old))
+        conn.execute(
+            sql.SQL("insert into {} ({}) select {} from rebuild_diff where {} is not null").format(
+                target, names, names, new_key
+            )
+        )
         mode = "changed rows" if scope is None else "changed rows in scope"
-    conn.execute("drop table rebuild_diff, rebuild_stale, rebuild_fresh")
+    conn.execute("drop table rebuild_diff")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
 
 
