@@ -143,7 +143,9 @@ def _world_days(world: Path) -> list[str]:
     return sorted({p.name for p in (world / "landing").glob("*/*/*") if p.is_dir()})
 
 
-def run_scale(scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool) -> list[dict]:
+def run_scale(
+    scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool, executor: str
+) -> list[dict]:
     tag = f"jx_e2e_{str(scale).replace('.', '')}"
     names = [f"{tag}_wh", f"{tag}_dg", f"{tag}_src"]
     world = workdir / f"world-{scale}-{seed}-{days + 1}"
@@ -178,7 +180,7 @@ def run_scale(scale: float, seed: int, days: int, admin_url: str, workdir: Path,
                 for stage, select, partitioned in STAGES:
                     if stage == "marts" and not marts:
                         continue
-                    argv = ["materialize", "--select", select]
+                    argv = ["materialize", "--executor", executor, "--select", select]
                     if partitioned:
                         argv += ["--partition-range", f"{phase_days[0]}...{phase_days[-1]}"]
                     rc, secs, peak = run_measured(argv, env, log)
@@ -241,11 +243,18 @@ def main() -> int:
     p.add_argument("--admin-url", required=True, help="a database URL on the server (to create databases)")
     p.add_argument("--workdir", help="where worlds and logs go (default: a new temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the databases of each scale")
+    p.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default="in_process",
+        help="where a stage's steps run: one process, or one per step on every core (default in_process)",
+    )
     args = p.parse_args()
     stop_on_sigterm()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="end_to_end_"))
     by_scale = {
-        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep) for s in args.scales
+        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep, args.executor)
+        for s in args.scales
     }
     rows = [r for s in args.scales for r in by_scale[s]]
     print(_table(rows))

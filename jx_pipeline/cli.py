@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from jx_pipeline.lib import localpg, settings
+from jx_pipeline.lib import executor_config, localpg, settings
 from jx_pipeline.lib.errors import JxError, mask_url
 
 
@@ -246,7 +246,7 @@ def materialize(args: argparse.Namespace) -> int:
                 {
                     # the progress lines replace the step's own 'progress:' log lines on the console
                     "loggers": {"console": {"config": {"log_level": args.log_level or level}}},
-                    "execution": {"config": {args.executor: {}}},
+                    "execution": {"config": executor_config.run_config(args.executor)},
                     # core/entity_link's LinkConfig (the UI's Launchpad sets the same)
                     **({"ops": {LINK_OP: {"config": {"full": True}}}} if args.full else {}),
                 }
