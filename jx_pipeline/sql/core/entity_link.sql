@@ -65,11 +65,16 @@ select s.feed_id, s.record_key, s.identity,
   left join link_poly g using (feed_id, record_key)
   left join link_near nr using (feed_id, record_key);
 
--- identity: the entity most often linked for the same ID number or credit code (ties: the first id)
+-- identity: the entity most often linked for the same ID number or credit code (ties: the first id), with the
+-- votes of the records a relink left as they are (link_scope.sql); by the identity's hash
 create temp table link_vote on commit drop as
 select distinct on (identity) identity, entity_id, round(n / total, 3) as score
   from (select identity, entity_id, count(*) as n, sum(count(*)) over (partition by identity) as total
-          from link_found where identity is not null and entity_id is not null group by 1, 2) v
+          from (select md5(identity)::uuid as identity, entity_id from link_found
+                 where identity is not null and entity_id is not null
+                union all
+                select identity, entity_id from link_kept_vote) x
+         group by 1, 2) v
  order by identity, n desc, entity_id;
 
 -- the rebuilt table, written by lib/rebuild.py (only the rows that changed, or swapped in whole)
@@ -79,5 +84,5 @@ select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
        coalesce(f.method, case when v.entity_id is not null then 'identity' else 'unmatched' end),
        coalesce(f.score, v.score, 0)
   from link_found f
-  left join link_vote v on f.method is null and v.identity = f.identity
+  left join link_vote v on f.method is null and v.identity = md5(f.identity)::uuid
   left join core.geo_entity e on e.entity_id = coalesce(f.entity_id, v.entity_id);

@@ -1,8 +1,10 @@
 -- The records a re-resolution must resolve again (ident_scope): new, changed or gone since the last run, by the
--- fingerprint of what the rules read (staged._ident_input), and every current record of the same kind sharing a
--- name with one of them, old or new: a record without an ID meets masters by name (with its birth date, phone or
--- door plate, or alone), so a change can move only records of its own names. A record's ID alone decides its
--- master; the masters the scope's records leave or join are named and counted again (identity_masters.sql).
+-- fingerprint of what the rules read (staged._ident_input), and every current record of the same kind without an
+-- ID or credit code sharing a name with one of them, old or new: such a record meets masters by name (with its
+-- birth date, phone or door plate, or alone), so a change can move only records of its own names. A record's ID
+-- alone decides its master: the records with one of those names (ident_named) are read for the per-name keys
+-- but not resolved again. The masters the scope's records leave or join are named and counted again
+-- (identity_masters.sql).
 -- (a membership without its remembered input, or of no current record, counts as changed: a run repairs it)
 create temp table ident_changed on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
@@ -19,24 +21,38 @@ select m.feed_id, m.record_key, m.kind, null, null
  where not exists (select 1 from ident_fp f where (f.feed_id, f.record_key, f.kind) = (m.feed_id, m.record_key, m.kind))
    and not exists (select 1 from staged._ident_input i
                     where (i.feed_id, i.record_key, i.kind) = (m.feed_id, m.record_key, m.kind));
-create temp table ident_scope on commit drop as
-select feed_id, record_key, kind from ident_changed
-union
+create temp table ident_named on commit drop as
 select f.feed_id, f.record_key, f.kind
   from ident_fp f
   join (select kind, new_name as name from ident_changed union select kind, old_name from ident_changed) c
     on c.kind = f.kind and c.name = f.name;
+create unique index on ident_named (feed_id, record_key, kind);
+create temp table ident_scope on commit drop as
+select feed_id, record_key, kind from ident_changed
+union
+select n.feed_id, n.record_key, n.kind
+  from ident_named n
+ where (n.kind = 'person' and exists (select 1 from ident_person p
+                                        where (p.feed_id, p.record_key) = (n.feed_id, n.record_key)
+                                          and p.id_number is null))
+    or (n.kind = 'legal_person' and exists (select 1 from ident_org_named o
+                                              where (o.feed_id, o.record_key) = (n.feed_id, n.record_key)
+                                                and o.credit_code is null));
 create unique index on ident_scope (feed_id, record_key, kind);
 analyze ident_scope;
 
--- the rules read the scope's records only (every record of their names is in it); the rest stay for the masters
+-- the rules read the scope's records and those of their names (every record of a name is there); the rest stay
+-- for the masters. identity_touched.sql keeps the scope's memberships only.
 alter table ident_person rename to ident_person_all;
 alter table ident_org_named rename to ident_org_named_all;
 create temp table ident_person on commit drop as
 select p.* from ident_person_all p
- where exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'));
+ where exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'))
+    or exists (select 1 from ident_named s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'));
 create temp table ident_org_named on commit drop as
 select o.* from ident_org_named_all o
  where exists (select 1 from ident_scope s
+                where (s.feed_id, s.record_key, s.kind) = (o.feed_id, o.record_key, 'legal_person'))
+    or exists (select 1 from ident_named s
                 where (s.feed_id, s.record_key, s.kind) = (o.feed_id, o.record_key, 'legal_person'));
 analyze ident_person, ident_org_named;

@@ -1,6 +1,12 @@
 -- On a re-resolution: the masters the scope's records left or joined (ident_touched_person / _org, the keys
 -- lib/rebuild.py writes), and their other members as they are in core.identity_member, with the fields the
 -- master is named from taken from the gathered records (ident_other_member, read by identity_masters.sql).
+-- the records of the scope's names that were read for the per-name keys keep their memberships as they are
+delete from ident_member m
+ where not exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (m.feed_id, m.record_key, m.kind));
+delete from identity_member_new m
+ where not exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (m.feed_id, m.record_key, m.kind));
+
 create temp table ident_touched on commit drop as
 select kind, master_key from ident_member
 union

@@ -8,3 +8,6 @@ select feed_id, record_key,
   from link_rec;
 create unique index on link_fp (feed_id, record_key);
 analyze link_fp;
+
+-- votes of records a relink leaves as they are (link_scope.sql fills it; a full rebuild has none)
+create temp table link_kept_vote (identity uuid, entity_id text) on commit drop;

@@ -1,6 +1,8 @@
 -- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
--- of what linking reads (staged._link_input), and every current record sharing an identity with one of them,
--- old or new (the identity vote counts them all). link_rec keeps only those; the rest keep their links.
+-- of what linking reads (staged._link_input), and the current records sharing an identity with one of them, old
+-- or new, that take their entity from the identity vote (linked last time by 'identity' or 'unmatched'). link_rec
+-- keeps only those; the rest keep their links, and those of a voting identity vote as linked last time
+-- (link_kept_vote): a record's own evidence depends only on its fingerprint and the key.
 -- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
 -- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
 create temp table link_scope on commit drop as
@@ -19,6 +21,8 @@ select l.feed_id, l.record_key, null, null
 insert into link_scope (feed_id, record_key)
 select f.feed_id, f.record_key
   from link_fp f
+  join core.entity_link l
+    on l.feed_id = f.feed_id and l.record_key = f.record_key and l.method in ('identity', 'unmatched')
  where f.identity in (select new_identity from link_scope union select old_identity from link_scope)
    and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
 create unique index on link_scope (feed_id, record_key);
@@ -26,3 +30,11 @@ analyze link_scope;
 delete from link_rec r
  where not exists (select 1 from link_scope s where s.feed_id = r.feed_id and s.record_key = r.record_key);
 analyze link_rec;
+
+insert into link_kept_vote
+select f.identity, l.entity_id
+  from link_fp f
+  join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
+ where l.method not in ('identity', 'unmatched') and l.entity_id is not null
+   and f.identity in (select md5(identity)::uuid from link_rec where identity is not null)
+   and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
