@@ -263,6 +263,39 @@ def test_a_relink_parses_only_new_texts_and_equals_a_full_rebuild(linked, wh, wa
     assert set(wh.execute(query).fetchall()) == incremental
 
 
+def test_the_parse_pool_keeps_the_order_and_works_in_other_processes(monkeypatch):
+    import os
+
+    from jx_pipeline.lib import parse_pool
+
+    monkeypatch.setenv(parse_pool.WORKERS_ENV, "2")
+    out: list = []
+    batches = [list(range(i, i + 50)) for i in range(0, 1000, 50)]
+    parse_pool.map_batches(lambda x: (x * x, os.getpid()), batches, out.extend)
+    assert [v for v, _ in out] == [x * x for x in range(1000)]
+    assert os.getpid() not in {pid for _, pid in out} and len({pid for _, pid in out}) == 2
+
+
+def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, warehouse_url, monkeypatch):
+    """A full relink in small batches on two workers, then in this process: the same parse cache and links."""
+    from jx_pipeline.lib import parse_pool
+    from jx_pipeline.lib.pg import connect
+
+    monkeypatch.setattr(linking, "PARSE_BATCH", 400)
+    cache = "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
+    links = "select feed_id, record_key, entity_id, method, score from core.entity_link"
+    seen = []
+    with connect(warehouse_url) as conn:
+        for n in ("2", "1"):
+            monkeypatch.setenv(parse_pool.WORKERS_ENV, n)
+            stats = {}
+            linking.link(conn, linked[0], full=True, stats=stats)
+            conn.commit()
+            assert stats["texts_parsed"] > 5 * 400  # several batches in flight
+            seen.append((set(conn.execute(cache).fetchall()), set(conn.execute(links).fetchall())))
+    assert seen[0] == seen[1]
+
+
 def test_a_changed_gazetteer_changes_the_parse_cache_key(linked, wh, warehouse_url):
     """The cache holds for one parser and gazetteer: a door plate changed in core.geo_entity changes its key,
     and a run that finds another key parses every text again."""

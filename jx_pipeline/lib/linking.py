@@ -10,14 +10,16 @@ per record in ``core.entity_link`` with the method and a score.
 
 import hashlib
 import inspect
+import itertools
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, fingerprints, locks, rebuild, staging
+from jx_pipeline.lib import address, address_cache, fingerprints, locks, parse_pool, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -80,35 +82,55 @@ def _parse_new_texts(conn: psycopg.Connection, full: bool, key: str) -> int:
         " select village_name from link_rec where entity_name is not null) x"
         " where t is not null and not exists (select 1 from staged._parse_cache c where c.text_md5 = md5(x.t)::uuid)"
     )
-    parser, parsed = None, 0
-    while rows := cur.fetchmany(PARSE_BATCH):
-        parser = parser or address.from_warehouse(conn)
-        out = []
-        for (text,) in rows:
-            p = parser.parse(text)
-            village = p.village_code or parser.villages_of_city.get(text)
-            digest = hashlib.md5(text.encode()).hexdigest()
-            out.append((digest, text, None if p.outside else p.entity_id, p.fuzzy, p.outside, village))
+    first = [t for (t,) in cur.fetchmany(PARSE_BATCH)]
+    if not first:
+        cur.close()
+        return 0
+    parser = address.from_warehouse(conn)
+    rest = iter(lambda: [t for (t,) in cur.fetchmany(PARSE_BATCH)], [])
+    parsed = 0
+
+    def write(rows: list) -> None:
+        nonlocal parsed
         with conn.cursor().copy(
             "copy staged._parse_cache (text_md5, text, entity_id, fuzzy, outside, village_code) from stdin"
         ) as copy:
-            for row in out:
+            for row in rows:
                 copy.write_row(row)
-        parsed += len(out)
+        parsed += len(rows)
+
+    # more than one batch: on every core
+    parse_pool.map_batches(
+        partial(_parse_row, parser), itertools.chain([first], rest), write, parallel=len(first) == PARSE_BATCH
+    )
     cur.close()
     return parsed
 
 
+def _parse_row(parser: address.AddressParser, text: str) -> tuple:
+    """The cached row of a text: its md5, the door plate (none outside the city), fuzzy, outside, its village."""
+    p = parser.parse(text)
+    village = p.village_code or parser.villages_of_city.get(text)
+    return (
+        hashlib.md5(text.encode()).hexdigest(),
+        text,
+        None if p.outside else p.entity_id,
+        p.fuzzy,
+        p.outside,
+        village,
+    )
+
+
 def _parser_key(conn: psycopg.Connection) -> str:
     """The parser's code and divisions (address_cache.code_key), the gazetteer's door plates, and how linking
-    turns a parse into the cached row (``_parse_new_texts``)."""
+    turns a parse into the cached row (``_parse_row``)."""
     gazetteer = conn.execute(
         "select md5(coalesce(string_agg(concat_ws('|', entity_id, village_code, address), E'\\n'"
         " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
     ).fetchone()[0]
     h = address_cache.code_key(address.DEFAULT_CITY)
     h.update(gazetteer.encode())
-    h.update(inspect.getsource(_parse_new_texts).encode())
+    h.update(inspect.getsource(_parse_row).encode())
     return h.hexdigest()[:20]
 
 
