@@ -452,6 +452,24 @@ def test_door_plate_checks_fail_on_a_lost_point_or_an_address_that_no_longer_par
         assert _run([entities.core_geo_entity, point], url, partition=None).success
 
 
+def test_an_unchanged_handover_rewrites_no_entity_and_puts_back_one_edited_by_hand(pipeline):
+    url, _ = pipeline
+    rows = "select entity_id, xmin::text, name from core.geo_entity"
+    with connect(url) as conn:
+        edited = conn.execute("select min(entity_id) from core.geo_entity where name is not null").fetchone()[
+            0
+        ]
+        conn.execute("update core.geo_entity set name = name || '改' where entity_id = %s", (edited,))
+        conn.commit()
+        before = {r[0]: r[1:] for r in conn.execute(rows).fetchall()}
+    assert _run([entities.core_geo_entity], url, partition=None).success
+    with connect(url) as conn:
+        after = {r[0]: r[1:] for r in conn.execute(rows).fetchall()}
+    assert after.keys() == before.keys()
+    assert {k for k in after if after[k][0] != before[k][0]} == {edited}  # only that row written
+    assert after[edited][1] + "改" == before[edited][1]
+
+
 def test_geo_entity_check_fails_on_a_lost_or_stray_entity(pipeline, world, scratch_db):
     handover = world / "entities" / "geo_entities.parquet"
     with connect(pipeline[0]) as conn:
