@@ -80,8 +80,8 @@ def build_defs() -> dg.Definitions:
                 if total
                 else 0.0,
                 **figures,
-                # the work this run did: records linked again (new, changed, gone and those sharing an identity
-                # with them, unless full), addresses parsed (new ones only, unless full) and link rows written
+                # the work this run did: records linked again (new, changed, gone and those of their identities
+                # that follow its vote, unless full), addresses parsed (new ones only, unless full), rows written
                 "records_relinked": stats["records_relinked"],
                 "texts_parsed": stats["texts_parsed"],
                 "rows_written": dg.MetadataValue.json({k: stats[k] for k in ("mode", "deleted", "inserted")}),
@@ -148,7 +148,8 @@ def build_defs() -> dg.Definitions:
                     metadata={
                         **table_metadata(conn, "core", table),
                         "records_by_method": dg.MetadataValue.json(dict(counts[kind].most_common())),
-                        # records resolved again this run (new, changed, gone, and those sharing a name with them)
+                        # records resolved again this run (new, changed, gone, and those without an ID
+                        # sharing a name with one)
                         "records_resolved": stats["records_resolved"],
                         **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
                     },
