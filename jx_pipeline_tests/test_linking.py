@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 
 import dagster as dg
 import pytest
@@ -268,12 +269,57 @@ def test_the_parse_pool_keeps_the_order_and_works_in_other_processes(monkeypatch
 
     from jx_pipeline.lib import parse_pool
 
+    def work(x):  # slow enough that one worker cannot take every batch
+        time.sleep(0.002)
+        return x * x, os.getpid()
+
     monkeypatch.setenv(parse_pool.WORKERS_ENV, "2")
     out: list = []
     batches = [list(range(i, i + 50)) for i in range(0, 1000, 50)]
-    parse_pool.map_batches(lambda x: (x * x, os.getpid()), batches, out.extend)
+    parse_pool.map_batches(work, batches, out.extend)
     assert [v for v, _ in out] == [x * x for x in range(1000)]
     assert os.getpid() not in {pid for _, pid in out} and len({pid for _, pid in out}) == 2
+
+
+def _parse_in_daemon(queue) -> None:
+    import os
+
+    from jx_pipeline.lib import parse_pool
+
+    os.environ[parse_pool.WORKERS_ENV] = "2"
+    out: list = []
+    parse_pool.map_batches(lambda x: (x, os.getpid()), [[1, 2], [3]], out.extend)
+    queue.put((os.getpid(), out))
+
+
+def test_a_daemon_process_such_as_a_celery_workers_parses_in_process():
+    """A daemon may not have children (Celery's pool workers are daemons): the parse stays in that process."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_parse_in_daemon, args=(queue,), daemon=True)
+    proc.start()
+    pid, out = queue.get(timeout=60)
+    proc.join(timeout=60)
+    assert proc.exitcode == 0 and out == [(1, pid), (2, pid), (3, pid)]
+
+
+def test_a_parse_worker_killed_fails_the_parse_instead_of_hanging(monkeypatch):
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    from jx_pipeline.lib import parse_pool
+
+    def work(x):
+        if x == 120:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+    monkeypatch.setenv(parse_pool.WORKERS_ENV, "2")
+    with pytest.raises(BrokenProcessPool):
+        parse_pool.map_batches(work, [list(range(i, i + 50)) for i in range(0, 1000, 50)], lambda rows: None)
 
 
 def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, warehouse_url, monkeypatch):
@@ -488,6 +534,8 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             }
             own = {r for r, i in link_identity.items() if i in voting} - followers - edited
             assert follower in followers and own, (followers, own)  # both kinds are there to tell apart
+            # and some follower's vote counts a record left as it is (its vote kept from its stored link)
+            assert {link_identity[r] for r in followers} & {link_identity[r] for r in own}
             current = (
                 stats["records_relinked"] + 1
             )  # the deleted record is in the scope, not among the current

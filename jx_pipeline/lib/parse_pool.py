@@ -1,20 +1,33 @@
 """Parsing many texts on every core: workers forked once the parser is built share it (copy-on-write) instead of
 each building the gazetteer again; batches go out and come back in order, so the result does not depend on how
-many workers there are (``JX_PARSE_WORKERS``, default one per core; 1: in this process)."""
+many workers there are (``JX_PARSE_WORKERS``, default one per core this process may run on; 1: in this process).
+
+A worker killed mid-batch (e.g. out of memory) fails the parse with ``BrokenProcessPool`` instead of leaving it
+waiting; a process that may not have children (a Celery worker's, which is a daemon) parses in process."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 
 WORKERS_ENV = "JX_PARSE_WORKERS"
 _WORK: Callable | None = None  # what the forked workers apply, set before they fork
 
 
 def workers() -> int:
-    return max(1, int(os.environ.get(WORKERS_ENV) or os.cpu_count() or 1))
+    if multiprocessing.current_process().daemon:
+        return 1
+    return max(1, int(os.environ.get(WORKERS_ENV) or len(os.sched_getaffinity(0))))
+
+
+def _default_signals() -> None:
+    # the parent's handlers (Dagster's turn SIGTERM/SIGINT into an exception) are not the workers'
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _apply(batch: list) -> list:
@@ -34,13 +47,14 @@ def map_batches(
         return
     _WORK = work
     try:
-        with multiprocessing.get_context("fork").Pool(n) as pool:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_default_signals) as pool:
             pending: deque = deque()
             for batch in batches:
-                pending.append(pool.apply_async(_apply, (batch,)))
+                pending.append(pool.submit(_apply, batch))
                 if len(pending) > n:
-                    write(pending.popleft().get())
+                    write(pending.popleft().result())
             while pending:
-                write(pending.popleft().get())
+                write(pending.popleft().result())
     finally:
         _WORK = None

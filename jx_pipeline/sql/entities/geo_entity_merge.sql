@@ -1,7 +1,7 @@
 -- Merge the new hand-over (in geo_entity_next) into core.geo_entity: links and door plates of entities that are
 -- gone are removed with them; the rest are updated in place, so existing links stay valid. A row the hand-over
--- did not change is left as it is (its batch_id is the load that last changed it): an unchanged hand-over writes
--- nothing.
+-- did not change gets no new version (its batch_id is the load that last changed it; PostgreSQL still locks it):
+-- an unchanged hand-over writes no geometry, index entry or dead row.
 delete from core.entity_link l where l.entity_id is not null
    and not exists (select 1 from geo_entity_next n where n.entity_id = l.entity_id);
 delete from core.address_point a where not exists (select 1 from geo_entity_next n where n.entity_id = a.entity_id);
