@@ -24,7 +24,6 @@ from dagster._core.definitions.executor_definition import (
 from dagster._core.execution.retries import RetryMode, get_retries_config
 
 from jx_pipeline.lib.errors import JxError
-from jx_pipeline.lib.executor_config import run_config
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
 BROKER_ENV = "JX_CELERY_BROKER_URL"
@@ -99,7 +98,7 @@ def _requirements(config):
         dg.Selector(
             {"in_process": IN_PROC_CONFIG, "multiprocess": MULTI_PROC_CONFIG, "celery": CELERY_CONFIG}
         ),
-        default_value=run_config(default_executor()),
+        default_value={default_executor(): {}},
     ),
     requirements=_requirements,
 )
