@@ -305,6 +305,8 @@ def test_feed_asset_shows_partitions_rows_and_passed_checks(site):
     feed = next(f for f in load_catalog().feeds if f.id == feed_id)
     name = feed_id.removeprefix(f"{dept}_")
     page = site.open(f"/assets/staged/{dept}/{name}", "Row count")
+    # the description is Markdown, drawn by a component the UI loads lazily after the rest of the page
+    site.wait(page.get_by_text(feed.name).first, f"the page of {feed_id} showed no {feed.name!r}")
     text = page.inner_text("body")
     rows = _count(site, f"staged.{feed_id}")
     assert re.search(rf"Row count\s+{rows:,}\s", text), (rows, text[:2000])
