@@ -13,7 +13,7 @@ import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import evaluate, identity, linking, quarantine, reconcile, retry
+from jx_pipeline.lib import identity, linking, quarantine, reconcile, retry
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
@@ -29,6 +29,8 @@ def _evaluation(conn, keys: tuple[str, ...]) -> dict:
     truth = os.environ.get("JX_EVALUATE_TRUTH")
     if not truth:
         return {}
+    from jx_pipeline.lib import evaluate  # imports pandas (~0.3 s): only in evaluation runs
+
     figures = evaluate.evaluate(conn, Path(truth))
     return {f"evaluation/{k}": dg.MetadataValue.json(figures[k]) for k in keys}
 
