@@ -12,7 +12,6 @@ import pytest
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
-from jx_pipeline.defs.ingest.assets import feed_key
 from jx_pipeline.lib import identity, ingest, linking, staging
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
@@ -71,7 +70,7 @@ def _stage(conn, feed, batch_id: str) -> None:
     """Staged rows and expectation results of the day, written by the staged asset's own code."""
     from jx_pipeline.defs.staged import results
 
-    list(results.stage(conn, feed, feed_key(feed, "staged"), [DAY], batch_id))
+    results.stage_feed(conn, feed, [DAY], batch_id)
 
 
 def _kill_during(select: str, pattern: str, wh: str, dagster: str, tmp_path, partition: str | None) -> str:

@@ -264,19 +264,19 @@ def test_a_relink_parses_only_new_texts_and_equals_a_full_rebuild(linked, wh, wa
     assert set(wh.execute(query).fetchall()) == incremental
 
 
-def test_the_parse_pool_keeps_the_order_and_works_in_other_processes(monkeypatch):
+def test_the_fork_pool_keeps_the_order_and_works_in_other_processes(monkeypatch):
     import os
 
-    from jx_pipeline.lib import parse_pool
+    from jx_pipeline.lib import fork_pool
 
     def work(x):  # slow enough that one worker cannot take every batch
         time.sleep(0.002)
         return x * x, os.getpid()
 
-    monkeypatch.setenv(parse_pool.WORKERS_ENV, "2")
+    monkeypatch.setenv(fork_pool.WORKERS_ENV, "2")
     out: list = []
     batches = [list(range(i, i + 50)) for i in range(0, 1000, 50)]
-    parse_pool.map_batches(work, batches, out.extend)
+    fork_pool.map_batches(work, batches, out.extend)
     assert [v for v, _ in out] == [x * x for x in range(1000)]
     assert os.getpid() not in {pid for _, pid in out} and len({pid for _, pid in out}) == 2
 
@@ -284,11 +284,11 @@ def test_the_parse_pool_keeps_the_order_and_works_in_other_processes(monkeypatch
 def _parse_in_daemon(queue) -> None:
     import os
 
-    from jx_pipeline.lib import parse_pool
+    from jx_pipeline.lib import fork_pool
 
-    os.environ[parse_pool.WORKERS_ENV] = "2"
+    os.environ[fork_pool.WORKERS_ENV] = "2"
     out: list = []
-    parse_pool.map_batches(lambda x: (x, os.getpid()), [[1, 2], [3]], out.extend)
+    fork_pool.map_batches(lambda x: (x, os.getpid()), [[1, 2], [3]], out.extend)
     queue.put((os.getpid(), out))
 
 
@@ -310,21 +310,21 @@ def test_a_parse_worker_killed_fails_the_parse_instead_of_hanging(monkeypatch):
     import signal
     from concurrent.futures.process import BrokenProcessPool
 
-    from jx_pipeline.lib import parse_pool
+    from jx_pipeline.lib import fork_pool
 
     def work(x):
         if x == 120:
             os.kill(os.getpid(), signal.SIGKILL)
         return x
 
-    monkeypatch.setenv(parse_pool.WORKERS_ENV, "2")
+    monkeypatch.setenv(fork_pool.WORKERS_ENV, "2")
     with pytest.raises(BrokenProcessPool):
-        parse_pool.map_batches(work, [list(range(i, i + 50)) for i in range(0, 1000, 50)], lambda rows: None)
+        fork_pool.map_batches(work, [list(range(i, i + 50)) for i in range(0, 1000, 50)], lambda rows: None)
 
 
 def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, warehouse_url, monkeypatch):
     """A full relink in small batches on two workers, then in this process: the same parse cache and links."""
-    from jx_pipeline.lib import parse_pool
+    from jx_pipeline.lib import fork_pool
     from jx_pipeline.lib.pg import connect
 
     monkeypatch.setattr(linking, "PARSE_BATCH", 400)
@@ -333,7 +333,7 @@ def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, w
     seen = []
     with connect(warehouse_url) as conn:
         for n in ("2", "1"):
-            monkeypatch.setenv(parse_pool.WORKERS_ENV, n)
+            monkeypatch.setenv(fork_pool.WORKERS_ENV, n)
             stats = {}
             linking.link(conn, linked[0], full=True, stats=stats)
             conn.commit()

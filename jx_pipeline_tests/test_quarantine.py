@@ -322,7 +322,7 @@ def test_a_quarantine_is_renewed_while_it_fails_cleared_once_and_reopened_as_a_n
 
 def _feed_and_rebuild(name: str, blocking: bool | None):
     """A day-partitioned feed with the real staged check specs (or the same ones declared Dagster-blocking)
-    that quarantines the day when the run is tagged fail=1, as results.stage does, and a rebuild downstream
+    that quarantines the day when the run is tagged fail=1, as results.stage_feed does, and a rebuild downstream
     carrying the pipeline's automation condition."""
     key = dg.AssetKey(["staged", "quartest", name])
     specs = staged_assets._checks([key])

@@ -252,3 +252,68 @@ def test_the_allowance_quantile_is_scipy_stats_binomial_ppf():
     assert [expectations.binomial_quantile(q, n, p) for n, p in cases] == [
         int(binom.ppf(q, n, p)) for n, p in cases
     ]
+
+
+def test_a_department_staged_on_two_workers_equals_one_process(
+    warehouse_url, source_url, wh, monkeypatch, tmp_path
+):
+    """The department's feeds are staged on forked workers (lib/fork_pool.py), each on its own connection: the
+    same rows, rejects, expectation results and Dagster events, in the same order, as in one process."""
+    import os
+
+    from jx_pipeline.defs.staged import results
+    from jx_pipeline.lib import fork_pool
+
+    catalog = load_catalog()
+    raw, staged = _defs(catalog, "scjgj")  # several feeds, one with expectations of its own (GE)
+    feeds = [f for f in catalog.feeds if f.department == "scjgj"]
+    assert len(feeds) > 2 and any(f.expectations for f in feeds)
+    assert dg.materialize([raw], partition_key=DAY, resources=_resources(warehouse_url, source_url)).success
+    pids = tmp_path / "pids"
+    stage_feed = results.stage_feed
+
+    def spy(conn, feed, partitions, batch_id):  # forked workers inherit it: they log their pid
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return stage_feed(conn, feed, partitions, batch_id)
+
+    monkeypatch.setattr(results, "stage_feed", spy)
+    ids = "'" + "', '".join(f.id for f in feeds) + "'"
+    tables = [
+        "select feed_id, partition_key, source_file, row_number, column_name, reason, value, scope"
+        f" from quality.rejects where stage = 'staged' and feed_id in ({ids})",
+        "select feed_id, partition_key, expectation, column_name, success, element_count, unexpected_count"
+        f" from quality.expectation_result where feed_id in ({ids})",
+        f"select feed_id, rows_read, rows_loaded, rows_rejected from quality.load_audit where stage = 'staged'"
+        f" and feed_id in ({ids})",
+    ]
+    tables += [
+        f"select to_jsonb(s) - '_batch_id' from staged.{f.id} s"
+        for f in catalog.feeds
+        if f.department == "scjgj"
+    ]
+    seen = []
+    for n in ("2", "1"):
+        monkeypatch.setenv(fork_pool.WORKERS_ENV, n)
+        pids.write_text("")
+        result = dg.materialize([staged], partition_key=DAY, resources=_resources(warehouse_url, source_url))
+        assert result.success
+        events = [
+            (
+                e.event_type_value,
+                e.asset_key.to_user_string(),
+                dict(e.event_specific_data.materialization.metadata),
+            )
+            for e in result.get_asset_materialization_events()
+        ] + [
+            (c.asset_key.to_user_string(), c.check_name, c.passed, dict(c.metadata))
+            for c in result.get_asset_check_evaluations()
+        ]
+        rows = [sorted(map(str, wh.execute(q).fetchall())) for q in tables]
+        wh.rollback()  # its locks would hold the next staging's drop of the day's tables
+        seen.append((events, rows, pids.read_text().split()))
+    (events2, rows2, pids2), (events1, rows1, pids1) = seen
+    assert len(set(pids2)) == 2 and str(os.getpid()) not in pids2  # two workers, neither of them this process
+    assert set(pids1) == {str(os.getpid())} and len(pids1) == len(pids2) == len(feeds)
+    assert events2 == events1 and len(events1) == 3 * len(feeds)  # a materialization and two checks each
+    assert rows2 == rows1 and all(rows1)

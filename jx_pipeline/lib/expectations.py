@@ -99,6 +99,16 @@ def _batch_definition(feed_id: str):
     return source.add_dataframe_asset(feed_id).add_batch_definition_whole_dataframe("partition")
 
 
+def prepare(feeds: list[Feed]) -> None:
+    """Import and build in this process what validating the feeds needs (scipy's binomial; GE's context and the
+    batch definition of a feed with expectations of its own), so that workers forked from it share them."""
+    import scipy.special  # noqa: F401
+
+    for feed in feeds:
+        if feed.expectations:
+            _batch_definition(feed.id)
+
+
 NOT_NULL = "expect_column_values_to_not_be_null"
 PAIR = "expect_column_pair_values_a_to_be_greater_than_b"
 

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, fingerprints, locks, parse_pool, rebuild, staging
+from jx_pipeline.lib import address, address_cache, fingerprints, fork_pool, locks, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -100,7 +100,7 @@ def _parse_new_texts(conn: psycopg.Connection, full: bool, key: str) -> int:
         parsed += len(rows)
 
     # more than one batch: on every core
-    parse_pool.map_batches(
+    fork_pool.map_batches(
         partial(_parse_row, parser), itertools.chain([first], rest), write, parallel=len(first) == PARSE_BATCH
     )
     cur.close()

@@ -8,6 +8,7 @@ materialized), never from a counter of our own that could drift from the run.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -162,7 +163,6 @@ def follow(proc: subprocess.Popen, print_line: Callable[[str], None], every: flo
                 for killed in cli_runs.release_dead(instance):
                     print_line(f"run {killed}: its process ended without finishing it; marked failed")
                 return proc.returncode
-            try:  # wakes as soon as the process ends: a second's sleep was paid by every materialize
+            # wakes as soon as the process ends: a second's sleep was paid by every materialize
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=every)
-            except subprocess.TimeoutExpired:
-                pass

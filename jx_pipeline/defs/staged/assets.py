@@ -83,9 +83,12 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
     def _stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         from jx_pipeline.defs.staged import results  # imports Great Expectations (~6 s): only when staging
 
+        keys = sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())
         with warehouse.connect() as conn:
-            for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
-                yield from results.stage(conn, by_key[key], key, context.partition_keys, context.run.run_id)
+            feeds = [(by_key[k], k) for k in keys]
+            yield from results.stage_department(
+                conn, warehouse.url, feeds, context.partition_keys, context.run.run_id
+            )
         log_progress(context)  # 'progress: steps 5/55, departments 2/27, rows ...' in the run's events
 
     return _stage

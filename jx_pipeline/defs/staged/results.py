@@ -4,14 +4,17 @@ Kept apart from the asset definitions because it imports Great Expectations, whi
 loads without it.
 """
 
+import os
 from collections import Counter
+from dataclasses import dataclass
 
 import dagster as dg
 import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog import Feed
-from jx_pipeline.lib import expectations, quarantine, reconcile, staging
+from jx_pipeline.lib import expectations, fork_pool, quarantine, reconcile, staging
+from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
 
 def _store(conn: psycopg.Connection, feed: Feed, partition: str, outcome: list[dict]) -> None:
@@ -64,8 +67,20 @@ def _failed(result: list[dict]) -> str | None:
     return f"{len(failed)} expectation(s) failed: " + "; ".join(failed) if failed else None
 
 
-def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: list[str], batch_id: str):
-    """Stage and validate each partition of the run; yield the asset's result and its two checks."""
+@dataclass
+class FeedStaged:
+    """What staging one feed's partitions found, as plain data (it comes back from a worker process)."""
+
+    staged: list[staging.StageResult]
+    outcome: list[dict]  # every partition's expectation results
+    suites: dict[str, list[dict]]
+    tally: reconcile.Tally
+    quarantined: dict[str, dict[str, str]]  # check -> partition -> reason
+    counted: int  # staged rows of the partitions, counted after they committed
+
+
+def stage_feed(conn: psycopg.Connection, feed: Feed, partitions: list[str], batch_id: str) -> FeedStaged:
+    """Stage and validate each partition of the run, each in its own transaction."""
     staged, outcome, suites, tally = [], [], {}, reconcile.Tally()
     quarantined: dict[str, dict[str, str]] = {quarantine.STAGED: {}, quarantine.EXPECTATIONS: {}}
     for p in partitions:
@@ -84,19 +99,48 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
                 if failure:
                     quarantined[check][p] = failure
         outcome += [{"partition": p, **r} for r in result]
-    reasons = sum((r.reasons for r in staged), Counter())
-    read = sum(r.rows_read for r in staged)
-    loaded = sum(r.rows_staged for r in staged)
-    rejected = sum(r.rows_rejected for r in staged)
     counted = conn.execute(
         sql.SQL("select count(*) from {} where _partition = any(%s)").format(staging.staged_table(feed)),
         (partitions,),
     ).fetchone()[0]
+    return FeedStaged(staged, outcome, suites, tally, quarantined, counted)
+
+
+def stage_department(
+    conn: psycopg.Connection,
+    url: str,
+    feeds: list[tuple[Feed, dg.AssetKey]],
+    partitions: list[str],
+    batch_id: str,
+):
+    """Stage a department's feeds, on every core (lib/fork_pool.py: a worker per core, each on a connection of
+    its own); yield each feed's asset result and checks in the feeds' order."""
+    expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
+    parent = os.getpid()
+
+    def work(feed: Feed) -> FeedStaged:
+        if os.getpid() == parent:  # one worker: this process and its connection
+            return stage_feed(conn, feed, partitions, batch_id)
+        with connect(url, what="warehouse", wait=STEP_WAIT_S) as own:
+            return stage_feed(own, feed, partitions, batch_id)
+
+    batches = ([f] for f, _ in feeds)
+    for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, len(feeds) > 1), strict=True):
+        yield from _events(key, done)
+
+
+def _events(key: dg.AssetKey, done: FeedStaged):
+    """The feed's asset result and its two checks."""
+    staged, outcome, quarantined = done.staged, done.outcome, done.quarantined
+    reasons = sum((r.reasons for r in staged), Counter())
+    read = sum(r.rows_read for r in staged)
+    loaded = sum(r.rows_staged for r in staged)
+    rejected = sum(r.rows_rejected for r in staged)
     counts = {"rows_read": read, "rows_staged": loaded, "rows_rejected": rejected}
     yield dg.MaterializeResult(
         asset_key=key,
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(counted),
+            "dagster/row_count": dg.MetadataValue.int(done.counted),
             **counts,
             "values_nulled": sum(r.values_nulled for r in staged),
             "reject_reasons": dg.MetadataValue.json(dict(reasons.most_common())),
@@ -104,7 +148,7 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
         },
     )
     staged_q, expect_q = quarantined[quarantine.STAGED], quarantined[quarantine.EXPECTATIONS]
-    yield tally.check(
+    yield done.tally.check(
         "rows_reconcile",
         key,
         severity=quarantine.severity(staged_q),
@@ -123,6 +167,6 @@ def stage(conn: psycopg.Connection, feed: Feed, key: dg.AssetKey, partitions: li
             "failed": len(failed),
             "unexpected_total": sum(r["unexpected_count"] or 0 for r in outcome),
             "results": dg.MetadataValue.md(_table(outcome)),
-            "suite": dg.MetadataValue.json(suites),
+            "suite": dg.MetadataValue.json(done.suites),
         },
     )
