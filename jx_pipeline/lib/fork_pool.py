@@ -60,6 +60,22 @@ def imap_batches(work: Callable, batches: Iterable[list], parallel: bool = True)
         _WORK = None
 
 
+def on_connections(conn, url: str, work: Callable) -> Callable:
+    """``work(connection, x)`` as the one-argument function ``imap_batches`` applies: in this process on ``conn``,
+    in a forked worker on a connection of its own for each call (a connection is never shared across a fork)."""
+    parent = os.getpid()
+
+    def run(x):
+        if os.getpid() == parent:
+            return work(conn, x)
+        from jx_pipeline.lib.pg import STEP_WAIT_S, connect
+
+        with connect(url, what="warehouse", wait=STEP_WAIT_S) as own:
+            return work(own, x)
+
+    return run
+
+
 def map_batches(
     work: Callable, batches: Iterable[list], write: Callable[[list], None], parallel: bool = True
 ) -> None:

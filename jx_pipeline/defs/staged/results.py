@@ -4,7 +4,6 @@ Kept apart from the asset definitions because it imports Great Expectations, whi
 loads without it.
 """
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from psycopg import sql
 
 from jx_pipeline.catalog import Feed
 from jx_pipeline.lib import expectations, fork_pool, quarantine, reconcile, staging
-from jx_pipeline.lib.pg import STEP_WAIT_S, connect
 
 
 def _store(conn: psycopg.Connection, feed: Feed, partition: str, outcome: list[dict]) -> None:
@@ -116,14 +114,7 @@ def stage_department(
     """Stage a department's feeds, on every core (lib/fork_pool.py: a worker per core, each on a connection of
     its own); yield each feed's asset result and checks in the feeds' order."""
     expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
-    parent = os.getpid()
-
-    def work(feed: Feed) -> FeedStaged:
-        if os.getpid() == parent:  # one worker: this process and its connection
-            return stage_feed(conn, feed, partitions, batch_id)
-        with connect(url, what="warehouse", wait=STEP_WAIT_S) as own:
-            return stage_feed(own, feed, partitions, batch_id)
-
+    work = fork_pool.on_connections(conn, url, lambda c, feed: stage_feed(c, feed, partitions, batch_id))
     batches = ([f] for f, _ in feeds)
     for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, len(feeds) > 1), strict=True):
         yield from _events(key, done)
