@@ -278,6 +278,7 @@ def test_a_department_staged_on_two_workers_equals_one_process(
         return stage_feed(conn, feed, partitions, batch_id)
 
     monkeypatch.setattr(results, "stage_feed", spy)
+    monkeypatch.setattr(results, "PARALLEL_ROWS", 0)  # the demo's partitions are small
     ids = "'" + "', '".join(f.id for f in feeds) + "'"
     tables = [
         "select feed_id, partition_key, source_file, row_number, column_name, reason, value, scope"
@@ -317,3 +318,18 @@ def test_a_department_staged_on_two_workers_equals_one_process(
     assert set(pids1) == {str(os.getpid())} and len(pids1) == len(pids2) == len(feeds)
     assert events2 == events1 and len(events1) == 3 * len(feeds)  # a materialization and two checks each
     assert rows2 == rows1 and all(rows1)
+
+    # fewer raw rows than PARALLEL_ROWS: staged in this process, whatever the workers allowed
+    raw_rows = wh.execute(
+        f"select sum(rows_loaded) from quality.load_audit where stage = 'raw' and feed_id in ({ids})"
+        " and partition_key = %s",
+        (DAY,),
+    ).fetchone()[0]
+    wh.rollback()
+    monkeypatch.setattr(results, "PARALLEL_ROWS", raw_rows + 1)
+    monkeypatch.setenv(fork_pool.WORKERS_ENV, "2")
+    pids.write_text("")
+    assert dg.materialize(
+        [staged], partition_key=DAY, resources=_resources(warehouse_url, source_url)
+    ).success
+    assert set(pids.read_text().split()) == {str(os.getpid())}

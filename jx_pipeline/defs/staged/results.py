@@ -65,6 +65,11 @@ def _failed(result: list[dict]) -> str | None:
     return f"{len(failed)} expectation(s) failed: " + "; ".join(failed) if failed else None
 
 
+# below this many raw rows in the step, forking workers and opening their connections costs more than it saves
+# (a day's increment: a few hundred rows per department)
+PARALLEL_ROWS = 20_000
+
+
 @dataclass
 class FeedStaged:
     """What staging one feed's partitions found, as plain data (it comes back from a worker process)."""
@@ -113,10 +118,18 @@ def stage_department(
 ):
     """Stage a department's feeds, on every core (lib/fork_pool.py: a worker per core, each on a connection of
     its own); yield each feed's asset result and checks in the feeds' order."""
-    expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
+    with conn.transaction():
+        rows = conn.execute(
+            "select coalesce(sum(rows_loaded), 0) from quality.load_audit where stage = 'raw'"
+            " and feed_id = any(%s) and partition_key = any(%s)",
+            ([f.id for f, _ in feeds], partitions),
+        ).fetchone()[0]
+    parallel = len(feeds) > 1 and rows >= PARALLEL_ROWS
+    if parallel:
+        expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
     work = fork_pool.on_connections(conn, url, lambda c, feed: stage_feed(c, feed, partitions, batch_id))
     batches = ([f] for f, _ in feeds)
-    for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, len(feeds) > 1), strict=True):
+    for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, parallel), strict=True):
         yield from _events(key, done)
 
 
