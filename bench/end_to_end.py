@@ -2,8 +2,10 @@
 
 Issue 13 asks where the time goes as the city's volume grows. For each scale this generates a world (not timed:
 it stands for the departments' deliveries), makes fresh databases on the server of ``--admin-url`` and runs the
-pipeline the way `make demo` does, one `jx-pipeline materialize` per stage, over every landing day but the last;
-then the last day lands as the increment and the same stages run for it. Per stage it prints wall time, records
+pipeline over every landing day but the last, one `jx-pipeline materialize` per stage; then the last day lands as
+the increment and the same stages run for it. ``--runs demo`` runs each phase as `make demo` does instead, in two
+runs (ingest; entities, links and marts), each stage timed by its steps' events and each run's time outside its
+steps (process start, code location, run bookkeeping: paid once per run, not per stage) on a row of its own. Per stage it prints wall time, records
 per second (records = raw rows loaded plus rejected of the stage's days, from ``quality.load_audit``) and the
 peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
 processes are not in the tree and are reported apart as the cluster's PSS at the end of the stage). With two or
@@ -42,6 +44,41 @@ STAGES = [  # (name, selection, partitioned by landing day)
     ("linking", "group:linking", False),
     ("marts", "group:mart", False),
 ]
+
+
+# --runs demo: each phase in make demo's two runs, each stage's time taken from its steps' events
+DEMO_RUNS = [
+    ("ingest", f"{INGEST_RAW} or tag:jx/staged=feed or key:quality/scorecard", True),
+    ("core and marts", "group:entities or group:linking or group:mart", False),
+]
+STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
+    ("raw_", "raw"),
+    ("staged_", "staged"),
+    ("quality__", "staged"),
+    ("core__geo_entity", "entities"),
+    ("core__address_point", "entities"),
+    ("core__entity_link", "linking"),
+    ("core_identity", "linking"),
+]
+
+
+def step_seconds(dagster_url: str) -> dict[str, float]:
+    """Seconds per stage of the latest run in Dagster's storage: the sum of its steps' durations (start to
+    success or failure, as Dagster recorded them)."""
+    with psycopg.connect(dagster_url) as conn:
+        rows = conn.execute(
+            "select step_key, dagster_event_type, timestamp from event_logs"
+            " where run_id = (select run_id from runs order by create_timestamp desc limit 1)"
+            " and dagster_event_type in ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') order by id"
+        ).fetchall()
+    started, out = {}, {}
+    for step, kind, at in rows:
+        if kind == "STEP_START":
+            started[step] = at
+        elif step in started:
+            stage = next((st for prefix, st in STEP_STAGE if step.startswith(prefix)), "marts")
+            out[stage] = out.get(stage, 0.0) + (at - started.pop(step)).total_seconds()
+    return out
 
 
 def _pss_kib(pid: int) -> int:
@@ -144,7 +181,7 @@ def _world_days(world: Path) -> list[str]:
 
 
 def run_scale(
-    scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool, executor: str
+    scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool, executor: str, runs: str
 ) -> list[dict]:
     tag = f"jx_e2e_{str(scale).replace('.', '')}"
     names = [f"{tag}_wh", f"{tag}_dg", f"{tag}_src"]
@@ -177,6 +214,9 @@ def run_scale(
             phases = [("initial", all_days[:-1]), ("increment", all_days[-1:])]
             marts = _has_marts(env)
             for phase, phase_days in phases:
+                if runs == "demo":
+                    rows += _demo_phase(scale, phase, phase_days, env, log, log_path, executor)
+                    continue
                 for stage, select, partitioned in STAGES:
                     if stage == "marts" and not marts:
                         continue
@@ -202,6 +242,35 @@ def run_scale(
     finally:
         if not keep:
             _databases(admin_url, names, create=False)
+    return rows
+
+
+def _demo_phase(scale, phase, days, env, log, log_path, executor) -> list[dict]:
+    """One phase as make demo runs it (two runs); a row per stage (its steps' seconds) and one per run for
+    what is not in any step (process start, code location, run bookkeeping)."""
+    rows = []
+    for name, select, partitioned in DEMO_RUNS:
+        argv = ["materialize", "--executor", executor, "--select", select]
+        if partitioned:
+            argv += ["--partition-range", f"{days[0]}...{days[-1]}"]
+        rc, secs, peak = run_measured(argv, env, log)
+        if rc:
+            raise SystemExit(f"{name} ({phase}) failed at scale {scale}: see {log_path}")
+        steps = step_seconds(env["JX_DAGSTER_STORAGE_URL"])
+        for stage, step_secs in [*steps.items(), (f"({name} run outside steps)", secs - sum(steps.values()))]:
+            records = _records(env["JX_WAREHOUSE_URL"], stage, days) if not stage.startswith("(") else 0
+            row = {
+                "scale": scale,
+                "phase": phase,
+                "stage": stage,
+                "seconds": round(step_secs, 1),
+                "records": records,
+                "records_per_s": round(records / step_secs) if step_secs and records else None,
+                "peak_pss_mib": round(peak / 1024),  # of the whole run
+                "postgres_pss_mib": round(postgres_pss_kib() / 1024),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
@@ -249,11 +318,18 @@ def main() -> int:
         default="in_process",
         help="where a stage's steps run: one process, or one per step on every core (default in_process)",
     )
+    p.add_argument(
+        "--runs",
+        choices=["stages", "demo"],
+        default="stages",
+        help="one `jx-pipeline materialize` per stage (its peak memory apart), or make demo's two runs per phase"
+        " (ingest; entities, links and marts), each stage timed by its steps' events (default stages)",
+    )
     args = p.parse_args()
     stop_on_sigterm()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="end_to_end_"))
     by_scale = {
-        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep, args.executor)
+        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep, args.executor, args.runs)
         for s in args.scales
     }
     rows = [r for s in args.scales for r in by_scale[s]]
