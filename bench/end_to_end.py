@@ -62,22 +62,35 @@ STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
 ]
 
 
+def _union(spans: list[tuple]) -> float:
+    """Seconds covered by the (start, end) spans: steps that ran at once (multiprocess) count once."""
+    total, reach = 0.0, None
+    for a, b in sorted(spans):
+        if reach is None or a > reach:
+            total, reach = total + (b - a).total_seconds(), b
+        elif b > reach:
+            total, reach = total + (b - reach).total_seconds(), b
+    return total
+
+
 def step_seconds(dagster_url: str) -> dict[str, float]:
-    """Seconds per stage of the latest run in Dagster's storage: the sum of its steps' durations (start to
-    success or failure, as Dagster recorded them)."""
+    """Seconds per stage of the latest run in Dagster's storage: the time covered by its steps (each from its
+    start to its success or failure, as Dagster recorded them), and under "" the time covered by any step."""
     with psycopg.connect(dagster_url) as conn:
         rows = conn.execute(
             "select step_key, dagster_event_type, timestamp from event_logs"
             " where run_id = (select run_id from runs order by create_timestamp desc limit 1)"
             " and dagster_event_type in ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') order by id"
         ).fetchall()
-    started, out = {}, {}
+    started, spans = {}, {}
     for step, kind, at in rows:
         if kind == "STEP_START":
             started[step] = at
         elif step in started:
             stage = next((st for prefix, st in STEP_STAGE if step.startswith(prefix)), "marts")
-            out[stage] = out.get(stage, 0.0) + (at - started.pop(step)).total_seconds()
+            spans.setdefault(stage, []).append((started.pop(step), at))
+    out = {stage: _union(s) for stage, s in spans.items()}
+    out[""] = _union([x for s in spans.values() for x in s])
     return out
 
 
@@ -257,7 +270,8 @@ def _demo_phase(scale, phase, days, env, log, log_path, executor) -> list[dict]:
         if rc:
             raise SystemExit(f"{name} ({phase}) failed at scale {scale}: see {log_path}")
         steps = step_seconds(env["JX_DAGSTER_STORAGE_URL"])
-        for stage, step_secs in [*steps.items(), (f"({name} run outside steps)", secs - sum(steps.values()))]:
+        outside = secs - steps.pop("")
+        for stage, step_secs in [*steps.items(), (f"({name} run outside steps)", outside)]:
             records = _records(env["JX_WAREHOUSE_URL"], stage, days) if not stage.startswith("(") else 0
             row = {
                 "scale": scale,

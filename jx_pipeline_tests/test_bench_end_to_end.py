@@ -56,3 +56,19 @@ def test_killing_the_bench_stops_its_running_stage(tmp_path):
 def _children(pid: int) -> list[int]:
     kids = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(x) for x in kids.read_text().split()] if kids.exists() else []
+
+
+def test_a_stage_of_steps_that_ran_at_once_counts_their_time_once():
+    """--runs demo times a stage by the time its steps covered: overlapping steps (multiprocess) count once."""
+    from datetime import datetime, timedelta
+
+    sys.path.insert(0, str(Path(settings.PROJECT_ROOT) / "bench"))
+    import end_to_end
+
+    t = datetime(2026, 11, 1)
+
+    def span(a, b):
+        return (t + timedelta(seconds=a), t + timedelta(seconds=b))
+
+    assert end_to_end._union([span(0, 10), span(5, 12), span(20, 21), span(6, 7)]) == 13.0
+    assert end_to_end._union([span(3, 4)]) == 1.0 and end_to_end._union([]) == 0.0

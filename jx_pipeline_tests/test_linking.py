@@ -322,6 +322,30 @@ def test_a_parse_worker_killed_fails_the_parse_instead_of_hanging(monkeypatch):
         fork_pool.map_batches(work, [list(range(i, i + 50)) for i in range(0, 1000, 50)], lambda rows: None)
 
 
+def _fail_first_or_wait(x):
+    if x == 0:
+        raise ValueError("batch 0 is bad")
+    time.sleep(60)
+    return x
+
+
+def test_a_failing_batch_stops_the_workers_instead_of_waiting_for_the_rest(monkeypatch):
+    """A staging step's batches are whole feeds: a failure (or a stopped step) must not wait for those in flight."""
+    import multiprocessing
+
+    from jx_pipeline.lib import fork_pool
+
+    monkeypatch.setenv(fork_pool.WORKERS_ENV, "2")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="batch 0 is bad"):
+        list(fork_pool.imap_batches(_fail_first_or_wait, [[0], [1], [2], [3]]))
+    assert time.monotonic() - started < 30  # the other batches sleep a minute
+    deadline = time.monotonic() + 20
+    while multiprocessing.active_children():  # the workers were stopped, the one sleeping in batch 1 too
+        assert time.monotonic() < deadline, multiprocessing.active_children()
+        time.sleep(0.1)
+
+
 def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, warehouse_url, monkeypatch):
     """A full relink in small batches on two workers, then in this process: the same parse cache and links."""
     from jx_pipeline.lib import fork_pool

@@ -2,6 +2,7 @@
 exact accounting, and the quality scorecard."""
 
 import dagster as dg
+import psycopg
 import pytest
 from stdnum.cn import ric
 
@@ -11,6 +12,7 @@ from jx_pipeline.defs.quality import assets as quality_assets
 from jx_pipeline.defs.staged import assets as staged_assets
 from jx_pipeline.lib import expectations, quarantine
 from jx_pipeline.lib.errors import JxError
+from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import catalog_with
 
@@ -333,3 +335,8 @@ def test_a_department_staged_on_two_workers_equals_one_process(
         [staged], partition_key=DAY, resources=_resources(warehouse_url, source_url)
     ).success
     assert set(pids.read_text().split()) == {str(os.getpid())}
+
+    # in process, each feed's partitions commit on their own: the connection is left idle for the next feed
+    with connect(warehouse_url) as conn:
+        stage_feed(conn, feeds[0], [DAY], "idle-check")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

@@ -41,28 +41,38 @@ def imap_batches(work: Callable, batches: Iterable[list], parallel: bool = True)
     ``parallel`` (the caller goes on with each result while the workers compute the next)."""
     global _WORK
     n = workers() if parallel else 1
+    if isinstance(batches, list):  # no more workers than batches
+        n = min(n, len(batches)) or 1
     if n == 1:
         for batch in batches:
             yield [work(x) for x in batch]
         return
     _WORK = work
+    pool = ProcessPoolExecutor(
+        n, mp_context=multiprocessing.get_context("fork"), initializer=_default_signals
+    )
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_default_signals) as pool:
-            pending: deque = deque()
-            for batch in batches:
-                pending.append(pool.submit(_apply, batch))
-                if len(pending) > n:
-                    yield pending.popleft().result()
-            while pending:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_apply, batch))
+            if len(pending) > n:
                 yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         _WORK = None
+        # a batch failed, the step was stopped or the caller went away: the rest is not waited for
+        stopped = bool(pending)
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
+        for proc in procs if stopped else ():  # the running ones too
+            proc.terminate()
 
 
 def on_connections(conn, url: str, work: Callable) -> Callable:
     """``work(connection, x)`` as the one-argument function ``imap_batches`` applies: in this process on ``conn``,
-    in a forked worker on a connection of its own for each call (a connection is never shared across a fork)."""
+    in a forked worker on a connection of its own for each call (the parent's, inherited by the fork, is never
+    used there)."""
     parent = os.getpid()
 
     def run(x):

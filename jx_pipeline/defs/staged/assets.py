@@ -81,7 +81,7 @@ def _department_asset(code: str, feeds: list[Feed], catalog: Catalog) -> dg.Asse
         pool=WAREHOUSE,
     )
     def _stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        from jx_pipeline.defs.staged import results  # imports Great Expectations (~6 s): only when staging
+        from jx_pipeline.defs.staged import results
 
         keys = sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())
         with warehouse.connect() as conn:

@@ -1,7 +1,6 @@
-"""What a staged feed reports to Dagster: its materialization metadata and both check results, per run.
-
-Kept apart from the asset definitions because it imports Great Expectations, which costs ~6 s; the code location
-loads without it.
+"""Staging a department's feeds for a run, and what each staged feed reports to Dagster: its materialization
+metadata and both check results. Great Expectations is imported only when a feed with expectations of its own is
+validated (lib/expectations.py).
 """
 
 from collections import Counter
@@ -102,10 +101,11 @@ def stage_feed(conn: psycopg.Connection, feed: Feed, partitions: list[str], batc
                 if failure:
                     quarantined[check][p] = failure
         outcome += [{"partition": p, **r} for r in result]
-    counted = conn.execute(
-        sql.SQL("select count(*) from {} where _partition = any(%s)").format(staging.staged_table(feed)),
-        (partitions,),
-    ).fetchone()[0]
+    with conn.transaction():  # leaves the connection idle: the next feed's partitions commit on their own
+        counted = conn.execute(
+            sql.SQL("select count(*) from {} where _partition = any(%s)").format(staging.staged_table(feed)),
+            (partitions,),
+        ).fetchone()[0]
     return FeedStaged(staged, outcome, suites, tally, quarantined, counted)
 
 
@@ -116,8 +116,9 @@ def stage_department(
     partitions: list[str],
     batch_id: str,
 ):
-    """Stage a department's feeds, on every core (lib/fork_pool.py: a worker per core, each on a connection of
-    its own); yield each feed's asset result and checks in the feeds' order."""
+    """Stage a department's feeds and yield each feed's asset result and checks, in the feeds' order. With more
+    than one feed and ``PARALLEL_ROWS`` raw rows or more: on forked workers (lib/fork_pool.py, at most one per
+    core and per feed), each feed on a connection of its own; otherwise in this process on ``conn``."""
     with conn.transaction():
         rows = conn.execute(
             "select coalesce(sum(rows_loaded), 0) from quality.load_audit where stage = 'raw'"
@@ -128,7 +129,7 @@ def stage_department(
     if parallel:
         expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
     work = fork_pool.on_connections(conn, url, lambda c, feed: stage_feed(c, feed, partitions, batch_id))
-    batches = ([f] for f, _ in feeds)
+    batches = [[f] for f, _ in feeds]
     for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, parallel), strict=True):
         yield from _events(key, done)
 
