@@ -226,65 +226,61 @@ def run_scale(
             all_days = _world_days(world)
             phases = [("initial", all_days[:-1]), ("increment", all_days[-1:])]
             marts = _has_marts(env)
+
+            def run(what: tuple, phase: str, days: list[str]) -> tuple[float, int]:
+                """Materialize (name, selection, partitioned) over the days; (seconds, peak PSS KiB)."""
+                name, select, partitioned = what
+                argv = ["materialize", "--executor", executor, "--select", select]
+                if partitioned:
+                    argv += ["--partition-range", f"{days[0]}...{days[-1]}"]
+                rc, secs, peak = run_measured(argv, env, log)
+                if rc:
+                    raise SystemExit(f"{name} ({phase}) failed at scale {scale}: see {log_path}")
+                return secs, peak
+
             for phase, phase_days in phases:
                 if runs == "demo":
-                    rows += _demo_phase(scale, phase, phase_days, env, log, log_path, executor)
+                    rows += _demo_phase(scale, phase, phase_days, env, run)
                     continue
                 for stage, select, partitioned in STAGES:
                     if stage == "marts" and not marts:
                         continue
-                    argv = ["materialize", "--executor", executor, "--select", select]
-                    if partitioned:
-                        argv += ["--partition-range", f"{phase_days[0]}...{phase_days[-1]}"]
-                    rc, secs, peak = run_measured(argv, env, log)
-                    if rc:
-                        raise SystemExit(f"{stage} ({phase}) failed at scale {scale}: see {log_path}")
+                    secs, peak = run((stage, select, partitioned), phase, phase_days)
                     records = _records(env["JX_WAREHOUSE_URL"], stage, phase_days)
-                    row = {
-                        "scale": scale,
-                        "phase": phase,
-                        "stage": stage,
-                        "seconds": round(secs, 1),
-                        "records": records,
-                        "records_per_s": round(records / secs) if secs else None,
-                        "peak_pss_mib": round(peak / 1024),
-                        "postgres_pss_mib": round(postgres_pss_kib() / 1024),
-                    }
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+                    rows.append(_row(scale, phase, stage, secs, records, peak))
     finally:
         if not keep:
             _databases(admin_url, names, create=False)
     return rows
 
 
-def _demo_phase(scale, phase, days, env, log, log_path, executor) -> list[dict]:
-    """One phase as make demo runs it (two runs); a row per stage (its steps' seconds) and one per run for
-    what is not in any step (process start, code location, run bookkeeping)."""
+def _row(scale: float, phase: str, stage: str, secs: float, records: int, peak_kib: int) -> dict:
+    row = {
+        "scale": scale,
+        "phase": phase,
+        "stage": stage,
+        "seconds": round(secs, 1),
+        "records": records,
+        "records_per_s": round(records / secs) if secs and records else None,
+        "peak_pss_mib": round(peak_kib / 1024),
+        "postgres_pss_mib": round(postgres_pss_kib() / 1024),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _demo_phase(scale, phase, days, env, run) -> list[dict]:
+    """One phase as make demo runs it (two runs); a row per stage (the time its steps covered) and one per run
+    for the time outside any step (process start, code location, run bookkeeping). Peak PSS: the run's."""
     rows = []
-    for name, select, partitioned in DEMO_RUNS:
-        argv = ["materialize", "--executor", executor, "--select", select]
-        if partitioned:
-            argv += ["--partition-range", f"{days[0]}...{days[-1]}"]
-        rc, secs, peak = run_measured(argv, env, log)
-        if rc:
-            raise SystemExit(f"{name} ({phase}) failed at scale {scale}: see {log_path}")
+    for what in DEMO_RUNS:
+        secs, peak = run(what, phase, days)
         steps = step_seconds(env["JX_DAGSTER_STORAGE_URL"])
         outside = secs - steps.pop("")
-        for stage, step_secs in [*steps.items(), (f"({name} run outside steps)", outside)]:
-            records = _records(env["JX_WAREHOUSE_URL"], stage, days) if not stage.startswith("(") else 0
-            row = {
-                "scale": scale,
-                "phase": phase,
-                "stage": stage,
-                "seconds": round(step_secs, 1),
-                "records": records,
-                "records_per_s": round(records / step_secs) if step_secs and records else None,
-                "peak_pss_mib": round(peak / 1024),  # of the whole run
-                "postgres_pss_mib": round(postgres_pss_kib() / 1024),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        for stage, step_secs in steps.items():
+            records = _records(env["JX_WAREHOUSE_URL"], stage, days)
+            rows.append(_row(scale, phase, stage, step_secs, records, peak))
+        rows.append(_row(scale, phase, f"({what[0]} run outside steps)", outside, 0, peak))
     return rows
 
 
