@@ -84,3 +84,32 @@ def test_the_allowance_boundary_is_judged_as_great_expectations_judges_it(staged
             address = next(r for r in ours if r["column"] == "address")
             assert (address["unexpected_count"], address["success"]) == (nulls, passes)
         conn.rollback()
+
+
+def test_a_feeds_own_expectations_counted_in_sql_equal_great_expectations(staged):
+    """The feeds' own in-set and between expectations are counted in SQL (GE is not imported for them): values
+    put outside the set and the bounds, past ``mostly`` and then within it, and nulls (not judged), give GE's
+    counts, percentages, verdicts and samples, in the table's order."""
+    catalog = load_catalog()
+    qydj, gdbh = catalog.feed("scjgj_qydj"), catalog.feed("zrzyj_gdbh")
+    assert all(expectations._in_sql(e) for f in (qydj, gdbh) for e in f.expectations)
+    with connect(staged) as conn:
+        table = staging.staged_table(qydj, DAY).as_string(None)
+        conn.execute(f"update {table} set status = '歇业' where _row_id % 5 = 0")  # not in the set
+        conn.execute(f"update {table} set status = null where _row_id % 5 = 1")
+        conn.execute(f"update {table} set reg_capital = 2000000 where _row_id % 400 = 3")  # past 0.999? a few
+        conn.execute(f"update {table} set reg_capital = 1000000 where _row_id % 400 = 4")  # the bound itself
+        table = staging.staged_table(gdbh, DAY).as_string(None)
+        conn.execute(f"update {table} set amount = 0.05 where _row_id % 50 = 0")  # 2 %: past 0.99
+        conn.execute(f"update {table} set amount = null where _row_id % 50 = 1")
+        seen = {}
+        for feed in (qydj, gdbh):
+            ours, theirs, _ = _both(conn, feed)
+            assert ours == theirs
+            seen |= {(feed.id, r["column"]): r for r in ours if r["expectation"] != expectations.NOT_NULL}
+        status, capital = seen["scjgj_qydj", "status"], seen["scjgj_qydj", "reg_capital"]
+        amount = seen["zrzyj_gdbh", "amount"]
+        assert not status["success"] and status["sample"] == ["歇业"] * min(5, status["unexpected_count"])
+        assert not amount["success"] and amount["unexpected_count"] > 0 and amount["sample"][0] == "0.05"
+        assert capital["unexpected_count"] > 0 and capital["sample"][0] == "2000000.0"
+        conn.rollback()
