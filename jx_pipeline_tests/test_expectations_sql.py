@@ -88,19 +88,25 @@ def test_the_allowance_boundary_is_judged_as_great_expectations_judges_it(staged
 
 def test_a_feeds_own_expectations_counted_in_sql_equal_great_expectations(staged):
     """The feeds' own in-set and between expectations are counted in SQL (GE is not imported for them): values
-    put outside the set and the bounds, past ``mostly`` and then within it, and nulls (not judged), give GE's
-    counts, percentages, verdicts and samples, in the table's order."""
+    put outside the set and the bounds, on the bounds, past ``mostly`` and within it, and nulls (not judged), give
+    GE's counts, percentages, verdicts and samples (the first in row order, all distinct here)."""
     catalog = load_catalog()
     qydj, gdbh = catalog.feed("scjgj_qydj"), catalog.feed("zrzyj_gdbh")
-    assert all(expectations._in_sql(e) for f in (qydj, gdbh) for e in f.expectations)
+    assert expectations.own_in_sql(qydj) and expectations.own_in_sql(gdbh)
     with connect(staged) as conn:
         table = staging.staged_table(qydj, DAY).as_string(None)
-        conn.execute(f"update {table} set status = '歇业' where _row_id % 5 = 0")  # not in the set
+        conn.execute(f"update {table} set status = '歇业' || _row_id where _row_id % 5 = 0")  # not in the set
         conn.execute(f"update {table} set status = null where _row_id % 5 = 1")
-        conn.execute(f"update {table} set reg_capital = 2000000 where _row_id % 400 = 3")  # past 0.999? a few
-        conn.execute(f"update {table} set reg_capital = 1000000 where _row_id % 400 = 4")  # the bound itself
+        conn.execute(f"update {table} set reg_capital = 2000000 + _row_id where _row_id % 400 = 3")
+        conn.execute(
+            f"update {table} set reg_capital = 1000000 where _row_id % 400 = 4"
+        )  # the bounds: expected
+        conn.execute(f"update {table} set reg_capital = 0 where _row_id % 400 = 5")
         table = staging.staged_table(gdbh, DAY).as_string(None)
-        conn.execute(f"update {table} set amount = 0.05 where _row_id % 50 = 0")  # 2 %: past 0.99
+        conn.execute(
+            f"update {table} set amount = 0.05 + _row_id / 1e6 where _row_id % 50 = 0"
+        )  # 2 %: > 1 - 0.99
+        conn.execute(f"update {table} set amount = 0.1 where _row_id % 50 = 2")  # the lower bound: expected
         conn.execute(f"update {table} set amount = null where _row_id % 50 = 1")
         seen = {}
         for feed in (qydj, gdbh):
@@ -109,7 +115,26 @@ def test_a_feeds_own_expectations_counted_in_sql_equal_great_expectations(staged
             seen |= {(feed.id, r["column"]): r for r in ours if r["expectation"] != expectations.NOT_NULL}
         status, capital = seen["scjgj_qydj", "status"], seen["scjgj_qydj", "reg_capital"]
         amount = seen["zrzyj_gdbh", "amount"]
-        assert not status["success"] and status["sample"] == ["歇业"] * min(5, status["unexpected_count"])
-        assert not amount["success"] and amount["unexpected_count"] > 0 and amount["sample"][0] == "0.05"
-        assert capital["unexpected_count"] > 0 and capital["sample"][0] == "2000000.0"
+        assert not status["success"] and len(set(status["sample"])) == expectations.SAMPLE
+        assert not amount["success"] and amount["unexpected_count"] > 0 and len(set(amount["sample"])) > 1
+        assert capital["unexpected_count"] > 0 and capital["sample"][0].startswith("200")
         conn.rollback()
+
+
+def test_a_feed_with_an_expectation_sql_does_not_count_goes_to_great_expectations_whole():
+    """Another keyword (a strict bound) or kind anywhere in the feed: all of its own expectations go to GE, in
+    the order declared; so do bounds GE rejects (min above max)."""
+    from jx_pipeline.catalog.schema import Expectation
+
+    feed = load_catalog().feed("scjgj_qydj")
+    strict = Expectation(
+        type=expectations.BETWEEN, kwargs={"column": "reg_capital", "min_value": 0, "strict_min": True}
+    )
+    assert not expectations.own_in_sql(feed.model_copy(update={"expectations": [*feed.expectations, strict]}))
+    crossed = Expectation(
+        type=expectations.BETWEEN, kwargs={"column": "reg_capital", "min_value": 5, "max_value": 1}
+    )
+    assert not expectations.own_in_sql(feed.model_copy(update={"expectations": [crossed]}))
+    assert expectations.own_in_sql(feed) and not expectations.own_in_sql(
+        feed.model_copy(update={"expectations": []})
+    )

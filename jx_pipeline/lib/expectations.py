@@ -5,7 +5,8 @@ records do not predate their birth — are counted in one SQL statement per part
 Expectations spent ~25 ms per expectation building its metric graph, ~250 ms per feed partition whatever its
 size, while the statement takes a few ms. Their results have GE's names and semantics, and a test holds them
 equal to GE's own on the same partitions (``test_expectations_sql.py``). The feed's own expectations written in
-``feeds.yaml`` (any of GE's gallery) are validated by GE. GE is called directly (dagster-ge pins GE < 1) and
+``feeds.yaml`` (any of GE's gallery) are validated by GE, but for a feed whose own are all in-set or between
+expectations: those are counted in SQL too (``own_in_sql``). GE is called directly (dagster-ge pins GE < 1) and
 imported only when a suite is built: the import costs ~6 s, which a run staging no feed with expectations of its
 own no longer pays.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -106,7 +108,7 @@ def prepare(feeds: list[Feed]) -> None:
     import scipy.special  # noqa: F401
 
     for feed in feeds:
-        if any(not _in_sql(e) for e in feed.expectations):
+        if feed.expectations and not own_in_sql(feed):
             _batch_definition(feed.id)
 
 
@@ -133,9 +135,9 @@ def catalog_expectations(feed: Feed, rows: int) -> list[dict]:
     return out
 
 
-def suite(feed: Feed, rows: int, catalog: bool = True, only: list | None = None) -> gx.ExpectationSuite:
-    """The feed's GE suite for a partition of ``rows`` rows: its own expectations (``only`` these, if given), and
-    the catalog's too unless ``catalog`` is False (they are counted in SQL by ``check``)."""
+def suite(feed: Feed, rows: int, catalog: bool = True) -> gx.ExpectationSuite:
+    """The feed's GE suite for a partition of ``rows`` rows: its own expectations, and the catalog's too unless
+    ``catalog`` is False (they are counted in SQL by ``check``)."""
     import great_expectations as gx
 
     _context()
@@ -143,7 +145,7 @@ def suite(feed: Feed, rows: int, catalog: bool = True, only: list | None = None)
     for e in catalog_expectations(feed, rows) if catalog else []:
         cls = _expectation_class(feed, e["type"])
         s.add_expectation(cls(**e["kwargs"], meta=e["meta"]))
-    for e in feed.expectations if only is None else only:
+    for e in feed.expectations:
         cls = _expectation_class(feed, e.type)
         try:
             s.add_expectation(cls(**e.kwargs, meta={"source": "feed"}))
@@ -200,31 +202,28 @@ def check(conn, feed: Feed, partition: str) -> tuple[list[dict], list[dict]]:
                 "success": judged == 0 or (judged - unexpected) / judged >= kw["mostly"],
                 "element_count": rows,
                 "unexpected_count": unexpected,
-                "unexpected_percent": round(100 * unexpected / judged, 3) if judged else 0.0,
+                "unexpected_percent": round(unexpected / judged * 100, 3) if judged else 0.0,  # as GE
                 "sample": sample,
                 "source": "catalog",
             }
         )
-    by_ge = [e for e in feed.expectations if not _in_sql(e)]
-    if by_ge:
-        own = suite(feed, rows, catalog=False, only=by_ge)
-        ge_results = iter(validate(feed, frame(conn, feed, partition), own))
-        ge_suite = iter(suite_json(own))
-    for e in feed.expectations:  # in the order the feed declares them
-        if _in_sql(e):
+    if own_in_sql(feed):
+        for e in feed.expectations:
             results.append(_own_in_sql(conn, table, e, rows))
-            expected.append({"type": e.type, "kwargs": e.kwargs})
-        else:
-            results.append(next(ge_results))
-            expected.append(next(ge_suite))
+            expected.append({"type": e.type, "kwargs": _suite_kwargs(e)})
+    elif feed.expectations:
+        own = suite(feed, rows, catalog=False)
+        results += validate(feed, frame(conn, feed, partition), own)
+        expected += suite_json(own)
     return results, [{k: e[k] for k in ("type", "kwargs")} for e in expected]
 
 
-# A feed's own expectations of these two kinds are counted in SQL like the catalog's (GE's import, ~3 s per
-# process, is then not paid for them), with GE's semantics: nulls are not judged, ``mostly`` applies to the values
-# present, numbers are compared as floats (GE reads them into pandas as such), bounds are inclusive. Any other
-# kind, or another keyword (strict bounds, parse_strings_as_datetimes...), goes to GE. test_expectations_sql.py
-# holds both equal to GE's own results, on real partitions and corrupted ones.
+# A feed whose own expectations are all of these two kinds has them counted in SQL like the catalog's (GE's
+# import, ~3 s per process, is then not paid), with GE's semantics: nulls are not judged, ``mostly`` applies to the
+# values present, bounds are inclusive, the sample is the first unexpected values in row order. Numbers are
+# compared exactly (numeric), where GE compares them as floats: they differ only for a value within a float's
+# rounding of a bound. Another kind or keyword (strict bounds...) anywhere in the feed: all of them go to GE, in
+# the order declared. test_expectations_sql.py holds both equal to GE's own results, on real and corrupted data.
 IN_SET, BETWEEN = "expect_column_values_to_be_in_set", "expect_column_values_to_be_between"
 
 
@@ -252,8 +251,22 @@ def _in_sql(e) -> bool:
             and canonical.sql_type(column) in ("numeric", "double precision")
             and all(v is None or _number(v) for v in (low, high))
             and (low is not None or high is not None)
+            and (low is None or high is None or low <= high)  # GE reports that as an error
         )
     return False
+
+
+def own_in_sql(feed: Feed) -> bool:
+    """True when every one of the feed's own expectations is counted in SQL (and it has some)."""
+    return bool(feed.expectations) and all(_in_sql(e) for e in feed.expectations)
+
+
+def _suite_kwargs(e) -> dict:
+    """The expectation's kwargs as GE's suite shows them (bounds as floats, ``mostly`` 1 left out)."""
+    kw = {
+        k: float(v) if k in ("min_value", "max_value") and v is not None else v for k, v in e.kwargs.items()
+    }
+    return {k: v for k, v in kw.items() if not (k == "mostly" and v == 1)}
 
 
 def _own_in_sql(conn, table: sql.Composable, e, rows: int) -> dict:
@@ -261,17 +274,14 @@ def _own_in_sql(conn, table: sql.Composable, e, rows: int) -> dict:
     value = sql.Identifier(kw["column"])
     if e.type == IN_SET:
         bad = sql.SQL("{} <> all(%(values)s)").format(value)
-    else:
-        value = sql.SQL("{}::float8").format(value)
+    else:  # exact numbers: a value beyond a float's range is compared, not an error
         bad = sql.SQL(" or ").join(
             sql.SQL("{} {} %({})s").format(value, sql.SQL(op), sql.SQL(k))
             for k, op in (("min_value", "<"), ("max_value", ">"))
             if kw.get(k) is not None
         )
-    params = {
-        "values": kw.get("value_set"),
-        "min_value": kw.get("min_value"),
-        "max_value": kw.get("max_value"),
+    params = {"values": kw.get("value_set")} | {
+        k: None if kw.get(k) is None else Decimal(repr(kw[k])) for k in ("min_value", "max_value")
     }
     present, unexpected = conn.execute(
         sql.SQL("select count({v}), count(*) filter (where {v} is not null and ({bad})) from {t}").format(
@@ -282,11 +292,11 @@ def _own_in_sql(conn, table: sql.Composable, e, rows: int) -> dict:
     sample = []
     if unexpected:  # the first few in the table's order, as GE's partial unexpected list
         sample = [
-            canonical.mask(kw["column"], _show(v))
+            canonical.mask(kw["column"], _show(v if e.type == IN_SET else float(v)))  # GE reads floats
             for (v,) in conn.execute(
-                sql.SQL("select {v} from {t} where {v} is not null and ({bad}) limit %(n)s").format(
-                    v=value, bad=bad, t=table
-                ),
+                sql.SQL(
+                    "select {v} from {t} where {v} is not null and ({bad}) order by _row_id limit %(n)s"
+                ).format(v=value, bad=bad, t=table),
                 {**params, "n": SAMPLE},
             ).fetchall()
         ]
@@ -296,7 +306,7 @@ def _own_in_sql(conn, table: sql.Composable, e, rows: int) -> dict:
         "success": present == 0 or (present - unexpected) / present >= kw.get("mostly", 1),
         "element_count": rows,
         "unexpected_count": unexpected,
-        "unexpected_percent": round(100 * unexpected / present, 3) if present else 0.0,
+        "unexpected_percent": round(unexpected / present * 100, 3) if present else 0.0,
         "sample": sample,
         "source": "feed",
     }
@@ -321,7 +331,9 @@ def comparable(results: list[dict]) -> list[dict]:
 def _pair_sample(conn, table) -> list[str]:
     """A few (event_date, birth_date) pairs out of order, as GE's partial unexpected list shows them."""
     pairs = conn.execute(
-        sql.SQL("select event_date, birth_date from {} where event_date < birth_date limit %s").format(table),
+        sql.SQL(
+            "select event_date, birth_date from {} where event_date < birth_date order by _row_id limit %s"
+        ).format(table),
         (SAMPLE,),
     ).fetchall()
     return [canonical.mask("event_date>birth_date", _show(list(p))) for p in pairs]
@@ -333,7 +345,7 @@ def frame(conn, feed: Feed, partition: str) -> pd.DataFrame:
 
     names = staging.fields(feed)
     cur = conn.execute(
-        sql.SQL("select {} from {}").format(
+        sql.SQL("select {} from {} order by _row_id").format(  # row order: GE's samples are its first
             sql.SQL(", ").join(sql.Identifier(c) for c in names), staging.staged_table(feed, partition)
         )
     )
