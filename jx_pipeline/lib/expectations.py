@@ -209,7 +209,7 @@ def check(conn, feed: Feed, partition: str) -> tuple[list[dict], list[dict]]:
         )
     if own_in_sql(feed):
         for e in feed.expectations:
-            results.append(_own_in_sql(conn, table, e, rows))
+            results.append(_count_own(conn, table, e, rows))
             expected.append({"type": e.type, "kwargs": _suite_kwargs(e)})
     elif feed.expectations:
         own = suite(feed, rows, catalog=False)
@@ -231,7 +231,8 @@ def _number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _in_sql(e) -> bool:
+def _countable(e) -> bool:
+    """True when SQL counts this expectation with GE's semantics (its kind, keywords and column type)."""
     kw, column = e.kwargs, e.kwargs.get("column")
     mostly = kw.get("mostly", 1)
     if not isinstance(column, str) or not _number(mostly) or not 0 <= mostly <= 1:
@@ -258,7 +259,7 @@ def _in_sql(e) -> bool:
 
 def own_in_sql(feed: Feed) -> bool:
     """True when every one of the feed's own expectations is counted in SQL (and it has some)."""
-    return bool(feed.expectations) and all(_in_sql(e) for e in feed.expectations)
+    return bool(feed.expectations) and all(_countable(e) for e in feed.expectations)
 
 
 def _suite_kwargs(e) -> dict:
@@ -269,7 +270,7 @@ def _suite_kwargs(e) -> dict:
     return {k: v for k, v in kw.items() if not (k == "mostly" and v == 1)}
 
 
-def _own_in_sql(conn, table: sql.Composable, e, rows: int) -> dict:
+def _count_own(conn, table: sql.Composable, e, rows: int) -> dict:
     kw = e.kwargs
     value = sql.Identifier(kw["column"])
     if e.type == IN_SET:
