@@ -45,8 +45,8 @@ def main() -> None:
             counts = linking.link(conn, catalog, full=full, stats=stats)
             dt, n = time.perf_counter() - t, sum(counts.values())
             print(
-                f"{name}: {dt:.1f} s, {n:,} records, {dt / n * 1e6:.1f} µs/record, relinked"
-                f" {stats['records_relinked']:,}, texts parsed {stats['texts_parsed']:,}, rows {stats['mode']}"
+                f"{name}: {dt:.1f} s, {n:,} records, {dt / n * 1e6:.1f} µs/record, read {stats['records_read']:,},"
+                f" relinked {stats['records_relinked']:,}, texts parsed {stats['texts_parsed']:,}, rows {stats['mode']}"
                 f" (-{stats['deleted']:,} +{stats['inserted']:,}), peak RSS {_peak_mb():.0f} MB",
                 flush=True,
             )

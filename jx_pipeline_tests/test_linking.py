@@ -438,17 +438,27 @@ def _current_row(conn, feed, record_key: str) -> tuple:
 
 
 def _edit(conn, feed, record_key: str, field: str, value, undo: list) -> None:
-    """Set ``field`` of the record's current version in staged; what it was goes to ``undo``."""
+    """Set ``field`` of the record's current version as delivered (raw) and stage its partition again, as a
+    corrected delivery would; what it was goes to ``undo`` (for ``_set_raw``)."""
     part, row_id = _current_row(conn, feed, record_key)
-    table = staging.staged_table(feed)
-    where = sql.SQL("where _partition = %s and _row_id = %s")
     old = conn.execute(
-        sql.SQL("select {} from {} {}").format(sql.Identifier(field), table, where), (part, row_id)
+        sql.SQL("select {} from {} where _partition = %s and _row_id = %s").format(
+            sql.Identifier(feed.column_for(field).lower()), sql.Identifier("raw", feed.id)
+        ),
+        (part, row_id),
     ).fetchone()[0]
-    undo.append((table, field, old, part, row_id))
+    undo.append((feed, field, old, part, row_id))
+    _set_raw(conn, feed, field, value, part, row_id)
+
+
+def _set_raw(conn, feed, field: str, value, part: str, row_id: int) -> None:
     conn.execute(
-        sql.SQL("update {} set {} = %s {}").format(table, sql.Identifier(field), where), (value, part, row_id)
+        sql.SQL("update {} set {} = %s where _partition = %s and _row_id = %s").format(
+            sql.Identifier("raw", feed.id), sql.Identifier(feed.column_for(field).lower())
+        ),
+        (value, part, row_id),
     )
+    staging.stage_partition(conn, feed, part, "t")
 
 
 def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_full_rebuild(
@@ -615,15 +625,87 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             identity.resolve(conn, catalog, full=True)
             assert _identities(conn) == moved_out
         finally:
-            for table, field, old, part, row_id in reversed(undo):
-                conn.execute(
-                    sql.SQL("update {} set {} = %s where _partition = %s and _row_id = %s").format(
-                        table, sql.Identifier(field)
-                    ),
-                    (old, part, row_id),
-                )
+            for feed, field, old, part, row_id in reversed(undo):
+                _set_raw(conn, feed, field, old, part, row_id)
             conn.commit()
             linking.link(conn, catalog)
             identity.resolve(conn, catalog)
         assert set(conn.execute(LINK_ROWS).fetchall()) == before
         assert _identities(conn) == identities_before
+
+
+def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_equals_a_full_rebuild(
+    linked, warehouse_url
+):
+    """A relink reads the records of the partitions loaded, replaced, quarantined or cleared since the last run
+    (and those sharing an identity with a changed one), not every record: one day of a feed re-staged with a
+    record delivered under another key (the old key falls back to its version of an earlier day), then that day
+    quarantined (its records fall back), then cleared. Each relink gives what a full rebuild gives. With nothing
+    changed it reads nothing; with nothing seen (as after its memory was lost) it reads every record."""
+    from jx_pipeline.lib import quarantine
+    from jx_pipeline.lib.pg import connect
+
+    catalog, last = linked[0], DAYS[-1]
+    with connect(warehouse_url) as conn:
+        linking.link(conn, catalog)
+        before = set(conn.execute(LINK_ROWS).fetchall())
+        idle = {}
+        linking.link(conn, catalog, stats=idle)
+        assert idle["records_read"] == idle["records_relinked"] == 0
+        # a record of the last day with a version on an earlier day, in a feed that maps an address
+        for feed in catalog.feeds:
+            if "address" not in feed.columns.values():
+                continue
+            key = conn.execute(
+                sql.SQL(
+                    "select record_key from {t} where _partition = %s and record_key in"
+                    " (select record_key from {t} where _partition < %s) order by 1 limit 1"
+                ).format(t=staging.staged_table(feed)),
+                (last, last),
+            ).fetchone()
+            if key:
+                break
+        key = key[0]
+        day_rows = conn.execute(
+            sql.SQL("select count(*) from {}").format(staging.staged_table(feed, last))
+        ).fetchone()[0]
+        current = conn.execute("select count(*) from core.entity_link").fetchone()[0]
+        undo = []
+        _edit(conn, feed, key, "record_key", key + "X", undo)  # re-staged: the key delivered as another
+        conn.commit()
+
+        def relink_equals_a_full_rebuild() -> dict:
+            stats = {}
+            linking.link(conn, catalog, stats=stats)
+            links = set(conn.execute(LINK_ROWS).fetchall())
+            linking.link(conn, catalog, full=True)
+            assert set(conn.execute(LINK_ROWS).fetchall()) == links
+            return stats
+
+        try:
+            stats = relink_equals_a_full_rebuild()
+            assert day_rows <= stats["records_read"] < current / 5, (stats, day_rows, current)
+            assert stats["records_relinked"] >= 2  # the new key and the old one's fallback, at least
+            links = {(r[0], r[1]) for r in conn.execute(LINK_ROWS).fetchall()}
+            assert {(feed.id, key), (feed.id, key + "X")} <= links  # the old key lives on from an earlier day
+            quarantine.record(conn, feed, last, "test_check", "quarantined by a test", "t")
+            conn.commit()
+            stats = relink_equals_a_full_rebuild()
+            assert day_rows <= stats["records_read"] < current / 5
+            assert (feed.id, key + "X") not in {(r[0], r[1]) for r in conn.execute(LINK_ROWS).fetchall()}
+            quarantine.record(conn, feed, last, "test_check", None, "t")
+            conn.commit()
+            stats = relink_equals_a_full_rebuild()
+            assert day_rows <= stats["records_read"] < current / 5
+            conn.execute("delete from staged._seen_partition where consumer = 'link'")
+            conn.commit()
+            stats = {}
+            linking.link(conn, catalog, stats=stats)
+            everyone = conn.execute("select count(*) from core.entity_link").fetchone()[0]
+            assert stats["records_read"] == everyone and stats["records_relinked"] == 0
+        finally:
+            for f, field, old, part, row_id in reversed(undo):
+                _set_raw(conn, f, field, old, part, row_id)
+            conn.commit()
+            linking.link(conn, catalog)
+        assert set(conn.execute(LINK_ROWS).fetchall()) == before

@@ -25,21 +25,26 @@ class Memory:
     fingerprints: str  # temporary table of this run's fingerprints, the same columns as ``table``
     scope: str  # temporary table the scope file makes: the keys to redo
     scope_sql: str  # e.g. "core/link_scope.sql"
+    partitions: bool = False  # the table remembers each record's partition (lib/changes.py reads it)
 
-    def scope_rows(self, conn: psycopg.Connection, key: str, full: bool) -> int | None:
-        """Run the scope file and return how many records it keeps; None when every record is to be redone."""
-        stored = sql.Identifier("staged", self.table)
+    def known(self, conn: psycopg.Connection, key: str) -> bool:
+        """Something is remembered, for this key, of exactly the records the core table has rows for (by count
+        and a hash of the keys, not by joining them): a run can redo only what changed. A row lost from the core
+        table, or written there astray, makes the run compare every record, which repairs it."""
         known = conn.execute(
             sql.SQL("select key from {}").format(sql.Identifier("staged", self.table + "_key"))
         )
-        if full or known.fetchone() != (key,):
-            return None
-        remembered, present = conn.execute(
-            sql.SQL("select (select count(*) from {}), (select count(*) from {})").format(
-                stored, sql.SQL(self.core)
-            )
-        ).fetchone()
-        if not remembered or not present:  # a first run (a row out of step with them is redone by the scope)
+        if known.fetchone() != (key,):
+            return False
+        keys = sql.SQL(" || '|' || ").join(map(sql.Identifier, self.keys))
+        tally = sql.SQL("select count(*), bit_xor(hashtextextended({}, 0)) from {}")
+        stored = conn.execute(tally.format(keys, sql.Identifier("staged", self.table))).fetchone()
+        return stored[0] > 0 and conn.execute(tally.format(keys, sql.SQL(self.core))).fetchone() == stored
+
+    def scope_rows(self, conn: psycopg.Connection, known: bool) -> int | None:
+        """Run the scope file and return how many records it keeps; None when every record is to be redone
+        (``known`` false)."""
+        if not known:
             return None
         run_sql(conn, self.scope_sql)
         return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(self.scope))).fetchone()[
@@ -77,4 +82,14 @@ class Memory:
             sql.SQL("insert into {} select a.* from {} a join {} b using ({})").format(
                 stored, mine, scope, keys
             )
+        )
+        if not self.partitions:
+            return
+        # the records read but left as they were may have a version in another partition (re-delivered as they
+        # were): lib/changes.py finds a record by the partition remembered here
+        conn.execute(
+            sql.SQL(
+                "update {} a set _partition = b._partition from {} b where {} and a._partition is distinct from"
+                " b._partition"
+            ).format(stored, mine, same)
         )

@@ -115,7 +115,7 @@ def resolve(
         conn.execute("analyze ident_person; analyze ident_org")
         run_sql(conn, "core/identity_inputs.sql")
         key = _key()
-        scope = MEMORY.scope_rows(conn, key, full)
+        scope = MEMORY.scope_rows(conn, not full and MEMORY.known(conn, key))
         run_sql(conn, "core/identity.sql")
         if scope is not None:
             run_sql(conn, "core/identity_touched.sql")

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, fingerprints, fork_pool, locks, rebuild, staging
+from jx_pipeline.lib import address, address_cache, changes, fingerprints, fork_pool, locks, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -38,9 +38,10 @@ def alive(feed: Feed) -> sql.Composable:
     return cond
 
 
-def _gather(conn: psycopg.Connection, feed: Feed) -> None:
-    """The feed's current records that are not deleted into ``link_rec`` (texts empty -> null)."""
-    latest = staging.current(conn, feed)
+def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
+    """The feed's current records that are not deleted into ``link_rec`` (texts empty -> null); ``keys``: only
+    those of that temporary table (lib/changes.py)."""
+    latest = staging.current(conn, feed, keys)
     if latest is None:
         return
     mapped = set(feed.columns.values())
@@ -53,7 +54,7 @@ def _gather(conn: psycopg.Connection, feed: Feed) -> None:
     conn.execute(
         sql.SQL(
             "insert into link_rec select {feed}, record_key, {addr}, {lon}, {lat}, nullif(coalesce({idno}, {code}), ''),"
-            " {name}, {village} from {latest} where {alive}"
+            " {name}, {village}, _partition from {latest} where {alive}"
         ).format(
             feed=sql.Literal(feed.id),
             addr=col("address"),
@@ -145,7 +146,7 @@ def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
         " order by entity_id), '')) from core.address_point)"
     ).fetchone()
     h = hashlib.sha256(f"{parser_key}|{entities}|{points}|{NEAREST_M}|{NATURAL}".encode())
-    for name in ("core/link_inputs.sql", "core/link_scope.sql", "core/entity_link.sql"):
+    for name in ("core/link_inputs.sql", "core/link_scope.sql", "core/link_kept.sql", "core/entity_link.sql"):
         h.update(sql_file(name).encode())
     return h.hexdigest()[:20]
 
@@ -157,6 +158,7 @@ MEMORY = fingerprints.Memory(
     "link_fp",
     "link_scope",
     "core/link_scope.sql",
+    partitions=True,
 )
 
 
@@ -180,14 +182,34 @@ def link(
     session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/link_records.sql")
-        for feed in catalog.feeds:
-            _gather(conn, feed)
-        release()
-        conn.execute("analyze link_rec")
-        run_sql(conn, "core/link_inputs.sql")
         parser_key = _parser_key(conn)
         key = _link_key(conn, parser_key)
-        scope = MEMORY.scope_rows(conn, key, full)
+        known = not full and MEMORY.known(conn, key)
+        changes.now(conn, "link", catalog)
+        if known and changes.want(conn, "link", MEMORY.table, "link_want"):
+            # only the records of changed partitions, then those of the scope not read yet (sharing an identity)
+            changes.gather(conn, catalog, _gather, "link_want")
+            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_delta.sql")
+            scope = MEMORY.scope_rows(conn, known)
+            conn.execute(
+                "create temp table link_round on commit drop as select feed_id, record_key from link_scope s"
+                " where not exists (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
+            )
+            changes.gather(conn, catalog, _gather, "link_round")
+            release()
+            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_kept.sql")
+        else:
+            changes.gather(conn, catalog, _gather)
+            release()
+            conn.execute("analyze link_rec")
+            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_whole.sql")
+            scope = MEMORY.scope_rows(conn, known)
+            if scope is not None:
+                run_sql(conn, "core/link_kept.sql")
+            conn.execute("drop view link_known, link_links")
         parsed = _parse_new_texts(conn, full, parser_key)
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
         written = rebuild.write(
@@ -198,9 +220,12 @@ def link(
             scope=None if scope is None else "link_scope",
         )
         MEMORY.remember(conn, key, scope)
+        changes.remember(conn, "link")
         if stats is not None:
-            relinked = conn.execute("select count(*) from link_rec").fetchone()[0]
-            stats.update(texts_parsed=parsed, records_relinked=relinked, **written)
+            relinked, read = conn.execute(
+                "select (select count(*) from link_rec), (select count(*) from link_fp)"
+            ).fetchone()
+            stats.update(texts_parsed=parsed, records_relinked=relinked, records_read=read, **written)
         counts = Counter(
             dict(conn.execute("select method, count(*) from core.entity_link group by 1").fetchall())
         )

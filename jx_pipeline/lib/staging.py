@@ -46,17 +46,23 @@ def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
     return sql.SQL("staged.{}").format(sql.Identifier(name))
 
 
-def current(conn: psycopg.Connection, feed: Feed) -> sql.Composed | None:
+def current(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sql.Composed | None:
     """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged.
+    ``keys``: a temporary table (feed_id, record_key); only the records of the feed it names (found by index).
 
     Quarantined partitions (lib/quarantine.py) are left out: a record falls back to its latest version in a
     partition that passed its checks; one seen only in quarantined partitions is absent."""
     if conn.execute("select to_regclass(%s)", (staged_table(feed).as_string(conn),)).fetchone()[0] is None:
         return None
+    only = sql.SQL("")
+    if keys is not None:
+        only = sql.SQL(" and record_key in (select record_key from {} where feed_id = {})").format(
+            sql.Identifier(keys), sql.Literal(feed.id)
+        )
     return sql.SQL(
-        "(select distinct on (record_key) * from {} where {}"
+        "(select distinct on (record_key) * from {} where {}{}"
         " order by record_key, _partition desc, _row_id desc) s"
-    ).format(staged_table(feed), quarantine.good_partitions(feed))
+    ).format(staged_table(feed), quarantine.good_partitions(feed), only)
 
 
 def fields(feed: Feed) -> list[str]:
@@ -82,6 +88,12 @@ def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
                 " _source_file text not null, _row_number bigint not null, _row_id bigint not null)"
                 " partition by list (_partition)"
             ).format(staged_table(feed), sql.SQL(", ").join(cols))
+        )
+        # on every partition: a record's versions found by key (lib/changes.py reads only what changed)
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} (record_key)").format(
+                sql.Identifier(f"{feed.id}_record_key"), staged_table(feed)
+            )
         )
         return
     if "_row_id" not in existing:

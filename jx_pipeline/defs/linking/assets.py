@@ -85,6 +85,9 @@ def build_defs() -> dg.Definitions:
                 # the work this run did: records linked again (new, changed, gone and those of their identities
                 # that follow its vote, unless full), addresses parsed (new ones only, unless full), rows written
                 "records_relinked": stats["records_relinked"],
+                # records read from staged: those of partitions loaded, replaced or quarantined since the last
+                # run and those sharing an identity with a changed one (every current record when full)
+                "records_read": stats["records_read"],
                 "texts_parsed": stats["texts_parsed"],
                 "rows_written": dg.MetadataValue.json({k: stats[k] for k in ("mode", "deleted", "inserted")}),
                 # quarantined feed partitions whose records were left out (their previous good versions count)

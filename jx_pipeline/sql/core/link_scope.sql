@@ -1,40 +1,30 @@
 -- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
--- of what linking reads (staged._link_input), and the current records sharing an identity with one of them, old
--- or new, that take their entity from the identity vote (linked last time by 'identity' or 'unmatched'). link_rec
--- keeps only those; the rest keep their links, and those of a voting identity vote as linked last time
--- (link_kept_vote): a record's own evidence depends only on its fingerprint and the key.
+-- of what linking reads (link_known: what staged._link_input remembers of the records read), and the current
+-- records sharing an identity with one of them, old or new, that take their entity from the identity vote (linked
+-- last time by 'identity' or 'unmatched'; found among the remembered records by their identity). link_kept.sql
+-- then keeps only those in link_rec. link_known and link_links (core.entity_link of the records read) are
+-- link_whole.sql's or link_delta.sql's.
 -- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
 -- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
 create temp table link_scope on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        n.identity as new_identity, o.identity as old_identity
   from link_fp n
-  full join staged._link_input o on o.feed_id = n.feed_id and o.record_key = n.record_key
+  full join link_known o on o.feed_id = n.feed_id and o.record_key = n.record_key
  where n.fp is distinct from o.fp
     or (n.feed_id is not null and not exists
           (select 1 from core.entity_link l where l.feed_id = n.feed_id and l.record_key = n.record_key))
 union all
 select l.feed_id, l.record_key, null, null
-  from core.entity_link l
+  from link_links l
  where not exists (select 1 from link_fp f where f.feed_id = l.feed_id and f.record_key = l.record_key)
-   and not exists (select 1 from staged._link_input i where i.feed_id = l.feed_id and i.record_key = l.record_key);
+   and not exists (select 1 from link_known i where i.feed_id = l.feed_id and i.record_key = l.record_key);
 insert into link_scope (feed_id, record_key)
 select f.feed_id, f.record_key
-  from link_fp f
+  from staged._link_input f
   join core.entity_link l
     on l.feed_id = f.feed_id and l.record_key = f.record_key and l.method in ('identity', 'unmatched')
  where f.identity in (select new_identity from link_scope union select old_identity from link_scope)
    and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
 create unique index on link_scope (feed_id, record_key);
 analyze link_scope;
-delete from link_rec r
- where not exists (select 1 from link_scope s where s.feed_id = r.feed_id and s.record_key = r.record_key);
-analyze link_rec;
-
-insert into link_kept_vote
-select f.identity, l.entity_id
-  from link_fp f
-  join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
- where l.method not in ('identity', 'unmatched') and l.entity_id is not null
-   and f.identity in (select md5(identity)::uuid from link_rec where identity is not null)
-   and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);

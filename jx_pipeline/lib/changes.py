@@ -1,0 +1,129 @@
+"""What changed in staged since a consumer's last run, by partition: the records a link or identity run reads.
+
+A staged partition is only ever replaced whole (lib/staging.py drops and creates the day's table), so its table
+names one load of it. A consumer (linking, identity resolution) remembers the good partitions it read
+(``staged._seen_partition``) and, per record, the partition of the version it read (its memory,
+lib/fingerprints.py). A run then reads again only the records of partitions loaded since (new or replaced: every
+key they hold) and those whose remembered partition was replaced, quarantined or dropped (they fall back to
+another version or are gone); a cleared quarantine brings its partition back as new. The feed's mapped fields are
+part of a partition's version: a feed mapped anew is read whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from jx_pipeline.catalog.schema import Catalog
+from jx_pipeline.lib import quarantine
+
+_PARTITIONS = r"""
+select p.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), $$\('(.*)'\)$$))[1], c.relname, c.oid::text
+  from pg_inherits i
+  join pg_class c on c.oid = i.inhrelid
+  join pg_class p on p.oid = i.inhparent
+ where p.relnamespace = 'staged'::regnamespace and p.relname = any(%s)
+"""
+
+
+def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
+    """A temporary table of the feeds' good partitions now: (feed_id, partition_key, child, version), which
+    ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
+    reading = {
+        f.id: hashlib.md5(",".join(sorted(set(f.columns.values()))).encode()).hexdigest()[:8]
+        for f in catalog.feeds
+    }
+    quarantined = quarantine.active(conn)
+    table = f"{consumer}_now"
+    conn.execute(
+        sql.SQL(
+            "create temp table {} (feed_id text, partition_key text, child text, version text) on commit drop"
+        ).format(sql.Identifier(table))
+    )
+    partitions = conn.execute(_PARTITIONS, (list(reading),)).fetchall()
+    with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(table))) as copy:
+        for feed_id, partition, child, oid in partitions:
+            if (feed_id, partition) not in quarantined:
+                copy.write_row((feed_id, partition, child, f"{oid}/{reading[feed_id]}"))
+    return table
+
+
+def want(conn: psycopg.Connection, consumer: str, memory: str, into: str) -> bool:
+    """Fill the temporary table ``into`` (feed_id, record_key; made here) with the records to read again: those
+    of partitions new or replaced since the consumer's last run, and those the memory (``staged.<memory>``)
+    places in partitions replaced, quarantined or dropped since. False when the consumer remembers no partition
+    (a first run, or its memory was lost): then every record is to be read. Call inside the staged snapshot,
+    after ``now``."""
+    parts = sql.Identifier(f"{consumer}_now")
+    target = sql.Identifier(into)
+    conn.execute(
+        sql.SQL(
+            "create temp table {} (feed_id text, record_key text, primary key (feed_id, record_key)) on commit drop"
+        ).format(target)
+    )
+    seen = conn.execute(
+        "select count(*) from staged._seen_partition where consumer = %s", (consumer,)
+    ).fetchone()
+    if not seen[0]:
+        return False
+    same = "(s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version)"
+    loaded = conn.execute(
+        sql.SQL(
+            "select n.feed_id, n.child from {} n where not exists"
+            " (select 1 from staged._seen_partition s where s.consumer = %s and " + same + ")"
+        ).format(parts),
+        (consumer,),
+    ).fetchall()
+    for feed_id, child in loaded:
+        conn.execute(
+            sql.SQL("insert into {} select {}, record_key from staged.{} on conflict do nothing").format(
+                target, sql.Literal(feed_id), sql.Identifier(child)
+            )
+        )
+    gone = conn.execute(
+        sql.SQL(
+            "select s.feed_id, array_agg(s.partition_key) from staged._seen_partition s where s.consumer = %s"
+            " and not exists (select 1 from {} n where " + same + ") group by 1"
+        ).format(parts),
+        (consumer,),
+    ).fetchall()
+    for feed_id, partitions in gone:
+        conn.execute(
+            sql.SQL(
+                "insert into {} select feed_id, record_key from staged.{} where feed_id = %s"
+                " and _partition = any(%s) on conflict do nothing"
+            ).format(target, sql.Identifier(memory)),
+            (feed_id, partitions),
+        )
+    conn.execute(sql.SQL("analyze {}").format(target))
+    return True
+
+
+def remember(conn: psycopg.Connection, consumer: str) -> None:
+    """The partitions this run read (``want``'s table of them, made earlier in the transaction) become the
+    consumer's seen ones."""
+    conn.execute("delete from staged._seen_partition where consumer = %s", (consumer,))
+    conn.execute(
+        sql.SQL(
+            "insert into staged._seen_partition select %s, feed_id, partition_key, version from {}"
+        ).format(sql.Identifier(f"{consumer}_now")),
+        (consumer,),
+    )
+
+
+def gather(
+    conn: psycopg.Connection, catalog: Catalog, read: Callable[..., None], keys: str | None = None
+) -> None:
+    """``read(conn, feed, keys)`` for every feed, or, given the temporary table ``keys``, for the feeds it names."""
+    named = None
+    if keys is not None:
+        named = {
+            f
+            for (f,) in conn.execute(sql.SQL("select distinct feed_id from {}").format(sql.Identifier(keys)))
+        }
+    for feed in catalog.feeds:
+        if named is None or feed.id in named:
+            read(conn, feed, keys)

@@ -1,0 +1,14 @@
+-- After link_scope.sql (and, reading only what changed, the gathering of the scope's records): link_rec keeps
+-- only the scope's records; the rest keep their links, and those of a voting identity vote as linked last time
+-- (link_kept_vote): a record's own evidence depends only on its fingerprint and the key.
+delete from link_rec r
+ where not exists (select 1 from link_scope s where s.feed_id = r.feed_id and s.record_key = r.record_key);
+analyze link_rec;
+
+insert into link_kept_vote
+select f.identity, l.entity_id
+  from staged._link_input f
+  join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
+ where l.method not in ('identity', 'unmatched') and l.entity_id is not null
+   and f.identity in (select md5(identity)::uuid from link_rec where identity is not null)
+   and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
