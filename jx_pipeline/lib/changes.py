@@ -1,9 +1,9 @@
-"""What changed in staged since a consumer's last run, by partition: the records a link or identity run reads.
+"""What changed in staged since a consumer's last run, by partition: the records a link run reads.
 
 A staged partition is only ever replaced whole (lib/staging.py drops and creates the day's table), so its table
-names one load of it. A consumer (linking, identity resolution) remembers the good partitions it read
+names one load of it. A consumer (linking; identity resolution does not use it yet) remembers the good partitions it read
 (``staged._seen_partition``) and, per record, the partition of the version it read (its memory,
-lib/fingerprints.py). A run then reads again only the records of partitions loaded since (new or replaced: every
+lib/fingerprints.py, and its deletions). A run then reads again only the records of partitions loaded since (new or replaced: every
 key they hold) and those whose remembered partition was replaced, quarantined or dropped (they fall back to
 another version or are gone); a cleared quarantine brings its partition back as new. The feed's mapped fields are
 part of a partition's version: a feed mapped anew is read whole.
@@ -12,6 +12,7 @@ part of a partition's version: a feed mapped anew is read whole.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 
 import psycopg
@@ -21,7 +22,8 @@ from jx_pipeline.catalog.schema import Catalog
 from jx_pipeline.lib import quarantine
 
 _PARTITIONS = r"""
-select p.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), $$\('(.*)'\)$$))[1], c.relname, c.oid::text
+select p.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), $$\('(.*)'\)$$))[1], c.relname,
+       c.oid::text || ':' || c.xmin::text  -- the table and the transaction that made it
   from pg_inherits i
   join pg_class c on c.oid = i.inhrelid
   join pg_class p on p.oid = i.inhparent
@@ -51,10 +53,10 @@ def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
     return table
 
 
-def want(conn: psycopg.Connection, consumer: str, memory: str, into: str) -> bool:
+def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], into: str) -> bool:
     """Fill the temporary table ``into`` (feed_id, record_key; made here) with the records to read again: those
-    of partitions new or replaced since the consumer's last run, and those the memory (``staged.<memory>``)
-    places in partitions replaced, quarantined or dropped since. False when the consumer remembers no partition
+    of partitions new or replaced since the consumer's last run, and those its memories (``staged.<memory>``:
+    feed_id, record_key, _partition) place in partitions replaced, quarantined or dropped since. False when the consumer remembers no partition
     (a first run, or its memory was lost): then every record is to be read. Call inside the staged snapshot,
     after ``now``."""
     parts = sql.Identifier(f"{consumer}_now")
@@ -90,7 +92,7 @@ def want(conn: psycopg.Connection, consumer: str, memory: str, into: str) -> boo
         ).format(parts),
         (consumer,),
     ).fetchall()
-    for feed_id, partitions in gone:
+    for (feed_id, partitions), memory in itertools.product(gone, memories):
         conn.execute(
             sql.SQL(
                 "insert into {} select feed_id, record_key from staged.{} where feed_id = %s"

@@ -19,7 +19,17 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import address, address_cache, changes, fingerprints, fork_pool, locks, rebuild, staging
+from jx_pipeline.lib import (
+    address,
+    address_cache,
+    changes,
+    fingerprints,
+    fork_pool,
+    locks,
+    quarantine,
+    rebuild,
+    staging,
+)
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -39,8 +49,8 @@ def alive(feed: Feed) -> sql.Composable:
 
 
 def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
-    """The feed's current records that are not deleted into ``link_rec`` (texts empty -> null); ``keys``: only
-    those of that temporary table (lib/changes.py)."""
+    """The feed's current records into ``link_rec`` (texts empty -> null; a deletion flagged ``dead``, for
+    ``_dead``); ``keys``: only those of that temporary table (lib/changes.py)."""
     latest = staging.current(conn, feed, keys)
     if latest is None:
         return
@@ -54,7 +64,7 @@ def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> No
     conn.execute(
         sql.SQL(
             "insert into link_rec select {feed}, record_key, {addr}, {lon}, {lat}, nullif(coalesce({idno}, {code}), ''),"
-            " {name}, {village}, _partition from {latest} where {alive}"
+            " {name}, {village}, _partition, not ({alive}) from {latest}"
         ).format(
             feed=sql.Literal(feed.id),
             addr=col("address"),
@@ -122,6 +132,30 @@ def _parse_row(parser: address.AddressParser, text: str) -> tuple:
     )
 
 
+def _dead(conn: psycopg.Connection) -> None:
+    """The deletions gathered leave ``link_rec`` for ``link_dead``: not linked, but remembered with their
+    partition, so that one replaced, quarantined or dropped brings back the version it hid (lib/changes.py)."""
+    conn.execute(
+        "insert into link_dead select feed_id, record_key, _partition from link_rec where dead"
+        " on conflict do nothing; delete from link_rec where dead"
+    )
+
+
+def _remember_dead(conn: psycopg.Connection, read: tuple[str, ...] | None) -> None:
+    """``staged._link_dead`` := the deletions current now: those of the records read (temporary tables of keys)
+    replaced, or all of them when every record was read (``read`` None)."""
+    if read is None:
+        conn.execute("truncate staged._link_dead")
+    for keys in read or ():
+        conn.execute(
+            sql.SQL(
+                "delete from staged._link_dead d using {} k where (d.feed_id, d.record_key) ="
+                " (k.feed_id, k.record_key)"
+            ).format(sql.Identifier(keys))
+        )
+    conn.execute("insert into staged._link_dead select * from link_dead")
+
+
 def _parser_key(conn: psycopg.Connection) -> str:
     """The parser's code and divisions (address_cache.code_key), the gazetteer's door plates, and how linking
     turns a parse into the cached row (``_parse_row``)."""
@@ -146,11 +180,26 @@ def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
         " order by entity_id), '')) from core.address_point)"
     ).fetchone()
     h = hashlib.sha256(f"{parser_key}|{entities}|{points}|{NEAREST_M}|{NATURAL}".encode())
-    for name in ("core/link_inputs.sql", "core/link_scope.sql", "core/link_kept.sql", "core/entity_link.sql"):
+    for name in READS_SQL:
         h.update(sql_file(name).encode())
+    # how a record is read: a change there relinks every record
+    for code in (alive, _gather, _dead, staging.current, quarantine.good_partitions):
+        h.update(inspect.getsource(code).encode())
     return h.hexdigest()[:20]
 
 
+READS_SQL = tuple(
+    f"core/{name}.sql"
+    for name in [
+        "link_records",
+        "link_inputs",
+        "link_whole",
+        "link_delta",
+        "link_scope",
+        "link_kept",
+        "entity_link",
+    ]
+)
 MEMORY = fingerprints.Memory(
     "_link_input",
     "core.entity_link",
@@ -186,9 +235,11 @@ def link(
         key = _link_key(conn, parser_key)
         known = not full and MEMORY.known(conn, key)
         changes.now(conn, "link", catalog)
-        if known and changes.want(conn, "link", MEMORY.table, "link_want"):
+        if known and changes.want(conn, "link", (MEMORY.table, "_link_dead"), "link_want"):
             # only the records of changed partitions, then those of the scope not read yet (sharing an identity)
             changes.gather(conn, catalog, _gather, "link_want")
+            _dead(conn)
+            conn.execute("analyze link_rec")
             run_sql(conn, "core/link_inputs.sql")
             run_sql(conn, "core/link_delta.sql")
             scope = MEMORY.scope_rows(conn, known)
@@ -197,11 +248,15 @@ def link(
                 " where not exists (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
             )
             changes.gather(conn, catalog, _gather, "link_round")
+            _dead(conn)
+            read = ("link_want", "link_round")
             release()
             run_sql(conn, "core/link_inputs.sql")
             run_sql(conn, "core/link_kept.sql")
         else:
             changes.gather(conn, catalog, _gather)
+            _dead(conn)
+            read = None
             release()
             conn.execute("analyze link_rec")
             run_sql(conn, "core/link_inputs.sql")
@@ -220,6 +275,7 @@ def link(
             scope=None if scope is None else "link_scope",
         )
         MEMORY.remember(conn, key, scope)
+        _remember_dead(conn, read)
         changes.remember(conn, "link")
         if stats is not None:
             relinked, read = conn.execute(

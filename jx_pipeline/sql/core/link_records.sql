@@ -9,7 +9,11 @@ create temp table link_rec (
     identity     text,
     entity_name  text,
     village_name text,
-    _partition   text not null      -- of the record's current version (lib/changes.py)
+    _partition   text not null,     -- of the record's current version (lib/changes.py)
+    dead         boolean not null   -- a deletion (lib/linking.py moves it to link_dead)
+) on commit drop;
+create temp table link_dead (
+    feed_id text not null, record_key text not null, _partition text not null, primary key (feed_id, record_key)
 ) on commit drop;
 
 -- what linking reads of each gathered record (link_inputs.sql) and the votes of records a relink leaves as they
