@@ -71,11 +71,10 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     ).fetchone()
     if not seen[0]:
         return False
-    same = "(s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version)"
     loaded = conn.execute(
         sql.SQL(
-            "select n.feed_id, n.child from {} n where not exists"
-            " (select 1 from staged._seen_partition s where s.consumer = %s and " + same + ")"
+            "select n.feed_id, n.child from {} n where not exists (select 1 from staged._seen_partition s"
+            " where s.consumer = %s and (s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version))"
         ).format(parts),
         (consumer,),
     ).fetchall()
@@ -88,7 +87,8 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     gone = conn.execute(
         sql.SQL(
             "select s.feed_id, array_agg(s.partition_key) from staged._seen_partition s where s.consumer = %s"
-            " and not exists (select 1 from {} n where " + same + ") group by 1"
+            " and not exists (select 1 from {} n where (s.feed_id, s.partition_key, s.version) ="
+            " (n.feed_id, n.partition_key, n.version)) group by 1"
         ).format(parts),
         (consumer,),
     ).fetchall()
