@@ -240,7 +240,7 @@ def link(
             changes.gather(conn, catalog, _gather, "link_want")
             _dead(conn)
             conn.execute("analyze link_rec")
-            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_inputs.sql", {"first": True})
             run_sql(conn, "core/link_delta.sql")
             scope = MEMORY.scope_rows(conn, known)
             conn.execute(
@@ -251,7 +251,7 @@ def link(
             _dead(conn)
             read = ("link_want", "link_round")
             release()
-            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_inputs.sql", {"first": False})
             run_sql(conn, "core/link_kept.sql")
         else:
             changes.gather(conn, catalog, _gather)
@@ -259,7 +259,7 @@ def link(
             read = None
             release()
             conn.execute("analyze link_rec")
-            run_sql(conn, "core/link_inputs.sql")
+            run_sql(conn, "core/link_inputs.sql", {"first": True})
             run_sql(conn, "core/link_whole.sql")
             scope = MEMORY.scope_rows(conn, known)
             if scope is not None:

@@ -7,5 +7,8 @@ select feed_id, record_key,
        hashtextextended(row(address, float8send(lon), float8send(lat), identity, entity_name, village_name)::text, 0),
        md5(identity)::uuid, _partition
   from link_rec r
- where not exists (select 1 from link_fp f where (f.feed_id, f.record_key) = (r.feed_id, r.record_key));
+ where %(first)s  -- the first insert: link_fp is empty (no anti-join over every record)
+    or not exists (select 1 from link_fp f where (f.feed_id, f.record_key) = (r.feed_id, r.record_key));
+-- its key built once after the first (largest) insert
+create unique index if not exists link_fp_key on link_fp (feed_id, record_key);
 analyze link_fp;

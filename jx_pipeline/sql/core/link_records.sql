@@ -23,7 +23,6 @@ create temp table link_fp (
     record_key text not null,
     fp         bigint not null,
     identity   uuid,
-    _partition text not null,
-    primary key (feed_id, record_key)
+    _partition text not null
 ) on commit drop;
 create temp table link_kept_vote (identity uuid, entity_id text) on commit drop;
