@@ -5,7 +5,8 @@ it stands for the departments' deliveries), makes fresh databases on the server 
 pipeline over every landing day but the last, one `jx-pipeline materialize` per stage; then the last day lands as
 the increment and the same stages run for it. ``--runs demo`` runs each phase as `make demo` does instead, in two
 runs (ingest; entities, links and marts), each stage timed by its steps' events and each run's time outside its
-steps (process start, code location, run bookkeeping: paid once per run, not per stage) on a row of its own. Per stage it prints wall time, records
+steps (process start, code location, run bookkeeping: paid once per run, not per stage) on a row of its own. The
+stages: raw, staged (with its checks and the scorecard), entities, links, identities, marts. Per stage it prints wall time, records
 per second (records = raw rows loaded plus rejected of the stage's days, from ``quality.load_audit``) and the
 peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
 processes are not in the tree and are reported apart as the cluster's PSS at the end of the stage). With two or
@@ -41,7 +42,8 @@ STAGES = [  # (name, selection, partitioned by landing day)
     ("raw", INGEST_RAW, True),
     ("staged", "tag:jx/staged=feed or key:quality/scorecard", True),
     ("entities", "group:entities", False),
-    ("linking", "group:linking", False),
+    ("links", "key:core/entity_link", False),
+    ("identities", "key:core/person or key:core/legal_person", False),
     ("marts", "group:mart", False),
 ]
 
@@ -57,8 +59,8 @@ STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
     ("quality__", "staged"),
     ("core__geo_entity", "entities"),
     ("core__address_point", "entities"),
-    ("core__entity_link", "linking"),
-    ("core_identity", "linking"),
+    ("core__entity_link", "links"),
+    ("core_identity", "identities"),
 ]
 
 
