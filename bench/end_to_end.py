@@ -6,9 +6,9 @@ pipeline over every landing day but the last, one `jx-pipeline materialize` per 
 the increment and the same stages run for it. ``--runs demo`` runs each phase as `make demo` does instead, in two
 runs (ingest; entities, links and marts), each stage timed by its steps' events and each run's time outside its
 steps (process start, code location, run bookkeeping: paid once per run, not per stage) on a row of its own. The
-stages: raw, staged (with its checks and the scorecard), entities, links, identities, marts. Per stage it prints wall time, records
-per second (records = raw rows loaded plus rejected of the stage's days, from ``quality.load_audit``) and the
-peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
+stages: raw, staged (with its checks and the scorecard), entities, links, identities, marts. Per stage it prints
+wall time, records per second (records = raw rows loaded plus rejected of the stage's days, from
+``quality.load_audit``) and the peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
 processes are not in the tree and are reported apart as the cluster's PSS at the end of the stage). With two or
 more scales it prints the time ratio between consecutive scales next to their record ratio (linear = equal).
 

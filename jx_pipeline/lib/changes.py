@@ -1,12 +1,12 @@
 """What changed in staged since a consumer's last run, by partition: the records a link run reads.
 
 A staged partition is only ever replaced whole (lib/staging.py drops and creates the day's table), so its table
-names one load of it. A consumer (linking; identity resolution does not use it yet) remembers the good partitions it read
-(``staged._seen_partition``) and, per record, the partition of the version it read (its memory,
-lib/fingerprints.py, and its deletions). A run then reads again only the records of partitions loaded since (new or replaced: every
-key they hold) and those whose remembered partition was replaced, quarantined or dropped (they fall back to
-another version or are gone); a cleared quarantine brings its partition back as new. The feed's mapped fields are
-part of a partition's version: a feed mapped anew is read whole.
+names one load of it. A consumer (linking; identity resolution does not use it yet) remembers the good
+partitions it read (``staged._seen_partition``) and, per record, the partition of the version it read (its
+memory, lib/fingerprints.py, and its deletions). A run then reads again only the records of partitions loaded
+since (new or replaced: every key they hold) and those whose remembered partition was replaced, quarantined or
+dropped (they fall back to another version or are gone); a cleared quarantine brings its partition back as new.
+The feed's mapped fields are part of a partition's version: a feed mapped anew is read whole.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
 def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], into: str) -> bool:
     """Fill the temporary table ``into`` (feed_id, record_key; made here) with the records to read again: those
     of partitions new or replaced since the consumer's last run, and those its memories (``staged.<memory>``:
-    feed_id, record_key, _partition) place in partitions replaced, quarantined or dropped since. False when the consumer remembers no partition
-    (a first run, or its memory was lost): then every record is to be read. Call inside the staged snapshot,
-    after ``now``."""
+    feed_id, record_key, _partition) place in partitions replaced, quarantined or dropped since. False when the
+    consumer remembers no partition (a first run, or its memory was lost): then every record is to be read.
+    Call inside the staged snapshot, after ``now``."""
     parts = sql.Identifier(f"{consumer}_now")
     target = sql.Identifier(into)
     conn.execute(
@@ -74,7 +74,8 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     loaded = conn.execute(
         sql.SQL(
             "select n.feed_id, n.child from {} n where not exists (select 1 from staged._seen_partition s"
-            " where s.consumer = %s and (s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version))"
+            " where s.consumer = %s"
+            " and (s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version))"
         ).format(parts),
         (consumer,),
     ).fetchall()
@@ -119,7 +120,8 @@ def remember(conn: psycopg.Connection, consumer: str) -> None:
 def gather(
     conn: psycopg.Connection, catalog: Catalog, read: Callable[..., None], keys: str | None = None
 ) -> None:
-    """``read(conn, feed, keys)`` for every feed, or, given the temporary table ``keys``, for the feeds it names."""
+    """``read(conn, feed, keys)`` for every feed, or, given the temporary table ``keys``, for the feeds it
+    names."""
     named = None
     if keys is not None:
         named = {

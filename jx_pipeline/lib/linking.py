@@ -245,7 +245,8 @@ def link(
             scope = MEMORY.scope_rows(conn, known)
             conn.execute(
                 "create temp table link_round on commit drop as select feed_id, record_key from link_scope s"
-                " where not exists (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
+                " where not exists"
+                " (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
             )
             changes.gather(conn, catalog, _gather, "link_round")
             _dead(conn)
