@@ -142,18 +142,33 @@ def postgres_pss_kib() -> int:
     return total
 
 
+_spawn = {"starting": False, "stopped": False}
+
+
 def stop_on_sigterm() -> None:
     """`kill` of the bench unwinds it (SIGTERM's default ends Python at once), so the running stage is stopped."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def stop(*_):
+        if _spawn["starting"]:  # unwinding inside Popen would lose the stage's pid: stop once it is known
+            _spawn["stopped"] = True
+            return
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def run_measured(args: list[str], env: dict, log) -> tuple[int, float, int]:
     """Run ``jx-pipeline args``; return (exit code, wall seconds, peak PSS of its process tree in KiB)."""
     started = time.monotonic()
     # its own process group, stopped with the bench: killed from outside, the bench left Dagster's child running
-    proc = subprocess.Popen(
-        [JX, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    _spawn["starting"] = True  # a SIGTERM from here to the `try` below waits for the stage's pid
+    try:
+        proc = subprocess.Popen(
+            [JX, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    except BaseException:
+        _spawn["starting"] = False
+        raise
     peak, done = 0, threading.Event()
 
     def sample():
@@ -162,11 +177,14 @@ def run_measured(args: list[str], env: dict, log) -> tuple[int, float, int]:
             peak = max(peak, tree_pss_kib(proc.pid))
 
     t = threading.Thread(target=sample, daemon=True)
-    t.start()
     try:
+        _spawn["starting"] = False
+        if _spawn["stopped"]:
+            sys.exit(143)
+        t.start()
         rc = proc.wait()
     finally:
-        if proc.poll() is None:  # the bench was interrupted (Ctrl-C): stop the stage's whole tree too
+        if proc.poll() is None:  # the bench was interrupted (Ctrl-C, kill): stop the stage's whole tree too
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
         done.set()

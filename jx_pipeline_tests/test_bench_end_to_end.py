@@ -40,17 +40,23 @@ def test_killing_the_bench_stops_its_running_stage(tmp_path):
         # the stage leads a process group of its own (seen once it has left the fork for its own session)
         while not ((stage := _children(proc.pid)) and os.getpgid(stage[0]) == stage[0]):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+            time.sleep(0.001)  # at once: a kill while the bench is still starting the stage once lost it
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 143
         deadline = time.monotonic() + 30
         while _group_alive(stage[0]):
-            assert time.monotonic() < deadline, "the stage outlived the bench"
+            assert time.monotonic() < deadline, "the stage outlived the bench:\n" + _ps(stage[0])
             time.sleep(0.1)
     finally:
         proc.kill()
         proc.wait()
         proc.stdin.close()
+
+
+def _ps(pgid: int) -> str:
+    return subprocess.run(
+        ["ps", "-o", "pid,stat,args", "-g", str(pgid)], capture_output=True, text=True
+    ).stdout
 
 
 def _children(pid: int) -> list[int]:
