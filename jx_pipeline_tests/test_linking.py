@@ -610,6 +610,8 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             assert named - keyless, "no record with an ID shares a changed name: the test shows nothing"
             expected = (changed & ident_after.keys()) | (named & keyless)
             assert resolved["records_resolved"] == len(expected), (resolved, len(expected), len(named))
+            # read from staged: the re-staged partitions and the records whose link changed (the follower's)
+            assert resolved["records_read"] * 5 < len(ident_after), resolved
             assert incremental != identities_before
             everyone = {}
             identity.resolve(conn, catalog, full=True, stats=everyone)
@@ -638,26 +640,30 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
     linked, warehouse_url
 ):
     """A relink reads the records of the partitions loaded, replaced, quarantined or cleared since the last run
-    (and those sharing an identity with a changed one), not every record. On one feed, one relink after another:
+    (and those sharing an identity with a changed one), not every record; so does identity resolution (and the
+    records whose link changed). On one feed, one relink and re-resolution after another:
     its last day re-staged with one record now deleted and another delivered under a new key (both fall back to
     their versions of earlier days: gone, then back), that day quarantined (its records fall back; the deletion
     is lifted), the earlier days quarantined too (the records live only there are gone), all cleared. After the
-    chain the links and what linking remembers equal a full rebuild's. With nothing changed a relink reads
-    nothing; with nothing seen (as after its memory was lost) it reads every record."""
+    chain the links, the identities and what both remember equal a full rebuild's. With nothing changed they
+    read nothing; with nothing seen (as after their memory was lost) they read every record."""
     from jx_pipeline.lib import quarantine
     from jx_pipeline.lib.pg import connect
 
     catalog, last = linked[0], DAYS[-1]
-    inputs = "select * from staged._link_input"
+    inputs, remembered = "select * from staged._link_input", "select * from staged._ident_input"
     with connect(warehouse_url) as conn:
         linking.link(conn, catalog)
-        before = set(conn.execute(LINK_ROWS).fetchall())
-        idle = {}
+        identity.resolve(conn, catalog)
+        before, identities_before = set(conn.execute(LINK_ROWS).fetchall()), _identities(conn)
+        idle, idle_ident = {}, {}
         linking.link(conn, catalog, stats=idle)
+        identity.resolve(conn, catalog, stats=idle_ident)
         assert idle["records_read"] == idle["records_relinked"] == 0
-        # two records of the last day with a live version on an earlier day, in a feed that can delete
+        assert idle_ident["records_read"] == idle_ident["records_resolved"] == 0
+        # two records of the last day with a live version on an earlier day, in a feed of persons that can delete
         for feed in catalog.feeds:
-            if "change_type" not in feed.columns.values():
+            if not {"change_type", "person_name"} <= set(feed.columns.values()):
                 continue
             keys = [
                 k
@@ -676,11 +682,15 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             sql.SQL("select count(*) from {}").format(staging.staged_table(feed, last))
         ).fetchone()[0]
         current = conn.execute("select count(*) from core.entity_link").fetchone()[0]
+        members = conn.execute("select count(*) from core.identity_member").fetchone()[0]
 
         def relink() -> set:
-            stats = {}
+            stats, resolved = {}, {}
             linking.link(conn, catalog, stats=stats)
             assert day_rows <= stats["records_read"] < current / 5, (stats, day_rows, current)
+            identity.resolve(conn, catalog, stats=resolved)
+            # a record quarantined with no other version is gone: not read, but resolved again (its master)
+            assert resolved["records_read"] < members / 5 and resolved["records_resolved"] > 0, resolved
             return {(r[0], r[1]) for r in conn.execute(LINK_ROWS).fetchall()}
 
         undo, earlier = [], DAYS[:-1]
@@ -700,22 +710,30 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             links = relink()
             assert not {(feed.id, deleted), (feed.id, renamed)} & links
             chained = set(conn.execute(LINK_ROWS).fetchall()), set(conn.execute(inputs).fetchall())
+            chained_ident = _identities(conn), set(conn.execute(remembered).fetchall())
             linking.link(conn, catalog, full=True)
             assert (set(conn.execute(LINK_ROWS).fetchall()), set(conn.execute(inputs).fetchall())) == chained
+            identity.resolve(conn, catalog, full=True)
+            assert (_identities(conn), set(conn.execute(remembered).fetchall())) == chained_ident
             for day in DAYS:
                 quarantine.record(conn, feed, day, "test_check", None, "t")
             conn.commit()
             links = relink()
             assert (feed.id, deleted) not in links and (feed.id, renamed + "X") in links
-            conn.execute("delete from staged._seen_partition where consumer = 'link'")
+            conn.execute("delete from staged._seen_partition")
             conn.commit()
-            stats = {}
+            stats, resolved = {}, {}
             linking.link(conn, catalog, stats=stats)
             everyone = conn.execute("select count(*) from core.entity_link").fetchone()[0]
             assert stats["records_read"] == everyone and stats["records_relinked"] == 0
+            identity.resolve(conn, catalog, stats=resolved)
+            everyone = conn.execute("select count(*) from core.identity_member").fetchone()[0]
+            assert resolved["records_read"] == everyone and resolved["records_resolved"] == everyone
         finally:
             for f, field, old, part, row_id in reversed(undo):
                 _set_raw(conn, f, field, old, part, row_id)
             conn.commit()
             linking.link(conn, catalog)
+            identity.resolve(conn, catalog)
         assert set(conn.execute(LINK_ROWS).fetchall()) == before
+        assert _identities(conn) == identities_before

@@ -1,7 +1,7 @@
 """What changed in staged since a consumer's last run, by partition: the records a link run reads.
 
 A staged partition is only ever replaced whole (lib/staging.py drops and creates the day's table), so its table
-names one load of it. A consumer (linking; identity resolution does not use it yet) remembers the good
+names one load of it. A consumer (linking, identity resolution) remembers the good
 partitions it read (``staged._seen_partition``) and, per record, the partition of the version it read (its
 memory, lib/fingerprints.py, and its deletions). A run then reads again only the records of partitions loaded
 since (new or replaced: every key they hold) and those whose remembered partition was replaced, quarantined or

@@ -12,6 +12,7 @@ every record in memory (8.6 GB at scale 0.1) and took ~80 µs per record.
 
 import hashlib
 import hmac
+import inspect
 from collections import Counter
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import fingerprints, locks, rebuild, settings, staging
+from jx_pipeline.lib import changes, fingerprints, locks, quarantine, rebuild, settings, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
@@ -37,10 +38,13 @@ def pseudonym(kind: str, value: str) -> str:
     return ("P" if kind == "person" else "O") + digest[:20]
 
 
-def _gather(conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool) -> None:
-    """The feed's current records into a temporary table (texts empty -> null, as the rules read them)."""
+def _gather(
+    conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool, keys: str | None
+) -> None:
+    """The feed's current records into a temporary table (texts empty -> null, as the rules read them), with the
+    partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
     mapped = set(feed.columns.values())
-    latest = staging.current(conn, feed) if fields[1] in mapped else None
+    latest = staging.current(conn, feed, keys) if fields[1] in mapped else None
     if latest is None:
         return
     cols = [
@@ -56,10 +60,27 @@ def _gather(conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str,
             " left join core.entity_link l on l.feed_id = {} and l.record_key = s.record_key"
         ).format(sql.Literal(feed.id))
     conn.execute(
-        sql.SQL("insert into {} select {}, s.record_key, {} from {}{}").format(
+        sql.SQL("insert into {} select {}, s.record_key, {}, s._partition from {}{}").format(
             sql.Identifier(table), sql.Literal(feed.id), sql.SQL(", ").join(cols), latest, join
         )
     )
+
+
+def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
+    """What the rules read of the feed's records, as a person and as a legal person (``changes.gather``)."""
+    _gather(conn, feed, "ident_person", PERSON_FIELDS, True, keys)
+    _gather(conn, feed, "ident_org", ORG_FIELDS, False, keys)
+
+
+# the person records whose link (their door plate) changed since they were read: read again with the partitions'
+_RELINKED = """
+insert into ident_want
+select m.feed_id, m.record_key
+  from staged._ident_input m
+  left join core.entity_link l on (l.feed_id, l.record_key) = (m.feed_id, m.record_key)
+ where m.kind = 'person' and m.entity_id is distinct from l.entity_id
+on conflict do nothing
+"""
 
 
 RULES = (
@@ -72,10 +93,13 @@ RULES = (
 
 
 def _key() -> str:
-    """What every membership depends on besides its record: the rules and the pseudonym secret (its hash)."""
+    """What every membership depends on besides its record: the rules, how a record is read and the pseudonym
+    secret (its hash). Another key resolves every record again."""
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
     for name in RULES:
         h.update(sql_file(name).encode())
+    for code in (_gather, _RELINKED, staging.current, quarantine.good_partitions):
+        h.update((code if isinstance(code, str) else inspect.getsource(code)).encode())
     return h.hexdigest()[:20]
 
 
@@ -86,6 +110,7 @@ MEMORY = fingerprints.Memory(
     "ident_fp",
     "ident_scope",
     "core/identity_scope.sql",
+    partitions=True,
 )
 
 
@@ -100,22 +125,30 @@ def resolve(
     ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
 
     Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``. A
-    run resolves again only the records new, changed or gone since the last one and those sharing a name with
-    them, and names and counts again the masters they leave or join, with the result a full rebuild gives
-    (``full``: every record). ``stats`` gets the records resolved again."""
+    run reads only the records of the staged partitions changed since the last one (lib/changes.py) and those
+    whose link changed; it resolves again those new, changed or gone and those sharing a name with them (read
+    from its memory), and names and counts again the masters they leave or join, with the result a full rebuild
+    gives (``full``: every record). ``stats`` gets the records read and resolved again."""
     session_memory(conn)
     with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
         run_sql(conn, "core/identity_records.sql")
-        for feed in catalog.feeds:
-            _gather(conn, feed, "ident_person", PERSON_FIELDS, place=True)
-            _gather(conn, feed, "ident_org", ORG_FIELDS, place=False)
+        key = _key()
+        known = not full and MEMORY.known(conn, key)
+        changes.now(conn, "ident", catalog)
+        delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")
+        if delta:  # the records of changed partitions and those whose link changed; the others are remembered
+            conn.execute(_RELINKED)
+            changes.gather(conn, catalog, _read, "ident_want")
+        else:
+            changes.gather(conn, catalog, _read)
         release()
+        read = conn.execute("select (select count(*) from ident_person) + (select count(*) from ident_org)")
+        read = read.fetchone()[0]
         with conn.cursor().copy("copy ident_secret (k) from stdin") as copy:
             copy.write_row((settings.pseudonym_secret(),))
         conn.execute("analyze ident_person; analyze ident_org")
         run_sql(conn, "core/identity_inputs.sql")
-        key = _key()
-        scope = MEMORY.scope_rows(conn, not full and MEMORY.known(conn, key))
+        scope = MEMORY.scope_rows(conn, delta)
         run_sql(conn, "core/identity.sql")
         if scope is not None:
             run_sql(conn, "core/identity_touched.sql")
@@ -130,8 +163,10 @@ def resolve(
                 conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
             )
         MEMORY.remember(conn, key, scope)
+        changes.remember(conn, "ident")
         if stats is not None:
             stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
+            stats["records_read"] = read
         counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
         for kind, method, n in conn.execute(
             "select kind, method, count(*) from core.identity_member group by 1, 2"

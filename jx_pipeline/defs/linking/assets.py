@@ -156,6 +156,8 @@ def build_defs() -> dg.Definitions:
                         # records resolved again this run (new, changed, gone, and those without an ID
                         # sharing a name with one)
                         "records_resolved": stats["records_resolved"],
+                        # records read from staged (those of partitions changed since, and of changed links)
+                        "records_read": stats["records_read"],
                         **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
                     },
                 )

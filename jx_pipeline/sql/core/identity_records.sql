@@ -1,4 +1,5 @@
--- The records identity resolution reads, gathered per feed by lib/identity.py inside the staged snapshot.
+-- The records identity resolution reads, gathered per feed by lib/identity.py inside the staged snapshot: every
+-- current record, or those of the partitions changed since its last run.
 -- Temporary: they live as long as the rebuild's transaction, in PostgreSQL's memory and temp files, not Python's.
 create temp table ident_person (
     feed_id     text not null,
@@ -7,13 +8,15 @@ create temp table ident_person (
     name        text,
     birth_date  date,
     phone       text,
-    entity_id   text
+    entity_id   text,
+    _partition  text not null   -- of the version read (lib/changes.py)
 ) on commit drop;
 create temp table ident_org (
     feed_id     text not null,
     record_key  text not null,
     credit_code text,
-    name        text
+    name        text,
+    _partition  text not null
 ) on commit drop;
 -- the pseudonym key, sent by COPY (never in a statement's text, so never in a server log)
 create temp table ident_secret (k bytea not null) on commit drop;

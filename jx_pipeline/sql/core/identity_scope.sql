@@ -1,26 +1,40 @@
--- The records a re-resolution must resolve again (ident_scope): new, changed or gone since the last run, by the
--- fingerprint of what the rules read (staged._ident_input), and every current record of the same kind without an
--- ID or credit code sharing a name with one of them, old or new: such a record meets masters by name (with its
--- birth date, phone or door plate, or alone), so a change can move only records of its own names. A record's ID
--- alone decides its master: the records with one of those names (ident_named) are read for the per-name keys
--- but not resolved again. The masters the scope's records leave or join are named and counted again
--- (identity_masters.sql).
--- (a membership without its remembered input, or of no current record, counts as changed: a run repairs it)
+-- The records a re-resolution must resolve again (ident_scope). It read only the records of the staged partitions
+-- changed since the last run and those whose link changed (ident_want, lib/identity.py). Of those: the ones new,
+-- changed or gone, by the fingerprint of what the rules read (staged._ident_input). Then every current record of
+-- the same kind without an ID or credit code sharing a name with one of them, old or new: such a record meets
+-- masters by name (with its birth date, phone or door plate, or alone), so a change can move only records of its
+-- own names. The records of those names not read are taken from the memory, where they are as they were. A
+-- record's ID alone decides its master: the records with one of those names (ident_named) are read for the
+-- per-name keys but not resolved again. The masters the scope's records leave or join are named and counted
+-- again (identity_masters.sql).
+-- (a record read without a membership counts as changed: a run repairs it)
+create temp table ident_known on commit drop as
+select o.* from staged._ident_input o join ident_want w using (feed_id, record_key);
 create temp table ident_changed on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name
   from ident_fp n
-  full join staged._ident_input o on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
+  full join ident_known o on (o.feed_id, o.record_key, o.kind) = (n.feed_id, n.record_key, n.kind)
  where n.fp is distinct from o.fp
     or (n.feed_id is not null and not exists
           (select 1 from core.identity_member m
-            where (m.feed_id, m.record_key, m.kind) = (n.feed_id, n.record_key, n.kind)))
-union all
-select m.feed_id, m.record_key, m.kind, null, null
-  from core.identity_member m
- where not exists (select 1 from ident_fp f where (f.feed_id, f.record_key, f.kind) = (m.feed_id, m.record_key, m.kind))
-   and not exists (select 1 from staged._ident_input i
-                    where (i.feed_id, i.record_key, i.kind) = (m.feed_id, m.record_key, m.kind));
+            where (m.feed_id, m.record_key, m.kind) = (n.feed_id, n.record_key, n.kind)));
+
+-- the other records of those names, as remembered (not read: their partitions did not change)
+create temp table ident_from_memory on commit drop as
+select m.*
+  from staged._ident_input m
+  join (select kind, new_name as name from ident_changed union select kind, old_name from ident_changed) c
+    on (c.kind, c.name) = (m.kind, m.name)
+ where not exists (select 1 from ident_want w where (w.feed_id, w.record_key) = (m.feed_id, m.record_key));
+insert into ident_person
+select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition
+  from ident_from_memory where kind = 'person';
+insert into ident_org_named
+select feed_id, record_key, code, given, _partition, name_key from ident_from_memory where kind = 'legal_person';
+insert into ident_fp select * from ident_from_memory;
+analyze ident_fp;
+
 create temp table ident_named on commit drop as
 select f.feed_id, f.record_key, f.kind
   from ident_fp f
@@ -41,8 +55,8 @@ select n.feed_id, n.record_key, n.kind
 create unique index on ident_scope (feed_id, record_key, kind);
 analyze ident_scope;
 
--- the rules read the scope's records and those of their names (every record of a name is there); the rest stay
--- for the masters. identity_touched.sql keeps the scope's memberships only.
+-- the rules read the scope's records and those of their names (every record of a name is there).
+-- identity_touched.sql keeps the scope's memberships only.
 alter table ident_person rename to ident_person_all;
 alter table ident_org_named rename to ident_org_named_all;
 create temp table ident_person on commit drop as
