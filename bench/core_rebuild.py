@@ -57,7 +57,8 @@ def main() -> None:
             dt, n = time.perf_counter() - t, sum(sum(c.values()) for c in members.values())
             print(
                 f"{name}: {dt:.1f} s, {n:,} memberships, {dt / n * 1e6:.1f} µs/record, resolved"
-                f" {stats['records_resolved']:,}, read {stats['records_read']:,}, peak RSS {_peak_mb():.0f} MB",
+                f" {stats['records_resolved']:,}, read {stats['records_read']:,},"
+                f" peak RSS {_peak_mb():.0f} MB",
                 flush=True,
             )
 

@@ -590,6 +590,13 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             ident_before = _ident_inputs(conn)
             identity.resolve(conn, catalog, stats=resolved)
             incremental = _identities(conn)
+            remembered = set(conn.execute("select * from staged._ident_input").fetchall())
+            # the follower's new link is read although its staged record did not change: every remembered door
+            # plate is its record's link now
+            assert not conn.execute(
+                "select count(*) from staged._ident_input m left join core.entity_link l using (feed_id, record_key)"
+                " where m.kind = 'person' and m.entity_id is distinct from l.entity_id"
+            ).fetchone()[0]
             # resolved again: the records whose inputs changed and those without an ID sharing a name with one;
             # the records with an ID of those names are read, not resolved again
             ident_after = _ident_inputs(conn)
@@ -617,6 +624,7 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             identity.resolve(conn, catalog, full=True, stats=everyone)
             assert everyone["records_resolved"] > 20 * resolved["records_resolved"]
             assert _identities(conn) == incremental
+            assert set(conn.execute("select * from staged._ident_input").fetchall()) == remembered
             _edit(
                 conn, feeds[pair[0]], pair[1], "id_number", "11010519491231002X", undo
             )  # A moves: B stays out
@@ -689,7 +697,7 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             linking.link(conn, catalog, stats=stats)
             assert day_rows <= stats["records_read"] < current / 5, (stats, day_rows, current)
             identity.resolve(conn, catalog, stats=resolved)
-            # a record quarantined with no other version is gone: not read, but resolved again (its master)
+            # a record quarantined with no other version is gone: not read (its masters are named again)
             assert resolved["records_read"] < members / 5 and resolved["records_resolved"] > 0, resolved
             return {(r[0], r[1]) for r in conn.execute(LINK_ROWS).fetchall()}
 
@@ -720,6 +728,19 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             conn.commit()
             links = relink()
             assert (feed.id, deleted) not in links and (feed.id, renamed + "X") in links
+            cleared = _identities(conn), set(conn.execute(remembered).fetchall())
+            identity.resolve(conn, catalog, full=True)
+            assert (_identities(conn), set(conn.execute(remembered).fetchall())) == cleared
+            # a crash empties the memory (unlogged) but not the partitions seen: every record is read
+            conn.execute("truncate staged._ident_input")
+            conn.commit()
+            resolved = {}
+            identity.resolve(conn, catalog, stats=resolved)
+            assert (
+                resolved["records_read"]
+                == conn.execute("select count(*) from core.identity_member").fetchone()[0]
+            )
+            assert (_identities(conn), set(conn.execute(remembered).fetchall())) == cleared
             conn.execute("delete from staged._seen_partition")
             conn.commit()
             stats, resolved = {}, {}

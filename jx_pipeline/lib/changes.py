@@ -1,4 +1,5 @@
-"""What changed in staged since a consumer's last run, by partition: the records a link run reads.
+"""What changed in staged since a consumer's last run, by partition: the records linking and identity
+resolution read.
 
 A staged partition is only ever replaced whole (lib/staging.py drops and creates the day's table), so its table
 names one load of it. A consumer (linking, identity resolution) remembers the good

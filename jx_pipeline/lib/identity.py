@@ -41,8 +41,8 @@ def pseudonym(kind: str, value: str) -> str:
 def _gather(
     conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool, keys: str | None
 ) -> None:
-    """The feed's current records into a temporary table (texts empty -> null, as the rules read them), with the
-    partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
+    """The feed's current records into a temporary table (texts empty -> null, as the rules read them), with
+    the partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
     mapped = set(feed.columns.values())
     latest = staging.current(conn, feed, keys) if fields[1] in mapped else None
     if latest is None:
@@ -72,18 +72,19 @@ def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None
     _gather(conn, feed, "ident_org", ORG_FIELDS, False, keys)
 
 
-# the person records whose link (their door plate) changed since they were read: read again with the partitions'
+# the person records whose link (their door plate) changed since they were read: read again with the
+# partitions changed (core tables only: found under the core lock, before staged loads are held)
 _RELINKED = """
-insert into ident_want
+create temp table ident_relinked as
 select m.feed_id, m.record_key
   from staged._ident_input m
   left join core.entity_link l on (l.feed_id, l.record_key) = (m.feed_id, m.record_key)
  where m.kind = 'person' and m.entity_id is distinct from l.entity_id
-on conflict do nothing
 """
 
 
 RULES = (
+    "core/identity_records.sql",
     "core/identity_inputs.sql",
     "core/identity_scope.sql",
     "core/identity.sql",
@@ -98,7 +99,8 @@ def _key() -> str:
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
     for name in RULES:
         h.update(sql_file(name).encode())
-    for code in (_gather, _RELINKED, staging.current, quarantine.good_partitions):
+    read = (_gather, _read, _RELINKED, staging.current, quarantine.good_partitions, changes, fingerprints)
+    for code in read:
         h.update((code if isinstance(code, str) else inspect.getsource(code)).encode())
     return h.hexdigest()[:20]
 
@@ -124,54 +126,62 @@ def resolve(
     """Bring core.person, core.legal_person and core.identity_member up to date; returns the count per method.
     ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
 
-    Like linking: one rebuild at a time, from one snapshot of the staged records and of ``core.entity_link``. A
-    run reads only the records of the staged partitions changed since the last one (lib/changes.py) and those
-    whose link changed; it resolves again those new, changed or gone and those sharing a name with them (read
-    from its memory), and names and counts again the masters they leave or join, with the result a full rebuild
-    gives (``full``: every record). ``stats`` gets the records read and resolved again."""
+    Like linking: one rebuild at a time, from one snapshot of the staged records and of
+    ``core.entity_link``. A run reads only the records of the staged partitions changed since the last one
+    (lib/changes.py) and those whose link changed; it resolves again those new, changed or gone and those
+    sharing a name with them (read from its memory), and names and counts again the masters they leave or
+    join, with the result a full rebuild gives (``full``: every record). ``stats`` gets the records read and
+    resolved again."""
     session_memory(conn)
-    with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
-        run_sql(conn, "core/identity_records.sql")
+    with locks.exclusive(conn, "core"):
+        # the memory and the links change only under the core lock: read before staged loads are held
         key = _key()
         known = not full and MEMORY.known(conn, key)
-        changes.now(conn, "ident", catalog)
-        delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")
-        if delta:  # the records of changed partitions and those whose link changed; the others are remembered
+        conn.execute("drop table if exists ident_relinked")
+        if known:
             conn.execute(_RELINKED)
-            changes.gather(conn, catalog, _read, "ident_want")
-        else:
-            changes.gather(conn, catalog, _read)
-        release()
-        read = conn.execute("select (select count(*) from ident_person) + (select count(*) from ident_org)")
-        read = read.fetchone()[0]
-        with conn.cursor().copy("copy ident_secret (k) from stdin") as copy:
-            copy.write_row((settings.pseudonym_secret(),))
-        conn.execute("analyze ident_person; analyze ident_org")
-        run_sql(conn, "core/identity_inputs.sql")
-        scope = MEMORY.scope_rows(conn, delta)
-        run_sql(conn, "core/identity.sql")
-        if scope is not None:
-            run_sql(conn, "core/identity_touched.sql")
-        run_sql(conn, "core/identity_masters.sql")
-        scopes = {
-            "identity_member": "ident_scope",
-            "person": "ident_touched_person",
-            "legal_person": "ident_touched_org",
-        }
-        for table, key_cols in TABLES.items():
-            rebuild.write(
-                conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
-            )
-        MEMORY.remember(conn, key, scope)
-        changes.remember(conn, "ident")
-        if stats is not None:
-            stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
-            stats["records_read"] = read
-        counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
-        for kind, method, n in conn.execute(
-            "select kind, method, count(*) from core.identity_member group by 1, 2"
-        ).fetchall():
-            counts[kind][method] = n
-        if before_commit:
-            before_commit(conn)
+        with locks.staged_snapshot(conn) as release:
+            run_sql(conn, "core/identity_records.sql")
+            changes.now(conn, "ident", catalog)
+            delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")
+            if delta:  # the records of changed partitions and of changed links; the others are remembered
+                conn.execute("insert into ident_want select * from ident_relinked on conflict do nothing")
+                changes.gather(conn, catalog, _read, "ident_want")
+            else:
+                changes.gather(conn, catalog, _read)
+            conn.execute("drop table if exists ident_relinked")
+            release()
+            read = conn.execute(
+                "select (select count(*) from ident_person) + (select count(*) from ident_org)"
+            ).fetchone()[0]
+            with conn.cursor().copy("copy ident_secret (k) from stdin") as copy:
+                copy.write_row((settings.pseudonym_secret(),))
+            conn.execute("analyze ident_person; analyze ident_org")
+            run_sql(conn, "core/identity_inputs.sql")
+            scope = MEMORY.scope_rows(conn, delta)
+            run_sql(conn, "core/identity.sql")
+            if scope is not None:
+                run_sql(conn, "core/identity_touched.sql")
+            run_sql(conn, "core/identity_masters.sql")
+            scopes = {
+                "identity_member": "ident_scope",
+                "person": "ident_touched_person",
+                "legal_person": "ident_touched_org",
+            }
+            for table, key_cols in TABLES.items():
+                rebuild.write(
+                    conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
+                )
+            MEMORY.remember(conn, key, scope)
+            changes.remember(conn, "ident")
+            if stats is not None:
+                stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
+                stats["records_read"] = read
+            counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
+            for kind, method, n in conn.execute(
+                "select kind, method, count(*) from core.identity_member group by 1, 2"
+            ).fetchall():
+                counts[kind][method] = n
+            if before_commit:
+                before_commit(conn)
     return counts

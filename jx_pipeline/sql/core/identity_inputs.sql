@@ -2,6 +2,7 @@
 -- hash of the name it meets others by), to compare with the last run's (staged._ident_input): identity_scope.sql.
 -- The values themselves are remembered too: a later run reads the records sharing a changed name from there.
 -- The fingerprint is a 64-bit hash (a third of md5's cost over every record); the name stays md5: it groups.
+set local datestyle = 'ISO';  -- a birth date's text in the fingerprint must not follow the client's setting
 
 -- the standardized name: no 浙江省 / 嘉兴市 prefix (province, city), 有限责任公司 = 有限公司 (limited company), no suffix
 create temp table ident_org_named on commit drop as
@@ -11,12 +12,12 @@ select o.*, nullif(regexp_replace(replace(regexp_replace(btrim(o.name), '^(浙�
 
 create temp table ident_fp on commit drop as
 select feed_id, record_key, 'person' as kind,
-       hashtextextended(row(id_number, name, birth_date, phone, entity_id)::text, 0) as fp, md5(name)::uuid as name,
-       _partition, id_number as code, name as given, null::text as name_key, birth_date, phone, entity_id
+       hashtextextended(row(id_number, name, birth_date, phone, entity_id)::text, 0) as fp,
+       md5(name)::uuid as name, _partition, id_number as code, name as given, null::text as name_key, birth_date, phone, entity_id
   from ident_person
 union all
-select feed_id, record_key, 'legal_person', hashtextextended(row(credit_code, name)::text, 0), md5(name_key)::uuid,
-       _partition, credit_code, name, name_key, null, null, null
+select feed_id, record_key, 'legal_person', hashtextextended(row(credit_code, name)::text, 0),
+       md5(name_key)::uuid, _partition, credit_code, name, name_key, null, null, null
   from ident_org_named;
 create unique index on ident_fp (feed_id, record_key, kind);
 analyze ident_fp;

@@ -1,12 +1,12 @@
--- The records a re-resolution must resolve again (ident_scope). It read only the records of the staged partitions
--- changed since the last run and those whose link changed (ident_want, lib/identity.py). Of those: the ones new,
--- changed or gone, by the fingerprint of what the rules read (staged._ident_input). Then every current record of
--- the same kind without an ID or credit code sharing a name with one of them, old or new: such a record meets
--- masters by name (with its birth date, phone or door plate, or alone), so a change can move only records of its
--- own names. The records of those names not read are taken from the memory, where they are as they were. A
--- record's ID alone decides its master: the records with one of those names (ident_named) are read for the
--- per-name keys but not resolved again. The masters the scope's records leave or join are named and counted
--- again (identity_masters.sql).
+-- The records a re-resolution must resolve again (ident_scope). It read only the records of the staged
+-- partitions changed since the last run and those whose link changed (ident_want, lib/identity.py). Of those:
+-- the ones new, changed or gone, by the fingerprint of what the rules read (staged._ident_input). Then every
+-- current record of the same kind without an ID or credit code sharing a name with one of them, old or new:
+-- such a record meets masters by name (with its birth date, phone or door plate, or alone), so a change can
+-- move only records of its own names. The records of those names not read are taken from the memory, where
+-- they are as they were. A record's ID alone decides its master: the records with one of those names
+-- (ident_named) are read for the per-name keys but not resolved again. The masters the scope's records leave
+-- or join are named and counted again (identity_masters.sql).
 -- (a record read without a membership counts as changed: a run repairs it)
 create temp table ident_known on commit drop as
 select o.* from staged._ident_input o join ident_want w using (feed_id, record_key);
@@ -31,7 +31,8 @@ insert into ident_person
 select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition
   from ident_from_memory where kind = 'person';
 insert into ident_org_named
-select feed_id, record_key, code, given, _partition, name_key from ident_from_memory where kind = 'legal_person';
+select feed_id, record_key, code, given, _partition, name_key
+  from ident_from_memory where kind = 'legal_person';
 insert into ident_fp select * from ident_from_memory;
 analyze ident_fp;
 

@@ -1,7 +1,7 @@
 -- On a re-resolution: the masters the scope's records left or joined (ident_touched_person / _org, the keys
 -- lib/rebuild.py writes), and their other members as they are in core.identity_member, with the fields the
--- master is named from taken from the memory (ident_other_member, read by identity_masters.sql): a record out of
--- the scope is as it was when last resolved, and the memory is written after this.
+-- master is named from taken from the memory (ident_other_member, read by identity_masters.sql): a record out
+-- of the scope is as it was when last resolved, and the memory is written after this.
 -- the records of the scope's names that were read for the per-name keys keep their memberships as they are
 delete from ident_member m
  where not exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (m.feed_id, m.record_key, m.kind));
@@ -19,8 +19,8 @@ create temp table ident_touched_org on commit drop as
 select master_key as org_key from ident_touched where kind = 'legal_person';
 
 create temp table ident_other_member on commit drop as
-select m.kind, m.master_key, m.method, case when m.method in ('id_number', 'credit_code') then i.code end as code,
-       i.given as name, i.birth_date
+select m.kind, m.master_key, m.method,
+       case when m.method in ('id_number', 'credit_code') then i.code end as code, i.given as name, i.birth_date
   from core.identity_member m
   join ident_touched t on (t.kind, t.master_key) = (m.kind, m.master_key)
   left join staged._ident_input i on (i.feed_id, i.record_key, i.kind) = (m.feed_id, m.record_key, m.kind)
