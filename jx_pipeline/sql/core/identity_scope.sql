@@ -4,9 +4,9 @@
 -- current record of the same kind without an ID or credit code sharing a name with one of them, old or new:
 -- such a record meets masters by name (with its birth date, phone or door plate, or alone), so a change can
 -- move only records of its own names. The records of those names not read are taken from the memory, where
--- they are as they were. A record's ID alone decides its master: the records with one of those names
--- (ident_named) are read for the per-name keys but not resolved again. The masters the scope's records leave
--- or join are named and counted again (identity_masters.sql).
+-- they are as they were. A record's ID alone decides its master: the records with an ID of those names are
+-- read for the per-name keys but not resolved again. The masters the scope's records leave or join are named
+-- and counted again (identity_masters.sql).
 -- (a record read without a membership counts as changed: a run repairs it)
 create temp table ident_known on commit drop as
 select o.* from staged._ident_input o join ident_want w using (feed_id, record_key);
@@ -20,12 +20,33 @@ select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.recor
           (select 1 from core.identity_member m
             where (m.feed_id, m.record_key, m.kind) = (n.feed_id, n.record_key, n.kind)));
 
--- the other records of those names, as remembered (not read: their partitions did not change)
+-- the names of those records, old and new; the records read that the rules need (changed, or of those names:
+-- the others keep their memberships)
+create temp table ident_names on commit drop as
+select kind, new_name as name from ident_changed where new_name is not null
+union
+select kind, old_name from ident_changed where old_name is not null;
+analyze ident_names;
+create temp table ident_read_named on commit drop as
+select f.feed_id, f.record_key, f.kind, f.code is null as keyless
+  from ident_fp f join ident_names c on (c.kind, c.name) = (f.kind, f.name);
+delete from ident_person p
+ where not exists (select 1 from ident_changed c
+                    where (c.feed_id, c.record_key, c.kind) = (p.feed_id, p.record_key, 'person'))
+   and not exists (select 1 from ident_read_named n
+                    where (n.feed_id, n.record_key, n.kind) = (p.feed_id, p.record_key, 'person'));
+delete from ident_org_named o
+ where not exists (select 1 from ident_changed c
+                    where (c.feed_id, c.record_key, c.kind) = (o.feed_id, o.record_key, 'legal_person'))
+   and not exists (select 1 from ident_read_named n
+                    where (n.feed_id, n.record_key, n.kind) = (o.feed_id, o.record_key, 'legal_person'));
+
+-- the other records of those names, as remembered (not read: their partitions did not change); those without
+-- an ID or credit code are resolved again, and remembered again from here
 create temp table ident_from_memory on commit drop as
 select m.*
   from staged._ident_input m
-  join (select kind, new_name as name from ident_changed union select kind, old_name from ident_changed) c
-    on (c.kind, c.name) = (m.kind, m.name)
+  join ident_names c on (c.kind, c.name) = (m.kind, m.name)
  where not exists (select 1 from ident_want w where (w.feed_id, w.record_key) = (m.feed_id, m.record_key));
 insert into ident_person
 select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition
@@ -33,41 +54,16 @@ select feed_id, record_key, code, given, birth_date, phone, entity_id, _partitio
 insert into ident_org_named
 select feed_id, record_key, code, given, _partition, name_key
   from ident_from_memory where kind = 'legal_person';
-insert into ident_fp select * from ident_from_memory;
-analyze ident_fp;
+insert into ident_fp select * from ident_from_memory where code is null;
+analyze ident_person, ident_org_named;
 
-create temp table ident_named on commit drop as
-select f.feed_id, f.record_key, f.kind
-  from ident_fp f
-  join (select kind, new_name as name from ident_changed union select kind, old_name from ident_changed) c
-    on c.kind = f.kind and c.name = f.name;
-create unique index on ident_named (feed_id, record_key, kind);
 create temp table ident_scope on commit drop as
 select feed_id, record_key, kind from ident_changed
 union
-select n.feed_id, n.record_key, n.kind
-  from ident_named n
- where (n.kind = 'person' and exists (select 1 from ident_person p
-                                        where (p.feed_id, p.record_key) = (n.feed_id, n.record_key)
-                                          and p.id_number is null))
-    or (n.kind = 'legal_person' and exists (select 1 from ident_org_named o
-                                              where (o.feed_id, o.record_key) = (n.feed_id, n.record_key)
-                                                and o.credit_code is null));
+select feed_id, record_key, kind from ident_read_named where keyless
+union
+select feed_id, record_key, kind from ident_from_memory where code is null;
 create unique index on ident_scope (feed_id, record_key, kind);
 analyze ident_scope;
-
 -- the rules read the scope's records and those of their names (every record of a name is there).
 -- identity_touched.sql keeps the scope's memberships only.
-alter table ident_person rename to ident_person_all;
-alter table ident_org_named rename to ident_org_named_all;
-create temp table ident_person on commit drop as
-select p.* from ident_person_all p
- where exists (select 1 from ident_scope s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'))
-    or exists (select 1 from ident_named s where (s.feed_id, s.record_key, s.kind) = (p.feed_id, p.record_key, 'person'));
-create temp table ident_org_named on commit drop as
-select o.* from ident_org_named_all o
- where exists (select 1 from ident_scope s
-                where (s.feed_id, s.record_key, s.kind) = (o.feed_id, o.record_key, 'legal_person'))
-    or exists (select 1 from ident_named s
-                where (s.feed_id, s.record_key, s.kind) = (o.feed_id, o.record_key, 'legal_person'));
-analyze ident_person, ident_org_named;
