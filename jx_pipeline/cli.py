@@ -182,18 +182,21 @@ def world_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dagster(argv: list[str], quiet: bool = False, progress: bool = False) -> int:
+def _dagster(argv: list[str], quiet: bool = False, progress: bool = False, pools: bool = False) -> int:
+    """Dagster's CLI in a process of its own; ``pools``: the catalog's pool limits written first, in that process
+    (lib/dagster_run.py)."""
     # Dagster's deprecation/beta warnings are noise for a user of the pipeline; PYTHONWARNINGS overrides.
     env = {"PYTHONWARNINGS": "ignore", **os.environ, **settings.dagster_env()}
     os.makedirs(env["JX_DAGSTER_ARTIFACTS"], exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), argv[0])
+    cmd = [sys.executable, "-m", "jx_pipeline.lib.dagster_run", *argv[1:]] if pools else [exe, *argv[1:]]
     out = subprocess.DEVNULL if quiet else None
     if not progress:
-        return subprocess.call([exe, *argv[1:]], env=env, stdout=out)
+        return subprocess.call(cmd, env=env, stdout=out)
     from jx_pipeline.lib import progress as run_progress  # imports dagster (~2 s): only when following a run
 
     os.environ.update(settings.dagster_env())  # the run's events are read from the same instance
-    return run_progress.follow(subprocess.Popen([exe, *argv[1:]], env=env, stdout=out), _log)
+    return run_progress.follow(subprocess.Popen(cmd, env=env, stdout=out), _log)
 
 
 def _world_days() -> str:
@@ -219,7 +222,6 @@ LINK_OP = "core__entity_link"  # the op of asset core/entity_link
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    _sync_pools()
     if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
         from jx_pipeline.lib import workers
 
@@ -253,6 +255,7 @@ def materialize(args: argparse.Namespace) -> int:
             ),
         ],
         progress=args.progress,
+        pools=True,
     )
     _quarantine_report()  # checks that failed as warnings: the run went on without those partitions
     if rc != 0:
@@ -683,5 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``jx-pipeline`` command: ``main``, then the process ends without tearing its modules down."""
+    from jx_pipeline.lib.dagster_run import exit_now
+
+    exit_now(main() or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -90,6 +90,24 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.rollback()
 
 
+def test_an_empty_table_takes_every_row_swapped_in(probe):
+    conn = probe
+    before = _state(conn)[1]
+    _new_rows(conn)
+    expected = conn.execute("select * from probe_new order by id").fetchall()
+    conn.execute("delete from core.probe")  # the first run: nothing written yet
+    out = rebuild.write(conn, "probe", "probe_new", ("id",))
+    assert out == {"mode": "swapped", "deleted": 0, "inserted": 1000}
+    assert _state(conn) == (expected, before)
+    conn.rollback()
+    _new_rows(conn)
+    conn.execute("delete from core.probe")
+    out = rebuild.write(conn, "probe", "probe_new", ("id",), swap=False)
+    assert out["mode"] == "changed rows"  # as asked
+    assert conn.execute(ROWS).fetchall() == expected
+    conn.rollback()
+
+
 @pytest.mark.parametrize("declared", [True, False])
 def test_a_reader_that_declared_the_table_never_sees_it_empty(probe, scratch_db, declared):
     """A reader's REPEATABLE READ snapshot (the marts' refresh) taken before a swap commits would find the new

@@ -42,6 +42,16 @@ def write(
             (f"core.{table}",),
         ).fetchall()
     ]
+    names = sql.SQL(", ").join(map(sql.Identifier, cols))
+    if (
+        scope is None
+        and swap is not False
+        and not conn.execute(sql.SQL("select exists (select 1 from {})").format(target)).fetchone()[0]
+    ):
+        # an empty table (the first run): every row is new, no diff to find
+        _swap(conn, table, rows, names)
+        fresh = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
+        return {"mode": "swapped", "deleted": 0, "inserted": fresh}
     rest = [c for c in cols if c not in key]
     differ = sql.SQL(" or ").join(
         [
@@ -75,7 +85,6 @@ def write(
     if swap is None:
         total = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
         swap = stale + fresh > SWAP_SHARE * max(total, 1)
-    names = sql.SQL(", ").join(map(sql.Identifier, cols))
     if swap:
         _swap(conn, table, rows, names)
         mode = "swapped"
