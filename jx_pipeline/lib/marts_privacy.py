@@ -78,22 +78,27 @@ def scan(conn: psycopg.Connection, tables: list[str] | None = None, schema: str 
             ).fetchall()
         ]
     names = conn.execute("select to_regclass('core.person')").fetchone()[0] is not None
+    if names:
+        # persons' names that are not also a place's or an entity's, gathered once for every column's query
+        # (each column's query hashed every name of core.person again: 47 columns, ~1 s at scale 0.01)
+        conn.execute("drop table if exists pg_temp.privacy_names")
+        conn.execute(
+            "create temp table privacy_names on commit drop as"
+            " select name from core.person where length(name) >= 2"
+            " except select name from core.admin_unit where name is not null"
+            " except select short_name from core.admin_unit where short_name is not null"
+            " except select name from core.geo_entity where name is not null"
+        )
     found = []
     for table in tables:
         for column, typ in _text_columns(conn, schema, table):
             values = _values(schema, table, column, typ)
-            tests = [(k, sql.SQL("v ~ {}").format(sql.Literal(p))) for k, p in PATTERNS.items()]
+            # every pattern needs 11 characters or more: shorter values skip the regular expressions
+            tests = [
+                (k, sql.SQL("length(v) >= 11 and v ~ {}").format(sql.Literal(p))) for k, p in PATTERNS.items()
+            ]
             if names:
-                tests.append(
-                    (
-                        "person_name",
-                        sql.SQL(
-                            "length(v) >= 2 and v in (select name from core.person where name is not null)"
-                            " and v not in (select name from core.admin_unit union all select short_name"
-                            " from core.admin_unit union all select name from core.geo_entity where name is not null)"
-                        ),
-                    )
-                )
+                tests.append(("person_name", sql.SQL("v in (select name from privacy_names)")))
             counts = sql.SQL(", ").join(
                 sql.SQL("count(*) filter (where {})").format(cond) for _, cond in tests
             )

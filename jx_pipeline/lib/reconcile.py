@@ -261,6 +261,9 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
     master, key = ("core.person", "person_key") if kind == "person" else ("core.legal_person", "org_key")
     with conn.transaction():
         _current(conn, catalog, "reconcile_members", MEMBER_FIELD[kind])
+        # hashed, not two sorts of every key: the planner has no statistics on the fresh temporary table
+        # (1.97 s -> 1.17 s for persons at scale 0.01)
+        conn.execute("set local enable_mergejoin = off")
         expected, found, missing, stray, dangling, miscounted = conn.execute(
             f"""with m as (select * from core.identity_member where kind = %(kind)s),
                      both_sides as (
