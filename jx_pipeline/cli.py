@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from jx_pipeline.lib import executor_config, localpg, settings
+from jx_pipeline.lib import dagster_run, executor_config, localpg, settings
 from jx_pipeline.lib.errors import JxError, mask_url
 
 
@@ -222,6 +222,8 @@ LINK_OP = "core__entity_link"  # the op of asset core/entity_link
 
 def materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    # Dagster's storage answers (one clear error here, not the retries and tracebacks of both processes)
+    connect(settings.resolve_urls()[1], what="Dagster storage").close()
     if args.executor == "celery":  # before the run: a stale worker or none at all is an error now, not later
         from jx_pipeline.lib import workers
 
@@ -257,6 +259,8 @@ def materialize(args: argparse.Namespace) -> int:
         progress=args.progress,
         pools=True,
     )
+    if rc == dagster_run.BEFORE_RUN:  # no run was created; the child printed why
+        return rc
     _quarantine_report()  # checks that failed as warnings: the run went on without those partitions
     if rc != 0:
         raise JxError(
@@ -688,9 +692,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """The ``jx-pipeline`` command: ``main``, then the process ends without tearing its modules down."""
-    from jx_pipeline.lib.dagster_run import exit_now
-
-    exit_now(main() or 0)
+    dagster_run.exit_now(main() or 0)
 
 
 if __name__ == "__main__":

@@ -90,14 +90,27 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.rollback()
 
 
+class _Recorded:
+    """The connection, with the text of every statement run through it kept."""
+
+    def __init__(self, conn):
+        self.conn, self.statements = conn, []
+
+    def execute(self, query, *args, **kwargs):
+        self.statements.append(query if isinstance(query, str) else query.as_string(self.conn))
+        return self.conn.execute(query, *args, **kwargs)
+
+
 def test_an_empty_table_takes_every_row_swapped_in(probe):
     conn = probe
     before = _state(conn)[1]
     _new_rows(conn)
     expected = conn.execute("select * from probe_new order by id").fetchall()
     conn.execute("delete from core.probe")  # the first run: nothing written yet
-    out = rebuild.write(conn, "probe", "probe_new", ("id",))
+    recorded = _Recorded(conn)
+    out = rebuild.write(recorded, "probe", "probe_new", ("id",))
     assert out == {"mode": "swapped", "deleted": 0, "inserted": 1000}
+    assert not [q for q in recorded.statements if "rebuild_diff" in q]  # no diff of 1000 new rows
     assert _state(conn) == (expected, before)
     conn.rollback()
     _new_rows(conn)
@@ -105,6 +118,16 @@ def test_an_empty_table_takes_every_row_swapped_in(probe):
     out = rebuild.write(conn, "probe", "probe_new", ("id",), swap=False)
     assert out["mode"] == "changed rows"  # as asked
     assert conn.execute(ROWS).fetchall() == expected
+    conn.rollback()
+    conn.execute("create temp table probe_new (like core.probe) on commit drop")
+    conn.execute("delete from core.probe")
+    # nothing to write into an empty table: left as it is, not rebuilt
+    assert rebuild.write(conn, "probe", "probe_new", ("id",)) == {
+        "mode": "changed rows",
+        "deleted": 0,
+        "inserted": 0,
+    }
+    assert _state(conn) == ([], before)
     conn.rollback()
 
 

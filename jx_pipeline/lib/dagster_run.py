@@ -19,6 +19,10 @@ def _log(msg: str) -> None:
     print(f"jx-pipeline: {msg}", flush=True)
 
 
+# the exit code of a failure before any run was created (its error already printed): the parent adds nothing
+BEFORE_RUN = 3
+
+
 def main(argv: list[str]) -> int:
     from jx_pipeline.lib import pools
 
@@ -28,7 +32,7 @@ def main(argv: list[str]) -> int:
         if os.environ.get("JX_DEBUG") == "1":
             raise
         print(exc.render(), file=sys.stderr)
-        return 2
+        return BEFORE_RUN
     if changed:
         _log(f"Dagster pool limits set from the catalog: {changed}")
     from dagster._cli import main as dagster_main
@@ -37,17 +41,21 @@ def main(argv: list[str]) -> int:
     try:
         dagster_main()
     except SystemExit as done:  # click ends every command this way
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if isinstance(done.code, int) or done.code is None:
+            return done.code or 0
+        print(done.code, file=sys.stderr)  # sys.exit("message"), as the interpreter would
+        return 1
     return 0
 
 
 def exit_now(code: int) -> None:
     """End the process once its work is done and its output flushed, without the interpreter's teardown of
     every module Dagster imported (~0.7 s per process, paid twice by every ``jx-pipeline materialize``). Only
-    after the work: the run's events are already in storage, and its connections close with the process."""
-    import logging
+    after the work: the run's events are already in storage, and its connections close with the process. The
+    exit handlers still run (logging's, multiprocessing's: the forkserver's socket directory)."""
+    import atexit
 
-    logging.shutdown()
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

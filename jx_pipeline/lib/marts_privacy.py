@@ -77,6 +77,11 @@ def scan(conn: psycopg.Connection, tables: list[str] | None = None, schema: str 
                 (schema,),
             ).fetchall()
         ]
+    with conn.transaction():  # privacy_names lives for the scan (a connection in autocommit too)
+        return _scan(conn, tables, schema)
+
+
+def _scan(conn: psycopg.Connection, tables: list[str], schema: str) -> list[Finding]:
     names = conn.execute("select to_regclass('core.person')").fetchone()[0] is not None
     if names:
         # persons' names that are not also a place's or an entity's, gathered once for every column's query

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import psycopg
@@ -71,3 +72,15 @@ def connect(
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def settings_for(conn: psycopg.Connection, **values: str) -> Iterator[None]:
+    """Server settings (e.g. a planner's ``enable_mergejoin='off'``) for the statements of the block only, put
+    back as they were after it (``set local`` would last to the end of the whole transaction)."""
+    before = {k: conn.execute("select current_setting(%s)", (k,)).fetchone()[0] for k in values}
+    for k, v in values.items():
+        conn.execute("select set_config(%s, %s, true)", (k, v))
+    yield
+    for k, v in before.items():  # not after an error: the transaction is aborted, its settings with it
+        conn.execute("select set_config(%s, %s, true)", (k, v))

@@ -46,9 +46,13 @@ def write(
     if (
         scope is None
         and swap is not False
-        and not conn.execute(sql.SQL("select exists (select 1 from {})").format(target)).fetchone()[0]
+        and conn.execute(
+            sql.SQL("select not exists (select 1 from {}) and exists (select 1 from {})").format(
+                target, sql.Identifier(rows)
+            )
+        ).fetchone()[0]
     ):
-        # an empty table (the first run): every row is new, no diff to find
+        # an empty table given rows (the first run): every row is new, no diff to find
         _swap(conn, table, rows, names)
         fresh = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
         return {"mode": "swapped", "deleted": 0, "inserted": fresh}

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, DatabaseSource, Feed
 from jx_pipeline.lib import ingest, linking, quarantine, staging
-from jx_pipeline.lib.pg import connect
+from jx_pipeline.lib.pg import connect, settings_for
 
 # Identity kinds and the field that makes a feed's records members of that kind (as lib/identity.py reads them).
 MEMBER_FIELD = {"person": "person_name", "legal_person": "org_name"}
@@ -263,24 +263,25 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
         _current(conn, catalog, "reconcile_members", MEMBER_FIELD[kind])
         # hashed, not two sorts of every key: the planner has no statistics on the fresh temporary table
         # (1.97 s -> 1.17 s for persons at scale 0.01)
-        conn.execute("set local enable_mergejoin = off")
-        expected, found, missing, stray, dangling, miscounted = conn.execute(
-            f"""with m as (select * from core.identity_member where kind = %(kind)s),
-                     both_sides as (
-                         select count(c.record_key) as expected, count(m.record_key) as found,
-                                count(*) filter (where m.record_key is null) as missing,
-                                count(*) filter (where c.record_key is null) as stray
-                           from reconcile_members c
-                           full join m on m.feed_id = c.feed_id and m.record_key = c.record_key)
-                select (select expected from both_sides), (select found from both_sides),
-                       (select missing from both_sides), (select stray from both_sides),
-                       (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
-                       (select count(*) from {master} p
-                          left join (select master_key, count(*) n from m group by master_key) g
-                            on g.master_key = p.{key}
-                         where p.records <> coalesce(g.n, 0))""",
-            {"kind": kind},
-        ).fetchone()
+        with settings_for(conn, enable_mergejoin="off"):
+            tally = conn.execute(
+                f"""with m as (select * from core.identity_member where kind = %(kind)s),
+                         both_sides as (
+                             select count(c.record_key) as expected, count(m.record_key) as found,
+                                    count(*) filter (where m.record_key is null) as missing,
+                                    count(*) filter (where c.record_key is null) as stray
+                               from reconcile_members c
+                               full join m on m.feed_id = c.feed_id and m.record_key = c.record_key)
+                    select (select expected from both_sides), (select found from both_sides),
+                           (select missing from both_sides), (select stray from both_sides),
+                           (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
+                           (select count(*) from {master} p
+                              left join (select master_key, count(*) n from m group by master_key) g
+                                on g.master_key = p.{key}
+                             where p.records <> coalesce(g.n, 0))""",
+                {"kind": kind},
+            ).fetchone()
+    expected, found, missing, stray, dangling, miscounted = tally
     return Tally(
         expected,
         found,
