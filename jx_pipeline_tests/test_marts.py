@@ -73,8 +73,16 @@ def test_refresh_publishes_every_mart_with_its_row_count(built, wh):
         ).fetchone()[0]
     )
     assert counts["feed_link_coverage"] == len(built[0].feeds)
-    # nothing built aside is left behind
+    # nothing built aside is left behind, nor the refresh's working tables
     assert not wh.execute("select relname from pg_class where relname like '%%\\_\\_next%%'").fetchall()
+    assert [wh.execute("select to_regclass(%s)", (t,)).fetchone()[0] for t in marts.WORK] == [None] * 3
+
+
+def test_the_pipeline_connects_with_jit_off(wh, warehouse_url):
+    """lib/pg.py's SESSION_OPTIONS: JIT compiled the marts' recount over 40 feeds for longer than it ran."""
+    assert wh.execute("show jit").fetchone() == ("off",)
+    with psycopg.connect(warehouse_url) as plain:  # the server's own default
+        assert plain.execute("show jit").fetchone() == ("on",)
 
 
 def test_every_table_and_column_has_a_chinese_and_english_comment(built, wh):

@@ -63,34 +63,42 @@ def _record_select(feed: Feed, latest: sql.Composable) -> sql.Composed:
         else sql.SQL("null::text")
     )
     return sql.SQL(
-        "insert into mart_record select {feed}, record_key, _partition, {day}, {amount}, {flat}"
-        " from {latest} where {alive}"
+        "select {feed}::text as feed_id, record_key::text, _partition as partition_key, {day}::date as record_date,"
+        " {amount}::numeric as amount, {flat}::text as flat from {latest} where {alive}"
     ).format(
         feed=sql.Literal(feed.id), day=day, amount=amount, flat=flat, latest=latest, alive=linking.alive(feed)
     )
 
 
 def _inputs(conn: psycopg.Connection, catalog: Catalog) -> None:
-    """mart_feed (the catalog) and mart_record (every current, not deleted record: its date, amount and flat —
-    never its name, ID, phone or address) as temporary tables of the refresh's transaction."""
+    """staged._mart_feed (the catalog) and staged._mart_record (every current, not deleted record: its date,
+    amount and flat — never its name, ID, phone or address), tables of the refresh's transaction (WORK)."""
     depts = {d.code: d for d in catalog.departments}
     conn.execute(
-        """create temp table mart_feed (feed_id text primary key, department text, department_name text,
-               feed_name text, feed_name_en text, domain text) on commit drop"""
+        """create unlogged table staged._mart_feed (feed_id text primary key, department text,
+               department_name text, feed_name text, feed_name_en text, domain text)"""
     )
-    with conn.cursor().copy("copy mart_feed from stdin") as copy:
+    with conn.cursor().copy("copy staged._mart_feed from stdin") as copy:
         for f in catalog.feeds:
             copy.write_row((f.id, f.department, depts[f.department].name, f.name, f.name_en, f.domain))
-    conn.execute(
-        """create temp table mart_record (feed_id text, record_key text, partition_key text, record_date date,
-               amount numeric, flat text) on commit drop"""
-    )
-    for feed in catalog.feeds:
-        latest = staging.current(conn, feed)
-        if latest is not None:
-            conn.execute(_record_select(feed, latest))
-    conn.execute("create index on mart_record (feed_id, record_key)")
-    conn.execute("analyze mart_record")
+    selects = [
+        _record_select(feed, latest)
+        for feed in catalog.feeds
+        if (latest := staging.current(conn, feed)) is not None
+    ]
+    # one statement: the feeds' latest versions are sorted by parallel workers (18 s -> 11 s at scale 0.1)
+    if selects:
+        conn.execute(
+            sql.SQL("create unlogged table staged._mart_record as {}").format(
+                sql.SQL(" union all ").join(selects)
+            )
+        )
+    else:
+        conn.execute(
+            """create unlogged table staged._mart_record (feed_id text, record_key text, partition_key text,
+                   record_date date, amount numeric, flat text)"""
+        )
+    conn.execute("analyze staged._mart_record")
     conn.execute(
         "create temp table mart_quarantine (feed_id text, partition_key text, reason text) on commit drop"
     )
@@ -101,7 +109,9 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog) -> None:
 
 
 def _service_rows(conn: psycopg.Connection, catalog: Catalog, counts: dict[str, int]) -> list[tuple]:
-    days = dict(conn.execute("select feed_id, max(partition_key) from mart_record group by 1").fetchall())
+    days = dict(
+        conn.execute("select feed_id, max(partition_key) from staged._mart_record group by 1").fetchall()
+    )
     refreshed = conn.execute("select now()").fetchone()[0]
     rows = []
     for name in MARTS:
@@ -166,6 +176,11 @@ def _swap(conn: psycopg.Connection) -> None:
                 )
 
 
+# the refresh's large working tables: unlogged tables of its own transaction, created and dropped in it (never
+# committed, never seen by another session); a temporary table would keep parallel workers out of every query
+# reading it (mart_link at scale 0.1: 31.5 s -> 18 s)
+WORK = ("staged._mart_feed", "staged._mart_record", "staged._mart_link")
+
 CORE_READ = (
     "core.entity_link",
     "core.identity_member",
@@ -202,4 +217,5 @@ def refresh(
         _swap(conn)
         if before_commit:
             before_commit(conn)
+        conn.execute("drop table " + ", ".join(WORK))
     return counts

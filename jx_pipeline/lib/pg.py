@@ -17,6 +17,10 @@ import psycopg
 from jx_pipeline.lib.errors import JxError, mask_url
 
 T = TypeVar("T")
+# Server settings of every connection the pipeline opens. JIT off: its compile time exceeds its gain on the
+# pipeline's queries (a union over 40 feeds' tables compiled 7,766 functions: the marts' population recount took
+# 37 s with it, 24 s without, at scale 0.1).
+SESSION_OPTIONS = "-c jit=off"
 # How long a pipeline step waits for a server that refuses connections before it fails with a clear error.
 STEP_WAIT_S = 30.0
 _DRIVER = re.compile(r"^postgres(ql)?\+[a-z0-9_]+://", re.I)
@@ -57,7 +61,9 @@ def connect(
     """Connect, retrying with backoff for up to ``wait`` seconds while the server is not ready."""
 
     def attempt() -> psycopg.Connection:
-        return psycopg.connect(libpq_url(url), autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(
+            libpq_url(url), autocommit=autocommit, connect_timeout=10, options=SESSION_OPTIONS
+        )
 
     try:
         return with_backoff(attempt, wait_s=wait, retry_on=server_not_ready)

@@ -14,7 +14,7 @@ with home as (  -- each person once, in the units holding their home's village
       from org_type group by 1
 ), econ_feed as (
     select i.unit_code, k.feed_id, count(*) as n, sum(k.amount) as amount
-      from mart_link k join mart_entity e using (entity_id) join mart_village_in i using (village_code)
+      from staged._mart_link k join mart_entity e using (entity_id) join mart_village_in i using (village_code)
      where k.domain = 'economy'
      group by 1, 2
 ), econ as (

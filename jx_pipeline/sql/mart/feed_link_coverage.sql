@@ -2,7 +2,7 @@
 -- staged pass rate — how much of each department's data is attached to the map — and what was left out.
 create table mart.feed_link_coverage__next as
 with cur as (
-    select feed_id, count(*) as records, max(partition_key) as data_day from mart_record group by 1
+    select feed_id, count(*) as records, max(partition_key) as data_day from staged._mart_record group by 1
 ), link as (
     select feed_id,
            count(*) filter (where method = 'address_exact')      as address_exact,
@@ -14,7 +14,7 @@ with cur as (
            count(*) filter (where method = 'outside_city')       as outside_city,
            count(*) filter (where method = 'unmatched')          as unmatched,
            count(*)                                              as rows
-      from mart_link group by 1
+      from staged._mart_link group by 1
 ), quality as (  -- the staged pass rate over the partitions that are published (quarantined ones left out)
     select s.feed_id, count(*) as partitions,
            round(case when sum(s.rows_read) = 0 then 1 else sum(s.pass_rate * s.rows_read) / sum(s.rows_read) end, 4)
@@ -47,7 +47,7 @@ select f.department, f.department_name, f.feed_id, f.feed_name, f.feed_name_en, 
        coalesce(x.partitions, 0)::int as partitions_quarantined,
        coalesce(x.reasons, '{}') as quarantine_reasons,
        c.data_day::date as data_day
-  from mart_feed f
+  from staged._mart_feed f
   left join cur c using (feed_id)
   left join link l using (feed_id)
   left join quality q using (feed_id)

@@ -1,18 +1,21 @@
 -- One row per geographic entity: what it is, where, how big, and what the departments know about it.
 -- Persons only as counts; a count describing 1 to min_persons - 1 persons is null with its _suppressed flag.
 create table mart.geo_entity_profile__next as
-with rec as (
-    select entity_id,
+with k as (  -- one pass over the linked records, by hash aggregates (reading them in entity order through an
+             -- index reads the table at random: 26 s instead of ~10 s at scale 0.1)
+    select entity_id, department,
            count(*) filter (where domain = 'population')   as population,
            count(*) filter (where domain = 'legal_person') as legal_person,
            count(*) filter (where domain = 'economy')      as economy,
            count(*) filter (where domain = 'other')        as other,
            max(record_date)                                as last_record_date
-      from mart_link where entity_id is not null group by 1
+      from staged._mart_link where entity_id is not null group by 1, 2
+), rec as (
+    select entity_id, sum(population) as population, sum(legal_person) as legal_person,
+           sum(economy) as economy, sum(other) as other, max(last_record_date) as last_record_date
+      from k group by 1
 ), recorded as (  -- distinct persons behind the population records: the records describe them
-    select entity_id, count(distinct person_key) as persons
-      from mart_link where person_key is not null and entity_id is not null
-     group by 1
+    select entity_id, count(*) as persons from mart_person_entity group by 1
 ), home as (
     select entity_id, count(*) as residents, count(distinct coalesce(flat, '')) as households
       from mart_resident group by 1
@@ -25,11 +28,11 @@ with rec as (
            coalesce(p.persons, 0) between 1 and %(min_persons)s - 1     as population
       from mart_entity e left join home h using (entity_id) left join recorded p using (entity_id)
 ), dept as (  -- per department; population records left out where they describe too few persons
-    select k.entity_id, jsonb_object_agg(k.department, k.n order by k.department) as by_department
-      from (select l.entity_id, l.department, count(*) as n
-              from mart_link l join hidden s using (entity_id)
-             where not (l.domain = 'population' and s.population)
-             group by 1, 2) k
+    select entity_id, jsonb_object_agg(department, n order by department) as by_department
+      from (select k.entity_id, k.department,
+                   k.legal_person + k.economy + k.other + case when s.population then 0 else k.population end as n
+              from k join hidden s using (entity_id)) x
+     where n > 0
      group by 1
 )
 select e.entity_id, e.entity_type, e.entity_class, c.class_zh, e.name,

@@ -1,7 +1,8 @@
--- What every mart is built from, as temporary tables of the refresh's transaction (one snapshot of core):
--- entities with their class, place and size; current records with their link; each person's and each
--- organisation's home entity. mart_feed and mart_record (current, not quarantined staged records) are
--- written by lib/marts.py before this file runs. Nothing personal leaves these tables except as counts.
+-- What every mart is built from, as tables of the refresh's transaction (one snapshot of core): entities with
+-- their class, place and size; current records with their link; each person's and each organisation's home
+-- entity. staged._mart_feed and staged._mart_record (current, not quarantined staged records) are written by
+-- lib/marts.py before this file runs; the three staged._mart_* tables are read by parallel workers (a temporary
+-- table is not) and dropped before the commit (marts.WORK). Nothing personal leaves them except as counts.
 
 -- every village with its town and county
 create temp table mart_place on commit drop as
@@ -44,28 +45,31 @@ analyze mart_entity;
 -- the planner guesses that 3 in 100 records match on (feed_id, record_key) and would probe identity_member's
 -- index once per record, twice (7.5 s instead of 4.3 s at scale 0.01)
 set local enable_nestloop = off;
-create temp table mart_link on commit drop as
+create unlogged table staged._mart_link as
 select l.feed_id, l.record_key, l.entity_id, l.method, f.domain, f.department, r.record_date, r.amount, r.flat,
        p.master_key as person_key, o.master_key as org_key
   from core.entity_link l
-  join mart_record r on r.feed_id = l.feed_id and r.record_key = l.record_key
-  join mart_feed f on f.feed_id = l.feed_id
+  join staged._mart_record r on r.feed_id = l.feed_id and r.record_key = l.record_key
+  join staged._mart_feed f on f.feed_id = l.feed_id
   left join core.identity_member p
     on p.feed_id = l.feed_id and p.record_key = l.record_key and p.kind = 'person' and f.domain = 'population'
   left join core.identity_member o
     on o.feed_id = l.feed_id and o.record_key = l.record_key and o.kind = 'legal_person';
 set local enable_nestloop = on;
-create index on mart_link (entity_id);
-analyze mart_link;
+analyze staged._mart_link;  -- read whole by hash aggregates: no index (one on entity_id cost 5.8 s at scale 0.1)
+
+-- each person at each entity their population records are linked to (the marts count these pairs too)
+create temp table mart_person_entity on commit drop as
+select person_key, entity_id, count(*) as n, max(record_date) as last,
+       mode() within group (order by flat) as flat
+  from staged._mart_link where person_key is not null and entity_id is not null
+ group by 1, 2;
 
 -- each person's home: the entity most of their population records are linked to (then the latest), and the
 -- flat (building/unit/room) written most often there; a household is a distinct (home, flat)
 create temp table mart_resident on commit drop as
 select distinct on (person_key) person_key, entity_id, flat
-  from (select person_key, entity_id, count(*) as n, max(record_date) as last,
-               mode() within group (order by flat) as flat
-          from mart_link where person_key is not null and entity_id is not null
-         group by 1, 2) x
+  from mart_person_entity
  order by person_key, n desc, last desc nulls last, entity_id;
 create index on mart_resident (entity_id);
 
@@ -81,7 +85,7 @@ select distinct on (x.org_key) x.org_key, x.entity_id,
                       when p.credit_code is null then 'no_credit_code' else 'other' end
        end as org_type
   from (select org_key, entity_id, count(*) as n, max(record_date) as last
-          from mart_link where org_key is not null and entity_id is not null
+          from staged._mart_link where org_key is not null and entity_id is not null
          group by 1, 2) x
   join core.legal_person p on p.org_key = x.org_key
  order by x.org_key, x.n desc, x.last desc nulls last, x.entity_id;
