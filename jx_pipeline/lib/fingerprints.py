@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from jx_pipeline.lib.pg import settings_for
 from jx_pipeline.lib.warehouse import run_sql
 
 
@@ -76,20 +77,28 @@ class Memory:
             return
         keys = sql.SQL(", ").join(map(sql.Identifier, self.keys))
         same = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in self.keys)
-        scope = sql.Identifier(self.scope)
-        conn.execute(sql.SQL("delete from {} a using {} b where {}").format(stored, scope, same))
-        conn.execute(
-            sql.SQL("insert into {} select a.* from {} a join {} b using ({})").format(
-                stored, mine, scope, keys
+        scope_table = sql.Identifier(self.scope)
+        stored_rows = conn.execute(
+            "select reltuples from pg_class where oid = %s::regclass", (f"staged.{self.table}",)
+        )
+        # a few records of many: found by the primary key, not by hashing every stored row (the partitions'
+        # update at scale 0.1: 4.4 s -> 0.5 s for 89k records of 9.1M)
+        few = scope * 20 < stored_rows.fetchone()[0]
+        by_key = {"enable_hashjoin": "off", "enable_mergejoin": "off"} if few else {}
+        with settings_for(conn, **by_key):
+            conn.execute(sql.SQL("delete from {} a using {} b where {}").format(stored, scope_table, same))
+            conn.execute(
+                sql.SQL("insert into {} select a.* from {} a join {} b using ({})").format(
+                    stored, mine, scope_table, keys
+                )
             )
-        )
-        if not self.partitions:
-            return
-        # the records read but left as they were may have a version in another partition (re-delivered as they
-        # were): lib/changes.py finds a record by the partition remembered here
-        conn.execute(
-            sql.SQL(
-                "update {} a set _partition = b._partition from {} b where {} and a._partition is distinct from"
-                " b._partition"
-            ).format(stored, mine, same)
-        )
+            if not self.partitions:
+                return
+            # the records read but left as they were may have a version in another partition (re-delivered as
+            # they were): lib/changes.py finds a record by the partition remembered here
+            conn.execute(
+                sql.SQL(
+                    "update {} a set _partition = b._partition from {} b where {} and a._partition is distinct"
+                    " from b._partition"
+                ).format(stored, mine, same)
+            )

@@ -217,12 +217,12 @@ def staged(conn: psycopg.Connection, feed: Feed, partitions: list[str]) -> Tally
 # --- core ------------------------------------------------------------------------------------------------------
 
 
-def _current(conn: psycopg.Connection, catalog: Catalog, table: str, kind_field: str | None = None) -> None:
-    """Fill temp table ``table`` (feed_id, record_key) with the current records of every staged feed: not
-    deleted ones (links), or all of those mapping ``kind_field`` (identities, as resolution reads them)."""
-    name = sql.Identifier(table)
-    conn.execute(sql.SQL("drop table if exists {}").format(name))
-    conn.execute(sql.SQL("create temp table {} (feed_id text, record_key text) on commit drop").format(name))
+def _current(
+    conn: psycopg.Connection, catalog: Catalog, kind_field: str | None = None
+) -> sql.Composable | None:
+    """The keys (feed_id, record_key) of the current records of every staged feed, as one query: not deleted
+    ones (links), or all of those mapping ``kind_field`` (identities, as resolution reads them)."""
+    selects = []
     for feed in catalog.feeds:
         if kind_field and kind_field not in feed.columns.values():
             continue
@@ -234,24 +234,51 @@ def _current(conn: psycopg.Connection, catalog: Catalog, table: str, kind_field:
                 staging.staged_table(feed), quarantine.good_partitions(feed)
             )
         cond = sql.SQL("true") if kind_field else linking.alive(feed)
-        conn.execute(
-            sql.SQL("insert into {} select {}, record_key from {} where {}").format(
-                name, sql.Literal(feed.id), latest, cond
+        selects.append(
+            sql.SQL("select {}::text as feed_id, record_key::text from {} where {}").format(
+                sql.Literal(feed.id), latest, cond
             )
         )
+    return sql.SQL(" union all ").join(selects) if selects else None
+
+
+_KEYS_TALLY = sql.SQL(
+    "select count(*), coalesce(bit_xor(hashtextextended(feed_id || '|' || record_key, 0)), 0) from ({}) k"
+)
+
+
+def _compare(
+    conn: psycopg.Connection, current: sql.Composable | None, rows: sql.Composable
+) -> tuple[int, ...]:
+    """(expected, found, missing, stray): the current records' keys against a core table's (``rows``: a query of
+    its feed_id, record_key). First by count and a 64-bit hash of the keys on each side, each side read once
+    by parallel workers; only when these differ, one full join of the keys says which are missing or stray
+    (scale 0.1, links: 20 s with the join, 4.6 s by the tallies)."""
+    empty = sql.SQL("select null::text as feed_id, null::text as record_key where false")
+    current = current or empty
+    expected = conn.execute(_KEYS_TALLY.format(current)).fetchone()
+    found = conn.execute(_KEYS_TALLY.format(rows)).fetchone()
+    if expected == found:
+        return expected[0], found[0], 0, 0
+    conn.execute(sql.SQL("create temp table reconcile_current on commit drop as {}").format(current))
+    # hashed, not two sorts of every key: the planner has no statistics on the fresh temporary table
+    with settings_for(conn, enable_mergejoin="off"):
+        return conn.execute(
+            sql.SQL(
+                """select count(c.record_key), count(l.record_key),
+                          count(*) filter (where l.record_key is null), count(*) filter (where c.record_key is null)
+                     from reconcile_current c
+                     full join ({}) l on l.feed_id = c.feed_id and l.record_key = c.record_key"""
+            ).format(rows)
+        ).fetchone()
 
 
 def links(conn: psycopg.Connection, catalog: Catalog) -> Tally:
     """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray."""
     with conn.transaction():
-        _current(conn, catalog, "reconcile_current")
-        # one full join (hashed) counts both sides and what each lacks
-        expected, found, missing, stray = conn.execute(
-            """select count(c.record_key), count(l.record_key),
-                      count(*) filter (where l.record_key is null), count(*) filter (where c.record_key is null)
-                 from reconcile_current c
-                 full join core.entity_link l on l.feed_id = c.feed_id and l.record_key = c.record_key"""
-        ).fetchone()
+        expected, found, missing, stray = _compare(
+            conn, _current(conn, catalog), sql.SQL("select feed_id, record_key from core.entity_link")
+        )
     return Tally(expected, found, {"records_without_link": missing, "links_without_record": stray})
 
 
@@ -260,28 +287,22 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
     every membership's master exists and every master's ``records`` equals its members."""
     master, key = ("core.person", "person_key") if kind == "person" else ("core.legal_person", "org_key")
     with conn.transaction():
-        _current(conn, catalog, "reconcile_members", MEMBER_FIELD[kind])
-        # hashed, not two sorts of every key: the planner has no statistics on the fresh temporary table
-        # (1.97 s -> 1.17 s for persons at scale 0.01)
-        with settings_for(conn, enable_mergejoin="off"):
-            tally = conn.execute(
-                f"""with m as (select * from core.identity_member where kind = %(kind)s),
-                         both_sides as (
-                             select count(c.record_key) as expected, count(m.record_key) as found,
-                                    count(*) filter (where m.record_key is null) as missing,
-                                    count(*) filter (where c.record_key is null) as stray
-                               from reconcile_members c
-                               full join m on m.feed_id = c.feed_id and m.record_key = c.record_key)
-                    select (select expected from both_sides), (select found from both_sides),
-                           (select missing from both_sides), (select stray from both_sides),
-                           (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
-                           (select count(*) from {master} p
-                              left join (select master_key, count(*) n from m group by master_key) g
-                                on g.master_key = p.{key}
-                             where p.records <> coalesce(g.n, 0))""",
-                {"kind": kind},
-            ).fetchone()
-    expected, found, missing, stray, dangling, miscounted = tally
+        expected, found, missing, stray = _compare(
+            conn,
+            _current(conn, catalog, MEMBER_FIELD[kind]),
+            sql.SQL("select feed_id, record_key from core.identity_member where kind = {}").format(
+                sql.Literal(kind)
+            ),
+        )
+        dangling, miscounted = conn.execute(
+            f"""with m as (select * from core.identity_member where kind = %(kind)s)
+                select (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
+                       (select count(*) from {master} p
+                          left join (select master_key, count(*) n from m group by master_key) g
+                            on g.master_key = p.{key}
+                         where p.records <> coalesce(g.n, 0))""",
+            {"kind": kind},
+        ).fetchone()
     return Tally(
         expected,
         found,
