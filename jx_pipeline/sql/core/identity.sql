@@ -26,18 +26,19 @@ select p.feed_id, p.record_key, 'person', k.m, 'id_number', p.id_number, p.name,
   from ident_person p join ident_pkey k using (id_number);
 
 -- a record without an ID joins the one master (with an ID) of the same name and birth date, phone, door plate,
--- or of the name alone; a key two masters share identifies nobody
+-- or of the name alone; a key two masters share identifies nobody (min = max: one master, by a hash aggregate;
+-- count(distinct) sorted every group)
 create temp table ix_name_birth on commit drop as
 select name, birth_date, min(master_key) m from ident_member
- where name is not null and birth_date is not null group by 1, 2 having count(distinct master_key) = 1;
+ where name is not null and birth_date is not null group by 1, 2 having min(master_key) = max(master_key);
 create temp table ix_name_phone on commit drop as
 select p.name, p.phone, min(k.m) m from ident_person p join ident_pkey k using (id_number)
- where p.name is not null and p.phone is not null group by 1, 2 having count(distinct k.m) = 1;
+ where p.name is not null and p.phone is not null group by 1, 2 having min(k.m) = max(k.m);
 create temp table ix_name_place on commit drop as
 select p.name, p.entity_id, min(k.m) m from ident_person p join ident_pkey k using (id_number)
- where p.name is not null and p.entity_id is not null group by 1, 2 having count(distinct k.m) = 1;
+ where p.name is not null and p.entity_id is not null group by 1, 2 having min(k.m) = max(k.m);
 create temp table ix_name on commit drop as
-select name, min(master_key) m from ident_member where name is not null group by 1 having count(distinct master_key) = 1;
+select name, min(master_key) m from ident_member where name is not null group by 1 having min(master_key) = max(master_key);
 analyze ix_name_birth, ix_name_phone, ix_name_place, ix_name;
 
 -- otherwise records without an ID meet on their own strongest key (name + birth date, phone or door plate),
@@ -76,7 +77,7 @@ select o.feed_id, o.record_key, 'legal_person', k.m, 'credit_code', o.credit_cod
 -- an organisation without a code joins the one master of the same standardized name, else stands alone
 create temp table ix_org_name on commit drop as
 select o.name_key, min(k.m) m from ident_org_named o join ident_okey k using (credit_code)
- where o.name_key is not null group by 1 having count(distinct k.m) = 1;
+ where o.name_key is not null group by 1 having min(k.m) = max(k.m);
 
 insert into ident_member
 select o.feed_id, o.record_key, 'legal_person',
