@@ -217,5 +217,7 @@ def refresh(
         _swap(conn)
         if before_commit:
             before_commit(conn)
-        conn.execute("drop table " + ", ".join(WORK))
+        conn.execute(
+            sql.SQL("drop table {}").format(sql.SQL(", ").join(sql.Identifier(*t.split(".")) for t in WORK))
+        )
     return counts
