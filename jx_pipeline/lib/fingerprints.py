@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib.pg import settings_for
+from jx_pipeline.lib.pg import key_tally, settings_for
 from jx_pipeline.lib.warehouse import run_sql
 
 
@@ -37,10 +37,8 @@ class Memory:
         )
         if known.fetchone() != (key,):
             return False
-        keys = sql.SQL(" || '|' || ").join(map(sql.Identifier, self.keys))
-        tally = sql.SQL("select count(*), bit_xor(hashtextextended({}, 0)) from {}")
-        stored = conn.execute(tally.format(keys, sql.Identifier("staged", self.table))).fetchone()
-        return stored[0] > 0 and conn.execute(tally.format(keys, sql.SQL(self.core))).fetchone() == stored
+        stored = key_tally(conn, sql.Identifier("staged", self.table), self.keys)
+        return stored[0] > 0 and key_tally(conn, sql.SQL(self.core), self.keys) == stored
 
     def scope_rows(self, conn: psycopg.Connection, known: bool) -> int | None:
         """Run the scope file and return how many records it keeps; None when every record is to be redone

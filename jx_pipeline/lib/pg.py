@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import psycopg
+from psycopg import sql
 
 from jx_pipeline.lib.errors import JxError, mask_url
 
@@ -78,6 +79,17 @@ def connect(
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def key_tally(conn: psycopg.Connection, source: sql.Composable, keys: tuple[str, ...]) -> tuple[int, int]:
+    """(rows, XOR of a 64-bit hash of each row's key) of ``source``, a table or an aliased subquery: two sets of
+    keys with the same tally are the same set but for a 64-bit collision, found by reading each side once."""
+    joined = sql.SQL(" || '|' || ").join(map(sql.Identifier, keys))
+    return conn.execute(
+        sql.SQL("select count(*), coalesce(bit_xor(hashtextextended({}, 0)), 0) from {}").format(
+            joined, source
+        )
+    ).fetchone()
 
 
 @contextmanager

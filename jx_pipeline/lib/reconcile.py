@@ -29,7 +29,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, DatabaseSource, Feed
 from jx_pipeline.lib import ingest, linking, quarantine, staging
-from jx_pipeline.lib.pg import connect, settings_for
+from jx_pipeline.lib.pg import connect, key_tally, settings_for
 
 # Identity kinds and the field that makes a feed's records members of that kind (as lib/identity.py reads them).
 MEMBER_FIELD = {"person": "person_name", "legal_person": "org_name"}
@@ -242,11 +242,6 @@ def _current(
     return sql.SQL(" union all ").join(selects) if selects else None
 
 
-_KEYS_TALLY = sql.SQL(
-    "select count(*), coalesce(bit_xor(hashtextextended(feed_id || '|' || record_key, 0)), 0) from ({}) k"
-)
-
-
 def _compare(
     conn: psycopg.Connection, current: sql.Composable | None, rows: sql.Composable
 ) -> tuple[int, ...]:
@@ -256,8 +251,9 @@ def _compare(
     (scale 0.1, links: 20 s with the join, 4.6 s by the tallies)."""
     empty = sql.SQL("select null::text as feed_id, null::text as record_key where false")
     current = current or empty
-    expected = conn.execute(_KEYS_TALLY.format(current)).fetchone()
-    found = conn.execute(_KEYS_TALLY.format(rows)).fetchone()
+    keys = ("feed_id", "record_key")
+    expected = key_tally(conn, sql.SQL("({}) c").format(current), keys)
+    found = key_tally(conn, sql.SQL("({}) l").format(rows), keys)
     if expected == found:
         return expected[0], found[0], 0, 0
     conn.execute(sql.SQL("create temp table reconcile_current on commit drop as {}").format(current))
