@@ -204,3 +204,23 @@ def test_a_point_in_the_box_but_outside_the_city_is_nulled(city_boundary, tmp_pa
     assert [r[:4] for r in rejects] == [(3, "JD,WD", "coord_outside_jiaxing", "value")]
     assert _value(wh, "K2", "geom") is None and _value(wh, "K1", "geom") is not None
     wh.rollback()
+
+
+def test_the_city_test_keeps_its_margin(city_boundary, tmp_path, wh):
+    """A point 100 m west of the city's westmost vertex is within the 200 m margin and kept; one 400 m west is
+    not (the nearest point of the city is that vertex, so the distance is exact)."""
+    x, y = wh.execute(
+        "select st_x(p), st_y(p) from (select (st_dumppoints(st_transform(geom, 4549))).geom p"
+        " from core.admin_unit where level = 'city') v order by st_x(p) limit 1"
+    ).fetchone()
+    points = {}
+    for key, metres in (("NEAR", 100), ("FAR", 400)):
+        lon, lat = wh.execute(
+            "select st_x(g), st_y(g) from st_transform(st_setsrid(st_makepoint(%s, %s), 4549), 4490) g",
+            (x - metres, y),
+        ).fetchone()
+        points[key] = [str(round(float(v), 7)) for v in coords.cgcs2000_to("gcj02", lon, lat)]
+    _, rejects = _stage(tmp_path, wh, [{"XH": k, **GOOD, "JD": p[0], "WD": p[1]} for k, p in points.items()])
+    assert [r[:4] for r in rejects] == [(3, "JD,WD", "coord_outside_jiaxing", "value")]
+    assert _value(wh, "NEAR", "geom") is not None and _value(wh, "FAR", "geom") is None
+    wh.rollback()
