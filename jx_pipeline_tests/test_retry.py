@@ -161,3 +161,18 @@ def test_a_step_connection_waits_for_a_restarting_server_not_for_a_wrong_passwor
     assert time.monotonic() - started < 10  # waiting cannot fix a password: no retries
     with pytest.raises(JxError, match=r"still refused after 2 s"):
         connect(f"postgresql://jx:x@127.0.0.1:{free_port()}/none", wait=2)
+
+
+def test_a_load_written_without_wal_survives_a_crash(cluster, dbs):
+    """The local cluster runs with wal_level minimal (localpg.SERVER_OPTIONS): a table created and filled in one
+    transaction skips the WAL and is synced at commit. A crash (pg_ctl stop -m immediate: no shutdown
+    checkpoint) right after the commit keeps every row."""
+    with connect(dbs["wh"]) as conn:
+        assert conn.execute("show wal_level").fetchone() == ("minimal",)
+        conn.execute("set synchronous_commit = on")  # the cluster's off may lose the last ~0.6 s of commits
+        with conn.transaction():
+            conn.execute("create table bulk as select g, md5(g::text) h from generate_series(1, 200000) g")
+    localpg.stop(cluster, mode="immediate")
+    localpg.start(cluster, log=lambda m: None)
+    with connect(dbs["wh"]) as conn:
+        assert conn.execute("select count(*), sum(g) from bulk").fetchone() == (200000, 200000 * 200001 // 2)
