@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from jx_pipeline.lib import rebuild
 from jx_pipeline.lib.pg import key_tally, settings_for
 from jx_pipeline.lib.warehouse import run_sql
 
@@ -61,17 +62,9 @@ class Memory:
                 sql.SQL("insert into {} values (%s)").format(sql.Identifier("staged", self.table + "_key")),
                 (key,),
             )
-            # every row anew: the secondary indexes are built once after the insert, not row by row
-            indexes = conn.execute(
-                "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index"
-                " where indrelid = %s::regclass and not indisprimary",
-                (f"staged.{self.table}",),
-            ).fetchall()
-            for name, _ in indexes:
-                conn.execute(sql.SQL("drop index {}").format(sql.SQL(name)))
-            conn.execute(sql.SQL("insert into {} select * from {}").format(stored, mine))
-            for _, definition in indexes:
-                conn.execute(definition)
+            # every row anew: the key and the indexes are built once after the insert, not row by row
+            with rebuild.indexes_after(conn, "staged", self.table):
+                conn.execute(sql.SQL("insert into {} select * from {}").format(stored, mine))
             return
         keys = sql.SQL(", ").join(map(sql.Identifier, self.keys))
         same = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in self.keys)

