@@ -22,7 +22,7 @@ from jx_pipeline.defs.staged import assets as staged_assets
 from jx_pipeline.lib import ingest, quarantine, reconcile, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
-from jx_pipeline.lib.warehouse import WarehouseResource
+from jx_pipeline.lib.warehouse import WarehouseResource, run_sql
 from jx_pipeline_tests.conftest import WORLD_DAYS
 
 DAYS = [f"2026-11-{d:02d}" for d in range(1, WORLD_DAYS + 1)]
@@ -468,6 +468,40 @@ def test_an_unchanged_handover_rewrites_no_entity_and_puts_back_one_edited_by_ha
     assert after.keys() == before.keys()
     assert {k for k in after if after[k][0] != before[k][0]} == {edited}  # only that row written
     assert after[edited][1] + "改" == before[edited][1]
+
+
+def test_the_merge_removes_a_gone_entity_with_its_links_and_rewrites_only_a_changed_one(pipeline):
+    """sql/entities/geo_entity_merge.sql on a hand-over without one linked door plate and with one name changed:
+    the door plate leaves core.geo_entity, core.address_point and core.entity_link; the renamed entity is
+    written; no other entity row gets a new version."""
+    url, _ = pipeline
+    rows = "select entity_id, xmin::text, name from core.geo_entity"
+    with connect(url) as conn, conn.transaction(force_rollback=True):
+        gone, links = conn.execute(
+            "select entity_id, count(*) from core.entity_link l join core.address_point using (entity_id)"
+            " group by 1 order by 2 desc, 1 limit 1"
+        ).fetchone()
+        renamed = conn.execute(
+            "select max(entity_id) from core.geo_entity where name is not null"
+        ).fetchone()[0]
+        assert links > 0 and renamed != gone
+        before = {r[0]: r[1:] for r in conn.execute(rows).fetchall()}
+        conn.execute(
+            "create temp table geo_entity_next on commit drop as select * from core.geo_entity where entity_id <> %s",
+            (gone,),
+        )
+        conn.execute("update geo_entity_next set name = name || '新' where entity_id = %s", (renamed,))
+        run_sql(conn, "entities/geo_entity_merge.sql")
+        after = {r[0]: r[1:] for r in conn.execute(rows).fetchall()}
+        assert after.keys() == before.keys() - {gone}
+        assert {k for k in after if after[k][0] != before[k][0]} == {renamed}
+        assert after[renamed][1] == before[renamed][1] + "新"
+        left = conn.execute(
+            "select (select count(*) from core.entity_link where entity_id = %s),"
+            " (select count(*) from core.address_point where entity_id = %s)",
+            (gone, gone),
+        ).fetchone()
+        assert left == (0, 0)
 
 
 def test_geo_entity_check_fails_on_a_lost_or_stray_entity(pipeline, world, scratch_db):
