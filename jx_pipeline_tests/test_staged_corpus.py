@@ -224,3 +224,25 @@ def test_the_city_test_keeps_its_margin(city_boundary, tmp_path, wh):
     assert [r[:4] for r in rejects] == [(3, "JD,WD", "coord_outside_jiaxing", "value")]
     assert _value(wh, "NEAR", "geom") is not None and _value(wh, "FAR", "geom") is None
     wh.rollback()
+
+
+def test_the_city_test_judges_a_coarse_boundary_as_projected(city_boundary, tmp_path, wh):
+    """The rule measures in EPSG:4549. With a city of one long straight edge, a point just inside that edge as
+    drawn in longitude/latitude lies over 200 m outside the same edge drawn straight in EPSG:4549: it is nulled,
+    not waved through as inside the city."""
+    wh.execute(
+        "update core.admin_unit set geom = st_multi(st_geomfromtext("
+        "'POLYGON((120.2 30.3, 121.5 31.1, 120.2 31.1, 120.2 30.3))', 4490)) where level = 'city'"
+    )
+    lon, lat, metres = wh.execute(
+        "select st_x(p), st_y(p), st_distance(st_transform(p, 4549), st_transform(c.geom, 4549))"
+        " from core.admin_unit c, generate_series(1, 40) k,"
+        " st_setsrid(st_makepoint(120.85 - k * 0.0001, 30.7 + k * 0.0001625), 4490) p"
+        " where c.level = 'city' and st_intersects(p, c.geom) order by 3 desc limit 1"
+    ).fetchone()
+    assert metres > staging.CITY_MARGIN_M + 20  # the edges part by more than the margin here
+    point = [str(round(float(v), 7)) for v in coords.cgcs2000_to("gcj02", lon, lat)]
+    _, rejects = _stage(tmp_path, wh, [{"XH": "EDGE", **GOOD, "JD": point[0], "WD": point[1]}])
+    assert [r[:4] for r in rejects] == [(2, "JD,WD", "coord_outside_jiaxing", "value")]
+    assert _value(wh, "EDGE", "geom") is None
+    wh.rollback()
