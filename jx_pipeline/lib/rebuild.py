@@ -132,13 +132,8 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
     )
     conn.execute(sql.SQL("drop table {}").format(target))
     conn.execute(sql.SQL("alter table {} rename to {}").format(aside, sql.Identifier(table)))
-    for conname, definition in constraints:
-        conn.execute(
-            sql.SQL("alter table {} add constraint {} {}").format(
-                target, sql.Identifier(conname), sql.SQL(definition)
-            )
-        )
-    for definition in [d for _, d in indexes] + [d for (d,) in triggers]:
+    _build(conn, target, constraints, indexes)
+    for (definition,) in triggers:
         conn.execute(sql.SQL(definition))
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
@@ -173,6 +168,11 @@ def indexes_after(conn: psycopg.Connection, schema: str, table: str) -> Iterator
     for index, _ in indexes:
         conn.execute(sql.SQL("drop index {}").format(sql.Identifier(schema, index)))
     yield
+    _build(conn, target, constraints, indexes)
+
+
+def _build(conn: psycopg.Connection, target: sql.Composable, constraints: list, indexes: list) -> None:
+    """The constraints and indexes ``table_ddl`` read, built again on ``target`` under their own names."""
     for conname, definition in constraints:
         conn.execute(
             sql.SQL("alter table {} add constraint {} {}").format(
