@@ -472,8 +472,8 @@ def test_an_unchanged_handover_rewrites_no_entity_and_puts_back_one_edited_by_ha
 
 def test_the_merge_removes_a_gone_entity_with_its_links_and_rewrites_only_a_changed_one(pipeline):
     """sql/entities/geo_entity_merge.sql on a hand-over without one linked door plate and with one name changed:
-    the door plate leaves core.geo_entity, core.address_point and core.entity_link; the renamed entity is
-    written; no other entity row gets a new version."""
+    the door plate leaves core.geo_entity, core.address_point and core.entity_link (its links noted for the marts);
+    the renamed entity is written; no other entity row gets a new version."""
     url, _ = pipeline
     rows = "select entity_id, xmin::text, name from core.geo_entity"
     with connect(url) as conn, conn.transaction(force_rollback=True):
@@ -486,6 +486,10 @@ def test_the_merge_removes_a_gone_entity_with_its_links_and_rewrites_only_a_chan
         ).fetchone()[0]
         assert links > 0 and renamed != gone
         before = {r[0]: r[1:] for r in conn.execute(rows).fetchall()}
+        its_links = set(
+            conn.execute("select feed_id, record_key from core.entity_link where entity_id = %s", (gone,))
+        )
+        noted = conn.execute("select coalesce(max(id), 0) from staged._mart_change").fetchone()[0]
         conn.execute(
             "create temp table geo_entity_next on commit drop as select * from core.geo_entity where entity_id <> %s",
             (gone,),
@@ -502,6 +506,11 @@ def test_the_merge_removes_a_gone_entity_with_its_links_and_rewrites_only_a_chan
             (gone, gone),
         ).fetchone()
         assert left == (0, 0)
+        # the links removed are noted for the next mart refresh (lib/marts.py), and nothing else
+        assert (
+            set(conn.execute("select feed_id, record_key from staged._mart_change where id > %s", (noted,)))
+            == its_links
+        )
 
 
 def test_geo_entity_check_fails_on_a_lost_or_stray_entity(pipeline, world, scratch_db):

@@ -170,7 +170,12 @@ def resolve(
             }
             for table, key_cols in TABLES.items():
                 rebuild.write(
-                    conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
+                    conn,
+                    table,
+                    f"{table}_new",
+                    key_cols,
+                    scope=None if scope is None else scopes[table],
+                    note=table == "identity_member",  # what the marts read of a record (lib/marts.py)
                 )
             MEMORY.remember(conn, key, scope)
             changes.remember(conn, "ident")

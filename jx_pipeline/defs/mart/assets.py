@@ -43,6 +43,13 @@ DESCRIPTIONS = {
 }
 
 
+class MartConfig(dg.Config):
+    """``full``: read every current record again instead of only those changed since the last refresh (the
+    marts are the same; the kept inputs only save the work)."""
+
+    full: bool = False
+
+
 def build_defs() -> dg.Definitions:
     catalog = load_catalog()
 
@@ -64,7 +71,7 @@ def build_defs() -> dg.Definitions:
         ],
         check_specs=checks.specs(),
     )
-    def mart_refresh(warehouse: WarehouseResource):
+    def mart_refresh(config: MartConfig, warehouse: WarehouseResource):
         found: list[dg.AssetCheckResult] = []
 
         def judge(conn) -> None:
@@ -80,7 +87,8 @@ def build_defs() -> dg.Definitions:
                 )
 
         with warehouse.connect() as conn:
-            marts.refresh(conn, catalog, judge)
+            read: dict = {}
+            marts.refresh(conn, catalog, judge, full=config.full, stats=read)
             left_out = quarantine.listing(conn)
             for name in marts.MARTS:
                 meta = table_metadata(conn, "mart", name)
@@ -91,6 +99,9 @@ def build_defs() -> dg.Definitions:
                     meta["quarantined"] = dg.MetadataValue.json(left_out)
                 if name == "data_service":
                     meta["services"] = dg.MetadataValue.md(_service_table(conn))
+                    # records read again: those of changed partitions and with changed links or identities
+                    meta["records_read"] = read["records_read"]
+                    meta["inputs"] = read["mode"]
                 yield dg.MaterializeResult(asset_key=["mart", name], metadata=meta)
         yield from found
 

@@ -1,8 +1,9 @@
 -- What every mart is built from, as tables of the refresh's transaction (one snapshot of core): entities with
--- their class, place and size; current records with their link; each person's and each organisation's home
--- entity. staged._mart_feed and staged._mart_record (current, not quarantined staged records) are written by
--- lib/marts.py before this file runs; the three staged._mart_* tables are read by parallel workers (a temporary
--- table is not) and dropped before the commit (marts.WORK). Nothing personal leaves them except as counts.
+-- their class, place and size; each person's and each organisation's home entity. staged._mart_feed (the
+-- catalog), staged._mart_record (current, not quarantined staged records) and staged._mart_link (those records
+-- with their link, sql/mart/link_rows.sql) are brought up to date by lib/marts.py before this file runs; the
+-- staged._mart_* tables are read by parallel workers (a temporary table is not). Nothing personal leaves them
+-- except as counts.
 
 -- every village with its town and county
 create temp table mart_place on commit drop as
@@ -39,24 +40,6 @@ select e.entity_id, e.entity_type, c.entity_class, c.family, e.name, e.geom,
 create unique index on mart_entity (entity_id);
 create index on mart_entity using gist (geom);
 analyze mart_entity;
-
--- current records with the entity each one is linked to and the person / organisation they belong to
--- (entity_link rows of records no longer current, or of quarantined partitions, drop out here). Hash joins:
--- the planner guesses that 3 in 100 records match on (feed_id, record_key) and would probe identity_member's
--- index once per record, twice (7.5 s instead of 4.3 s at scale 0.01)
-set local enable_nestloop = off;
-create unlogged table staged._mart_link as
-select l.feed_id, l.record_key, l.entity_id, l.method, f.domain, f.department, r.record_date, r.amount, r.flat,
-       p.master_key as person_key, o.master_key as org_key
-  from core.entity_link l
-  join staged._mart_record r on r.feed_id = l.feed_id and r.record_key = l.record_key
-  join staged._mart_feed f on f.feed_id = l.feed_id
-  left join core.identity_member p
-    on p.feed_id = l.feed_id and p.record_key = l.record_key and p.kind = 'person' and f.domain = 'population'
-  left join core.identity_member o
-    on o.feed_id = l.feed_id and o.record_key = l.record_key and o.kind = 'legal_person';
-set local enable_nestloop = on;
-analyze staged._mart_link;  -- read whole by hash aggregates: no index (one on entity_id cost 5.8 s at scale 0.1)
 
 -- each person at each entity their population records are linked to (the marts count these pairs too)
 create temp table mart_person_entity on commit drop as
