@@ -170,12 +170,7 @@ def resolve(
             }
             for table, key_cols in TABLES.items():
                 rebuild.write(
-                    conn,
-                    table,
-                    f"{table}_new",
-                    key_cols,
-                    scope=None if scope is None else scopes[table],
-                    note=table == "identity_member",  # what the marts read of a record (lib/marts.py)
+                    conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
                 )
             MEMORY.remember(conn, key, scope)
             changes.remember(conn, "ident")

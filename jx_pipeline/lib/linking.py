@@ -274,7 +274,6 @@ def link(
             "link_new",
             ("feed_id", "record_key"),
             scope=None if scope is None else "link_scope",
-            note=True,  # for the next mart refresh (lib/marts.py)
         )
         MEMORY.remember(conn, key, scope)
         _remember_dead(conn, read)

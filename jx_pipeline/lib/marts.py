@@ -3,7 +3,7 @@
 What they are built from is kept between refreshes and read again only where it changed: the current records'
 dates, amounts and flats (staged._mart_record) and their links and master keys (staged._mart_link), for the
 records of staged partitions changed since the last refresh and those whose link or identity changed (noted in
-staged._mart_change by their writers). At scale 0.1 that reading took 28 s of a day's 71 s refresh.
+staged._mart_change by triggers on ``NOTED``, sql/migrations/0025_mart_delta.sql). At scale 0.1 that reading took 28 s of a day's 71 s refresh.
 
 Every mart is built aside (``mart.<name>__next``) and swapped in by renaming, all in one transaction: a reader
 sees the previous marts until the commit and the new ones after it, never a half-built or empty table, and a
@@ -112,8 +112,10 @@ def _link_rows(records: str) -> sql.Composable:
 
 
 def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
-    """What the kept inputs are made by: each feed's select, domain and department, and the link rows' SQL."""
+    """What the kept inputs are made from: each feed's select, domain and department, the link rows' SQL, and
+    the core tables they read (a table swapped in whole by lib/rebuild.py is a new one, its rows not noted)."""
     made = [sql_file("mart/link_rows.sql")]
+    made += [str(conn.execute("select %s::regclass::oid", (t,)).fetchone()[0]) for t in NOTED]
     made += [
         f"{f.id}|{f.domain}|{f.department}|{_record_select(f, sql.SQL('t')).as_string(conn)}"
         for f in catalog.feeds
@@ -126,8 +128,8 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
     not deleted record: its date, amount and flat — never its name, ID, phone or address) and staged._mart_link
     (those of them linked, with their link and master keys). Only the records of staged partitions changed since
     the last refresh (lib/changes.py) and those whose link or identity changed (``staged._mart_change``) are read
-    again; every record when ``full``, on a first refresh, after a swap of a core table or when the catalog's
-    feeds changed (``_input_key``). Returns {"mode", "records_read"}."""
+    again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
+    or a change of the catalog's feeds (``_input_key``). Returns {"mode", "records_read"}."""
     _feeds(conn, catalog)
     key = _input_key(conn, catalog)
     noted, everything = conn.execute(
@@ -263,6 +265,7 @@ def _swap(conn: psycopg.Connection) -> None:
 # (mart_link at scale 0.1: 31.5 s -> 18 s), as it would the kept inputs (staged._mart_record, staged._mart_link)
 WORK = ("staged._mart_feed",)
 
+NOTED = ("core.entity_link", "core.identity_member")  # their writes are noted for the next refresh
 CORE_READ = (
     "core.entity_link",
     "core.identity_member",

@@ -24,14 +24,11 @@ def write(
     key: tuple[str, ...],
     swap: bool | None = None,
     scope: str | None = None,
-    note: bool = False,
 ) -> dict:
     """Make ``core.<table>`` hold exactly the rows of the temporary table ``rows`` (the same columns, in order).
     ``swap`` forces the way (None: by the share of rows that differ). ``scope``: a temporary table of keys; only
     the table's rows with those keys are compared with ``rows`` (which holds rows of those keys only) and
-    written, the others are left alone (never swapped). ``note``: the (feed_id, record_key) of every row written
-    go to ``staged._mart_change`` (a swap: one row of nulls, every record), for the next mart refresh (the key
-    must start with those two). Returns {"mode", "deleted", "inserted"}."""
+    written, the others are left alone (never swapped). Returns {"mode", "deleted", "inserted"}."""
     target = sql.Identifier("core", table)
     on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
     old_rows = target
@@ -60,8 +57,6 @@ def write(
     ):
         # an empty table given rows (the first run): every row is new, no diff to find
         _swap(conn, table, rows, names)
-        if note:
-            _note_all(conn)
         fresh = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(rows))).fetchone()[0]
         return {"mode": "swapped", "deleted": 0, "inserted": fresh}
     rest = [c for c in cols if c not in key]
@@ -99,16 +94,8 @@ def write(
         swap = stale + fresh > SWAP_SHARE * max(total, 1)
     if swap:
         _swap(conn, table, rows, names)
-        if note:
-            _note_all(conn)
         mode = "swapped"
     else:
-        if note:  # both sides of the diff: a record's row removed, changed or added
-            conn.execute(
-                "insert into staged._mart_change (feed_id, record_key)"
-                " select old_feed_id, old_record_key from rebuild_diff where old_feed_id is not null"
-                " union select feed_id, record_key from rebuild_diff where feed_id is not null"
-            )
         # the diff's old side names the rows to delete, its new side the rows to insert
         on_old = sql.SQL(" and ").join(
             sql.SQL("a.{} = b.{}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
@@ -122,10 +109,6 @@ def write(
         mode = "changed rows" if scope is None else "changed rows in scope"
     conn.execute("drop table rebuild_diff")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
-
-
-def _note_all(conn: psycopg.Connection) -> None:
-    conn.execute("insert into staged._mart_change (feed_id, record_key) values (null, null)")
 
 
 def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable) -> None:

@@ -18,9 +18,7 @@ select n.* from geo_entity_next n left join core.geo_entity e on e.entity_id = n
        is distinct from
        (n.entity_type, n.name, n.village_code, n.parent_id, n.address, st_asewkb(n.geom));
 
-with gone as (delete from core.entity_link l using geo_entity_gone g where l.entity_id = g.entity_id
-              returning l.feed_id, l.record_key)
-insert into staged._mart_change (feed_id, record_key) select feed_id, record_key from gone;  -- lib/marts.py
+delete from core.entity_link l using geo_entity_gone g where l.entity_id = g.entity_id;
 delete from core.address_point a using geo_entity_gone g where a.entity_id = g.entity_id;
 delete from core.geo_entity e using geo_entity_gone g where e.entity_id = g.entity_id;
 insert into core.geo_entity (entity_id, entity_type, name, village_code, parent_id, address, geom, batch_id)
