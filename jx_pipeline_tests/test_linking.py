@@ -814,11 +814,25 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             assert _marts(conn) == mine
             return mine
 
-        (a_feed, a_key, a_entity), (b_feed, b_key, _), (gone_feed, gone_key, _) = conn.execute(
+        (a_feed, a_key, a_entity), (b_feed, b_key, _) = conn.execute(
             "select distinct on (entity_id) feed_id, record_key, entity_id from core.entity_link"
-            " where method = 'address_exact' and feed_id = any(%s) order by entity_id, 1, 2 limit 3",
+            " where method = 'address_exact' and feed_id = any(%s) order by entity_id, 1, 2 limit 2",
             (list(feeds),),
         ).fetchall()
+        # a record of the last day alive on an earlier day too: deleted, then its deletion quarantined
+        last = DAYS[-1]
+        for gone_feed in sorted(feeds):
+            gone_key = conn.execute(
+                sql.SQL(
+                    "select record_key from {t} where _partition = %s and record_key in (select record_key"
+                    " from {t} where _partition < %s and coalesce(change_type, '') <> 'D')"
+                    " and record_key <> %s order by 1 limit 1"
+                ).format(t=staging.staged_table(feeds[gone_feed])),
+                (last, last, a_key),
+            ).fetchone()
+            if gone_key:
+                gone_key = gone_key[0]
+                break
         donor = conn.execute(
             sql.SQL("select address from {} where record_key = %s").format(
                 staging.current(conn, feeds[b_feed])
@@ -833,6 +847,16 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             staged_only = (
                 same_as_full()
             )  # the deleted record leaves; the moved one keeps its link until a relink
+            # before any relink: the deletion's day quarantined brings the earlier version back, cleared it goes
+            kept = "select count(*) from staged._mart_link where (feed_id, record_key) = (%s, %s)"
+            assert not conn.execute(kept, (gone_feed, gone_key)).fetchone()[0]
+            quarantine.record(conn, feeds[gone_feed], last, "test_check", "quarantined by a test", "t")
+            conn.commit()
+            same_as_full()
+            assert conn.execute(kept, (gone_feed, gone_key)).fetchone()[0] == 1
+            quarantine.record(conn, feeds[gone_feed], last, "test_check", None, "t")
+            conn.commit()
+            assert same_as_full() == staged_only
             linking.link(conn, catalog)
             identity.resolve(conn, catalog)
             relinked = same_as_full()

@@ -16,6 +16,7 @@ Persons appear only as counts (small ones suppressed, ``SUPPRESS_BELOW``) — se
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable
 
 import psycopg
@@ -71,7 +72,7 @@ def _record_select(feed: Feed, latest: sql.Composable) -> sql.Composed:
     )
     return sql.SQL(
         "select {feed}::text as feed_id, record_key::text, _partition::text, {day}::date as record_date,"
-        " {amount}::numeric as amount, {flat}::text as flat from {latest} where {alive}"
+        " {amount}::numeric as amount, {flat}::text as flat, {alive} as alive from {latest}"
     ).format(
         feed=sql.Literal(feed.id), day=day, amount=amount, flat=flat, latest=latest, alive=linking.alive(feed)
     )
@@ -97,8 +98,9 @@ def _feeds(conn: psycopg.Connection, catalog: Catalog) -> None:
 
 
 def _records(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> sql.Composable | None:
-    """Every feed's current, not deleted records (``_record_select``), or only those of the temporary table
-    ``keys`` (feed_id, record_key); None when no feed was staged yet."""
+    """Every feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a later
+    change of its partition reads it again), or only those of the temporary table ``keys`` (feed_id,
+    record_key); None when no feed was staged yet."""
     selects = [
         _record_select(feed, latest)
         for feed in catalog.feeds
@@ -115,6 +117,7 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
     """What the kept inputs are made from: each feed's select, domain and department, the link rows' SQL, and
     the core tables they read (a table swapped in whole by lib/rebuild.py is a new one, its rows not noted)."""
     made = [sql_file("mart/link_rows.sql")]
+    made += [inspect.getsource(f) for f in (staging.current, quarantine.good_partitions, _inputs, _records)]
     made += [str(conn.execute("select %s::regclass::oid", (t,)).fetchone()[0]) for t in NOTED]
     made += [
         f"{f.id}|{f.domain}|{f.department}|{_record_select(f, sql.SQL('t')).as_string(conn)}"
@@ -124,8 +127,9 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
 
 
 def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
-    """Bring the kept inputs up to date (call inside the staged snapshot): staged._mart_record (every current,
-    not deleted record: its date, amount and flat — never its name, ID, phone or address) and staged._mart_link
+    """Bring the kept inputs up to date (call inside the staged snapshot): staged._mart_record (every current
+    record: its date, amount, flat and whether it is alive, not a deletion — never its name, ID, phone or
+    address) and staged._mart_link
     (those of them linked, with their link and master keys). Only the records of staged partitions changed since
     the last refresh (lib/changes.py) and those whose link or identity changed (``staged._mart_change``) are read
     again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
@@ -140,8 +144,10 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         not full
         and not everything
         and conn.execute("select key from staged._mart_input_key").fetchone() == (key,)
-        and conn.execute("select to_regclass('staged._mart_link') is not null").fetchone()[0]
-        and changes.want(conn, "mart", ("_mart_record", "_link_dead"), "mart_want")
+        and conn.execute(
+            "select to_regclass('staged._mart_record') is not null and to_regclass('staged._mart_link') is not null"
+        ).fetchone()[0]
+        and changes.want(conn, "mart", ("_mart_record",), "mart_want")
     )
     if delta:
         conn.execute(
@@ -151,7 +157,7 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         )
         conn.execute(
             "create temp table mart_record_new (feed_id text, record_key text, _partition text, record_date date,"
-            " amount numeric, flat text) on commit drop"
+            " amount numeric, flat text, alive boolean) on commit drop"
         )
         if (records := _records(conn, catalog, "mart_want")) is not None:
             conn.execute(sql.SQL("insert into mart_record_new {}").format(records))
@@ -170,7 +176,8 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         # one statement: the feeds' latest versions are sorted by parallel workers (18 s -> 11 s at scale 0.1)
         records = _records(conn, catalog) or sql.SQL(
             "select null::text as feed_id, null::text as record_key, null::text as _partition,"
-            " null::date as record_date, null::numeric as amount, null::text as flat where false"
+            " null::date as record_date, null::numeric as amount, null::text as flat, null::boolean as alive"
+            " where false"
         )
         conn.execute(sql.SQL("create unlogged table staged._mart_record as {}").format(records))
         conn.execute("analyze staged._mart_record")
@@ -194,7 +201,9 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
 
 def _service_rows(conn: psycopg.Connection, catalog: Catalog, counts: dict[str, int]) -> list[tuple]:
     days = dict(
-        conn.execute("select feed_id, max(_partition) from staged._mart_record group by 1").fetchall()
+        conn.execute(
+            "select feed_id, max(_partition) from staged._mart_record where alive group by 1"
+        ).fetchall()
     )
     refreshed = conn.execute("select now()").fetchone()[0]
     rows = []

@@ -2,7 +2,8 @@
 -- staged pass rate — how much of each department's data is attached to the map — and what was left out.
 create table mart.feed_link_coverage__next as
 with cur as (
-    select feed_id, count(*) as records, max(_partition) as data_day from staged._mart_record group by 1
+    select feed_id, count(*) as records, max(_partition) as data_day from staged._mart_record where alive
+     group by 1
 ), link as (
     select feed_id,
            count(*) filter (where method = 'address_exact')      as address_exact,
