@@ -824,9 +824,9 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         for gone_feed in sorted(feeds):
             gone_key = conn.execute(
                 sql.SQL(
-                    "select record_key from {t} where _partition = %s and record_key in (select record_key"
-                    " from {t} where _partition < %s and coalesce(change_type, '') <> 'D')"
-                    " and record_key <> %s order by 1 limit 1"
+                    "select record_key from {t} where _partition = %s and coalesce(change_type, '') <> 'D'"
+                    " and record_key in (select record_key from {t} where _partition < %s"
+                    " and coalesce(change_type, '') <> 'D') and record_key <> %s order by 1 limit 1"
                 ).format(t=staging.staged_table(feeds[gone_feed])),
                 (last, last, a_key),
             ).fetchone()
