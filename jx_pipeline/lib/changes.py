@@ -32,26 +32,45 @@ select p.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), $$\('(.*)'\)
 """
 
 
-def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
-    """A temporary table of the feeds' good partitions now: (feed_id, partition_key, child, version), which
-    ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
+def _good(conn: psycopg.Connection, catalog: Catalog) -> list[tuple[str, str, str, str]]:
+    """The feeds' good (not quarantined) partitions now: (feed_id, partition_key, child, version)."""
     reading = {
         f.id: hashlib.md5(",".join(sorted(set(f.columns.values()))).encode()).hexdigest()[:8]
         for f in catalog.feeds
     }
     quarantined = quarantine.active(conn)
+    return [
+        (feed_id, partition, child, f"{oid}/{reading[feed_id]}")
+        for feed_id, partition, child, oid in conn.execute(_PARTITIONS, (list(reading),)).fetchall()
+        if (feed_id, partition) not in quarantined
+    ]
+
+
+def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
+    """A temporary table of the feeds' good partitions now: (feed_id, partition_key, child, version), which
+    ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
     table = f"{consumer}_now"
     conn.execute(
         sql.SQL(
             "create temp table {} (feed_id text, partition_key text, child text, version text) on commit drop"
         ).format(sql.Identifier(table))
     )
-    partitions = conn.execute(_PARTITIONS, (list(reading),)).fetchall()
     with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(table))) as copy:
-        for feed_id, partition, child, oid in partitions:
-            if (feed_id, partition) not in quarantined:
-                copy.write_row((feed_id, partition, child, f"{oid}/{reading[feed_id]}"))
+        for row in _good(conn, catalog):
+            copy.write_row(row)
     return table
+
+
+def read_all(conn: psycopg.Connection, consumer: str, catalog: Catalog, feeds: set[str]) -> bool:
+    """True when the consumer's last run read exactly the good partitions of ``feeds`` there are now: none
+    loaded, replaced, quarantined, cleared or dropped since."""
+    good = {(f, p, v) for f, p, _, v in _good(conn, catalog) if f in feeds}
+    seen = conn.execute(
+        "select feed_id, partition_key, version from staged._seen_partition where consumer = %s"
+        " and feed_id = any(%s)",
+        (consumer, list(feeds)),
+    ).fetchall()
+    return bool(seen) and set(seen) == good
 
 
 def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], into: str) -> bool:
