@@ -55,8 +55,9 @@ def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
             "create temp table {} (feed_id text, partition_key text, child text, version text) on commit drop"
         ).format(sql.Identifier(table))
     )
+    good = _good(conn, catalog)  # read before the copy: one statement at a time on the connection
     with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(table))) as copy:
-        for row in _good(conn, catalog):
+        for row in good:
             copy.write_row(row)
     return table
 
