@@ -589,6 +589,7 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             resolved = {}
             ident_before = _ident_inputs(conn)
             identity.resolve(conn, catalog, stats=resolved)
+            assert resolved["relinked_from"] == "noted links"  # the links written since (migration 0026)
             incremental = _identities(conn)
             remembered = set(conn.execute("select * from staged._ident_input").fetchall())
             # the follower's new link is read although its staged record did not change: every remembered door
@@ -908,3 +909,8 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         with conn.transaction(force_rollback=True):  # a truncate is noted as every record
             conn.execute("truncate core.identity_member")
             assert conn.execute("select bool_or(feed_id is null) from staged._mart_change").fetchone()[0]
+        # identity resolution compares every remembered door plate with the links swapped in, then the noted ones
+        for how in ("every link", "noted links"):
+            resolved = {}
+            identity.resolve(conn, catalog, stats=resolved)
+            assert resolved["relinked_from"] == how

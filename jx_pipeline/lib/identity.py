@@ -73,7 +73,9 @@ def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None
 
 
 # the person records whose link (their door plate) changed since they were read: read again with the
-# partitions changed (core tables only: found under the core lock, before staged loads are held)
+# partitions changed (core tables only: found under the core lock, before staged loads are held). Those whose
+# link row was written since the last run are noted (staged._ident_change, migration 0026): only they are
+# compared (_NOTED), unless the table was swapped in or truncated since (then every one: _RELINKED)
 _RELINKED = """
 create temp table ident_relinked as
 select m.feed_id, m.record_key
@@ -81,6 +83,42 @@ select m.feed_id, m.record_key
   left join core.entity_link l on (l.feed_id, l.record_key) = (m.feed_id, m.record_key)
  where m.kind = 'person' and m.entity_id is distinct from l.entity_id
 """
+_NOTED = """
+create temp table ident_relinked as
+select m.feed_id, m.record_key
+  from (select distinct feed_id, record_key from ident_noted) c
+  join staged._ident_input m on (m.feed_id, m.record_key) = (c.feed_id, c.record_key)
+  left join core.entity_link l on (l.feed_id, l.record_key) = (m.feed_id, m.record_key)
+ where m.kind = 'person' and m.entity_id is distinct from l.entity_id
+"""
+
+
+def _relinked(conn: psycopg.Connection, known: bool) -> str:
+    """ident_relinked (temporary, kept past the commit before the staged snapshot), when the memory is
+    ``known``; and ident_noted, the noted changes this run takes in (``_taken`` removes them). Returns how the
+    records were found."""
+    conn.execute("drop table if exists ident_relinked, ident_noted")
+    conn.execute("create temp table ident_noted as select id, feed_id, record_key from staged._ident_change")
+    if not known:
+        return "every record read"
+    read = conn.execute("select relid from staged._ident_link_table").fetchone()
+    table, truncated = conn.execute(
+        "select 'core.entity_link'::regclass::oid, coalesce(bool_or(feed_id is null), false) from ident_noted"
+    ).fetchone()
+    if read == (table,) and not truncated:
+        conn.execute("analyze ident_noted")
+        conn.execute(_NOTED)
+        return "noted links"
+    conn.execute(_RELINKED)
+    return "every link"
+
+
+def _taken(conn: psycopg.Connection) -> None:
+    """The noted changes this run read are done with; the link table it read is remembered."""
+    conn.execute("delete from staged._ident_change c using ident_noted n where c.id = n.id")
+    conn.execute("delete from staged._ident_link_table")
+    conn.execute("insert into staged._ident_link_table select 'core.entity_link'::regclass::oid")
+    conn.execute("drop table ident_noted")
 
 
 RULES = (
@@ -99,7 +137,17 @@ def _key() -> str:
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
     for name in RULES:
         h.update(sql_file(name).encode())
-    read = (_gather, _read, _RELINKED, staging.current, quarantine.good_partitions, changes, fingerprints)
+    read = (
+        _gather,
+        _read,
+        _RELINKED,
+        _NOTED,
+        _relinked,
+        staging.current,
+        quarantine.good_partitions,
+        changes,
+    )
+    read += (fingerprints,)
     for code in read:
         h.update((code if isinstance(code, str) else inspect.getsource(code)).encode())
     return h.hexdigest()[:20]
@@ -131,15 +179,13 @@ def resolve(
     (lib/changes.py) and those whose link changed; it resolves again those new, changed or gone and those
     sharing a name with them (read from its memory), and names and counts again the masters they leave or
     join, with the result a full rebuild gives (``full``: every record). ``stats`` gets the records read and
-    resolved again."""
+    resolved again, and how the records whose link changed were found."""
     session_memory(conn)
     with locks.exclusive(conn, "core"):
         # the memory and the links change only under the core lock: read before staged loads are held
         key = _key()
         known = not full and MEMORY.known(conn, key)
-        conn.execute("drop table if exists ident_relinked")
-        if known:
-            conn.execute(_RELINKED)
+        relinked = _relinked(conn, known)
         with locks.staged_snapshot(conn) as release:
             run_sql(conn, "core/identity_records.sql")
             changes.now(conn, "ident", catalog)
@@ -174,9 +220,11 @@ def resolve(
                 )
             MEMORY.remember(conn, key, scope)
             changes.remember(conn, "ident")
+            _taken(conn)
             if stats is not None:
                 stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
                 stats["records_read"] = read
+                stats["relinked_from"] = relinked
             counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}
             for kind, method, n in conn.execute(
                 "select kind, method, count(*) from core.identity_member group by 1, 2"
