@@ -75,7 +75,9 @@ def test_refresh_publishes_every_mart_with_its_row_count(built, wh):
     assert counts["feed_link_coverage"] == len(built[0].feeds)
     # nothing built aside is left behind, nor the refresh's working tables
     assert not wh.execute("select relname from pg_class where relname like '%%\\_\\_next%%'").fetchall()
-    assert [wh.execute("select to_regclass(%s)", (t,)).fetchone()[0] for t in marts.WORK] == [None]
+    assert [wh.execute("select to_regclass(%s)", (t,)).fetchone()[0] for t in marts.WORK] == [None] * len(
+        marts.WORK
+    )
 
 
 def test_the_pipeline_connects_with_jit_off(wh, warehouse_url):

@@ -93,31 +93,30 @@ select m.feed_id, m.record_key
 """
 
 
-def _relinked(conn: psycopg.Connection, known: bool) -> str:
+def _relinked(conn: psycopg.Connection, known: bool) -> tuple[str, int]:
     """ident_relinked (temporary, kept past the commit before the staged snapshot), when the memory is
     ``known``; and ident_noted, the noted changes this run takes in (``_taken`` removes them). Returns how the
-    records were found."""
+    records were found and the link table (oid) compared."""
     conn.execute("drop table if exists ident_relinked, ident_noted")
     conn.execute("create temp table ident_noted as select id, feed_id, record_key from staged._ident_change")
-    if not known:
-        return "every record read"
-    read = conn.execute("select relid from staged._ident_link_table").fetchone()
     table, truncated = conn.execute(
         "select 'core.entity_link'::regclass::oid, coalesce(bool_or(feed_id is null), false) from ident_noted"
     ).fetchone()
-    if read == (table,) and not truncated:
+    if not known:
+        return "every record read", table
+    if conn.execute("select relid from staged._ident_link_table").fetchone() == (table,) and not truncated:
         conn.execute("analyze ident_noted")
         conn.execute(_NOTED)
-        return "noted links"
+        return "noted links", table
     conn.execute(_RELINKED)
-    return "every link"
+    return "every link", table
 
 
-def _taken(conn: psycopg.Connection) -> None:
-    """The noted changes this run read are done with; the link table it read is remembered."""
+def _taken(conn: psycopg.Connection, table: int) -> None:
+    """The noted changes this run read are done with; the link table it compared is remembered."""
     conn.execute("delete from staged._ident_change c using ident_noted n where c.id = n.id")
     conn.execute("delete from staged._ident_link_table")
-    conn.execute("insert into staged._ident_link_table select 'core.entity_link'::regclass::oid")
+    conn.execute("insert into staged._ident_link_table values (%s)", (table,))
     conn.execute("drop table ident_noted")
 
 
@@ -185,7 +184,7 @@ def resolve(
         # the memory and the links change only under the core lock: read before staged loads are held
         key = _key()
         known = not full and MEMORY.known(conn, key)
-        relinked = _relinked(conn, known)
+        relinked, link_table = _relinked(conn, known)
         with locks.staged_snapshot(conn) as release:
             run_sql(conn, "core/identity_records.sql")
             changes.now(conn, "ident", catalog)
@@ -220,7 +219,7 @@ def resolve(
                 )
             MEMORY.remember(conn, key, scope)
             changes.remember(conn, "ident")
-            _taken(conn)
+            _taken(conn, link_table)
             if stats is not None:
                 stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
                 stats["records_read"] = read
