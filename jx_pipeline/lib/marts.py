@@ -269,11 +269,10 @@ def _swap(conn: psycopg.Connection) -> None:
                 )
 
 
-# the refresh's working tables (the catalog; the linked records' sums): unlogged, created and dropped in its
-# transaction (never committed, never seen by another session); a temporary table would keep parallel workers
-# out of every query reading it (mart_link at scale 0.1: 31.5 s -> 18 s), as it would the kept inputs
-# (staged._mart_record, staged._mart_link)
-WORK = ("staged._mart_feed", "staged._mart_entity_feed")
+# the refresh's working table of the catalog: unlogged, created and dropped in its transaction (never committed,
+# never seen by another session); a temporary table would keep parallel workers out of every query reading it
+# (mart_link at scale 0.1: 31.5 s -> 18 s), as it would the kept inputs (staged._mart_record, staged._mart_link)
+WORK = ("staged._mart_feed",)
 
 NOTED = ("core.entity_link", "core.identity_member")  # their writes are noted for the next refresh
 CORE_READ = (

@@ -4,18 +4,18 @@ create table mart.feed_link_coverage__next as
 with cur as (
     select feed_id, count(*) as records, max(_partition) as data_day from staged._mart_record where alive
      group by 1
-), link as (  -- from the linked records' sums per entity, feed and method (inputs.sql)
+), link as (
     select feed_id,
-           coalesce(sum(n) filter (where method = 'address_exact'), 0)        as address_exact,
-           coalesce(sum(n) filter (where method = 'address_fuzzy'), 0)        as address_fuzzy,
-           coalesce(sum(n) filter (where method = 'name_in_village'), 0)      as name_in_village,
-           coalesce(sum(n) filter (where method = 'coordinate_polygon'), 0)   as coordinate_polygon,
-           coalesce(sum(n) filter (where method = 'coordinate_nearest'), 0)   as coordinate_nearest,
-           coalesce(sum(n) filter (where method = 'identity'), 0)             as identity,
-           coalesce(sum(n) filter (where method = 'outside_city'), 0)         as outside_city,
-           coalesce(sum(n) filter (where method = 'unmatched'), 0)            as unmatched,
-           sum(n)                                                             as rows
-      from staged._mart_entity_feed group by 1
+           count(*) filter (where method = 'address_exact')      as address_exact,
+           count(*) filter (where method = 'address_fuzzy')      as address_fuzzy,
+           count(*) filter (where method = 'name_in_village')    as name_in_village,
+           count(*) filter (where method = 'coordinate_polygon') as coordinate_polygon,
+           count(*) filter (where method = 'coordinate_nearest') as coordinate_nearest,
+           count(*) filter (where method = 'identity')           as identity,
+           count(*) filter (where method = 'outside_city')       as outside_city,
+           count(*) filter (where method = 'unmatched')          as unmatched,
+           count(*)                                              as rows
+      from staged._mart_link group by 1
 ), quality as (  -- the staged pass rate over the partitions that are published (quarantined ones left out)
     select s.feed_id, count(*) as partitions,
            round(case when sum(s.rows_read) = 0 then 1 else sum(s.pass_rate * s.rows_read) / sum(s.rows_read) end, 4)
