@@ -461,6 +461,20 @@ def _set_raw(conn, feed, field: str, value, part: str, row_id: int) -> None:
     staging.stage_partition(conn, feed, part, "t")
 
 
+def _relink(conn, catalog) -> None:
+    """Commit the edits, then link and resolve identities again (only what changed)."""
+    conn.commit()
+    linking.link(conn, catalog)
+    identity.resolve(conn, catalog)
+
+
+def _undo(conn, catalog, undo: list) -> None:
+    """Put the edited raw values back (re-staging their partitions), then link and resolve again."""
+    for feed, field, old, part, row_id in reversed(undo):
+        _set_raw(conn, feed, field, old, part, row_id)
+    _relink(conn, catalog)
+
+
 def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_full_rebuild(
     linked, warehouse_url
 ):
@@ -589,7 +603,7 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             resolved = {}
             ident_before = _ident_inputs(conn)
             identity.resolve(conn, catalog, stats=resolved)
-            assert resolved["relinked_from"] == "noted links"  # the links written since (migration 0026)
+            assert resolved["relinked_from"] == "noted links"  # the links written since (migration 0025)
             incremental = _identities(conn)
             remembered = set(conn.execute("select * from staged._ident_input").fetchall())
             # the follower's new link is read although its staged record did not change: every remembered door
@@ -629,18 +643,12 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
             _edit(
                 conn, feeds[pair[0]], pair[1], "id_number", "11010519491231002X", undo
             )  # A moves: B stays out
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _relink(conn, catalog)
             moved_out = _identities(conn)
             identity.resolve(conn, catalog, full=True)
             assert _identities(conn) == moved_out
         finally:
-            for feed, field, old, part, row_id in reversed(undo):
-                _set_raw(conn, feed, field, old, part, row_id)
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _undo(conn, catalog, undo)
         assert set(conn.execute(LINK_ROWS).fetchall()) == before
         assert _identities(conn) == identities_before
 
@@ -752,11 +760,7 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             everyone = conn.execute("select count(*) from core.identity_member").fetchone()[0]
             assert resolved["records_read"] == everyone and resolved["records_resolved"] == everyone
         finally:
-            for f, field, old, part, row_id in reversed(undo):
-                _set_raw(conn, f, field, old, part, row_id)
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _undo(conn, catalog, undo)
         assert set(conn.execute(LINK_ROWS).fetchall()) == before
         assert _identities(conn) == identities_before
 
@@ -878,21 +882,13 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             assert moved != a_entity and relinked["geo_entity_profile"] != staged_only["geo_entity_profile"]
             day = _current_row(conn, feeds[a_feed], a_key)[0]
             quarantine.record(conn, feeds[a_feed], day, "test_check", "quarantined by a test", "t")
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _relink(conn, catalog)
             assert same_as_full()["feed_link_coverage"] != relinked["feed_link_coverage"]
             quarantine.record(conn, feeds[a_feed], day, "test_check", None, "t")
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _relink(conn, catalog)
             assert same_as_full() == relinked
         finally:
-            for f, field, old, part, row_id in reversed(undo):
-                _set_raw(conn, f, field, old, part, row_id)
-            conn.commit()
-            linking.link(conn, catalog)
-            identity.resolve(conn, catalog)
+            _undo(conn, catalog, undo)
         assert same_as_full() == start
         # a core table swapped in notes every record; so does a crash, emptying the kept inputs and their key
         conn.execute("create temp table links_again as select * from core.entity_link")
@@ -914,3 +910,9 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             resolved = {}
             identity.resolve(conn, catalog, stats=resolved)
             assert resolved["relinked_from"] == how
+        # so does a truncate of the links, or everything noted by hand (README)
+        conn.execute("insert into staged._ident_change (feed_id, record_key) values (null, null)")
+        conn.commit()
+        resolved = {}
+        identity.resolve(conn, catalog, stats=resolved)
+        assert resolved["relinked_from"] == "every link"

@@ -74,7 +74,7 @@ def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None
 
 # the person records whose link (their door plate) changed since they were read: read again with the
 # partitions changed (core tables only: found under the core lock, before staged loads are held). Those whose
-# link row was written since the last run are noted (staged._ident_change, migration 0026): only they are
+# link row was written since the last run are noted (staged._ident_change, migration 0025): only they are
 # compared (_NOTED), unless the table was swapped in or truncated since (then every one: _RELINKED)
 _RELINKED = """
 create temp table ident_relinked as
