@@ -28,28 +28,20 @@ create unlogged table staged._mart_input_key (key text not null);
 create table staged._ident_link_table (relid oid not null);
 comment on table staged._ident_link_table is 'The core.entity_link table (its oid) the last identity run compared; another one (a swap) makes the next run compare every record.';
 
--- one statement's notes: into staged._mart_change, and for link rows into staged._ident_change too
+-- one statement's notes: its rows' keys (old, new or both; a truncate: null) into staged._mart_change, and for
+-- link rows into staged._ident_change too (a transition table is named in the statement: dynamic SQL)
 create function staged.note_change() returns trigger language plpgsql as $$
+declare written text;
 begin
-    if tg_op = 'TRUNCATE' then
-        with noted as (insert into staged._mart_change (feed_id, record_key) values (null, null)
-                       returning feed_id, record_key)
-        insert into staged._ident_change (feed_id, record_key)
-        select * from noted where tg_table_name = 'entity_link';
-        return null;
-    end if;
-    if tg_op in ('UPDATE', 'DELETE') then
-        with noted as (insert into staged._mart_change (feed_id, record_key)
-                       select distinct feed_id, record_key from old_rows returning feed_id, record_key)
-        insert into staged._ident_change (feed_id, record_key)
-        select * from noted where tg_table_name = 'entity_link';
-    end if;
-    if tg_op in ('UPDATE', 'INSERT') then
-        with noted as (insert into staged._mart_change (feed_id, record_key)
-                       select distinct feed_id, record_key from new_rows returning feed_id, record_key)
-        insert into staged._ident_change (feed_id, record_key)
-        select * from noted where tg_table_name = 'entity_link';
-    end if;
+    foreach written in array case tg_op when 'INSERT' then '{new_rows}'::text[] when 'DELETE' then '{old_rows}'
+                                        when 'UPDATE' then '{old_rows,new_rows}' else '{null}' end loop
+        execute format('with noted as (insert into staged._mart_change (feed_id, record_key) %s'
+                       ' returning feed_id, record_key)'
+                       ' insert into staged._ident_change (feed_id, record_key) select * from noted where $1',
+                       case when written is null then 'values (null, null)'
+                            else format('select distinct feed_id, record_key from %I', written) end)
+            using tg_table_name = 'entity_link';
+    end loop;
     return null;
 end $$;
 
