@@ -136,17 +136,8 @@ def _key() -> str:
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
     for name in RULES:
         h.update(sql_file(name).encode())
-    read = (
-        _gather,
-        _read,
-        _RELINKED,
-        _NOTED,
-        _relinked,
-        staging.current,
-        quarantine.good_partitions,
-        changes,
-    )
-    read += (fingerprints,)
+    read = (_gather, _read, _RELINKED, _NOTED, _relinked, staging.current, quarantine.good_partitions)
+    read += (changes, fingerprints)
     for code in read:
         h.update((code if isinstance(code, str) else inspect.getsource(code)).encode())
     return h.hexdigest()[:20]

@@ -130,9 +130,8 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
 def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
     """Bring the kept inputs up to date (call inside the staged snapshot): staged._mart_record (every current
     record: its date, amount, flat and whether it is alive, not a deletion — never its name, ID, phone or
-    address) and staged._mart_link
-    (those of them linked, with their link and master keys). Only the records of staged partitions changed since
-    the last refresh (lib/changes.py) and those whose link or identity changed (``staged._mart_change``) are read
+    address) and staged._mart_link (those of them linked, with their link and master keys). Only the records of
+    staged partitions changed since the last refresh (lib/changes.py) and those whose link or identity changed (``staged._mart_change``) are read
     again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
     or a change of the catalog's feeds (``_input_key``). Returns {"mode", "records_read"}."""
     _feeds(conn, catalog)
