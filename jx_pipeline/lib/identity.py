@@ -212,7 +212,9 @@ def resolve(
             changes.remember(conn, "ident")
             _taken(conn, link_table)
             if stats is not None:
-                stats["records_resolved"] = conn.execute("select count(*) from ident_member").fetchone()[0]
+                stats["records_resolved"] = conn.execute(
+                    "select count(*) from identity_member_new"
+                ).fetchone()[0]
                 stats["records_read"] = read
                 stats["relinked_from"] = relinked
             counts: dict[str, Counter] = {"person": Counter(), "legal_person": Counter()}

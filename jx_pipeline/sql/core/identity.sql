@@ -4,12 +4,12 @@
 set local datestyle = 'ISO';  -- name/birth keys spell dates YYYY-MM-DD
 set local work_mem = '256MB';
 
--- persons: a master per ID number
-create temp table ident_pkey on commit drop as
-select id_number,
-       'P' || left(encode(hmac(convert_to('person:' || id_number, 'UTF8'), s.k, 'sha256'), 'hex'), 20) as m
-  from (select distinct id_number from ident_person where id_number is not null) d, ident_secret s;
+-- a master key: the HMAC of "<kind>:<ID or code>" (stable, as convert_to is: inlined where it is called)
+create or replace function pg_temp.master_key(prefix text, kind text, v text, k bytea) returns text
+    language sql stable as
+$$ select prefix || left(encode(hmac(convert_to(kind || ':' || v, 'UTF8'), k, 'sha256'), 'hex'), 20) $$;
 
+-- persons: a master per ID number (an ID holder read for the per-name keys only keeps its membership)
 create temp table ident_member (
     feed_id     text not null,
     record_key  text not null,
@@ -22,37 +22,45 @@ create temp table ident_member (
 ) on commit drop;
 
 insert into ident_member
-select p.feed_id, p.record_key, 'person', k.m, 'id_number', p.id_number, p.name, p.birth_date
-  from ident_person p join ident_pkey k using (id_number);
+select p.feed_id, p.record_key, 'person', pg_temp.master_key('P', 'person', p.id_number, s.k), 'id_number',
+       p.id_number, p.name, p.birth_date
+  from ident_person p cross join ident_secret s
+ where p.id_number is not null and p.resolve;
 
 -- a record without an ID joins the one master (with an ID) of the same name and birth date, phone, door plate,
--- or of the name alone; a key two masters share identifies nobody (min = max: one master, by a hash aggregate;
--- count(distinct) sorted every group)
+-- or of the name alone; a key two masters share identifies nobody (min = max: one ID, by a hash aggregate;
+-- count(distinct) sorted every group). Only the keys of the records resolved are looked up.
+create temp table ident_keyless on commit drop as
+select name, birth_date, phone, entity_id from ident_person where id_number is null and name is not null;
 create temp table ix_name_birth on commit drop as
-select name, birth_date, min(master_key) m from ident_member
- where name is not null and birth_date is not null group by 1, 2 having min(master_key) = max(master_key);
+select name, birth_date, min(id_number) id from ident_person
+ where id_number is not null and (name, birth_date) in (select name, birth_date from ident_keyless)
+ group by 1, 2 having min(id_number) = max(id_number);
 create temp table ix_name_phone on commit drop as
-select p.name, p.phone, min(k.m) m from ident_person p join ident_pkey k using (id_number)
- where p.name is not null and p.phone is not null group by 1, 2 having min(k.m) = max(k.m);
+select name, phone, min(id_number) id from ident_person
+ where id_number is not null and (name, phone) in (select name, phone from ident_keyless)
+ group by 1, 2 having min(id_number) = max(id_number);
 create temp table ix_name_place on commit drop as
-select p.name, p.entity_id, min(k.m) m from ident_person p join ident_pkey k using (id_number)
- where p.name is not null and p.entity_id is not null group by 1, 2 having min(k.m) = max(k.m);
+select name, entity_id, min(id_number) id from ident_person
+ where id_number is not null and (name, entity_id) in (select name, entity_id from ident_keyless)
+ group by 1, 2 having min(id_number) = max(id_number);
 create temp table ix_name on commit drop as
-select name, min(master_key) m from ident_member where name is not null group by 1 having min(master_key) = max(master_key);
+select name, min(id_number) id from ident_person
+ where id_number is not null and name in (select name from ident_keyless)
+ group by 1 having min(id_number) = max(id_number);
 analyze ix_name_birth, ix_name_phone, ix_name_place, ix_name;
 
 -- otherwise records without an ID meet on their own strongest key (name + birth date, phone or door plate),
 -- and a record with none of them is a master of its own
 insert into ident_member
 select p.feed_id, p.record_key, 'person',
-       coalesce(nb.m, np.m, ne.m, nu.m,
-                'P' || left(encode(hmac(convert_to('person:' || coalesce(
-                    p.name || '/' || coalesce(p.birth_date::text, p.phone, p.entity_id),
-                    p.feed_id || '/' || p.record_key), 'UTF8'), s.k, 'sha256'), 'hex'), 20)),
-       case when nb.m is not null then 'name_birth'
-            when np.m is not null then 'name_phone'
-            when ne.m is not null then 'name_place'
-            when nu.m is not null then 'name_unique'
+       pg_temp.master_key('P', 'person', coalesce(nb.id, np.id, ne.id, nu.id,
+           p.name || '/' || coalesce(p.birth_date::text, p.phone, p.entity_id), p.feed_id || '/' || p.record_key),
+           s.k),
+       case when nb.id is not null then 'name_birth'
+            when np.id is not null then 'name_phone'
+            when ne.id is not null then 'name_place'
+            when nu.id is not null then 'name_unique'
             when p.name || coalesce(p.birth_date::text, p.phone, p.entity_id) is not null then 'name_key'
             else 'singleton' end,
        null, p.name, p.birth_date
@@ -65,25 +73,23 @@ select p.feed_id, p.record_key, 'person',
  where p.id_number is null;
 
 -- legal persons: a master per credit code
-create temp table ident_okey on commit drop as
-select credit_code,
-       'O' || left(encode(hmac(convert_to('org:' || credit_code, 'UTF8'), s.k, 'sha256'), 'hex'), 20) as m
-  from (select distinct credit_code from ident_org_named where credit_code is not null) d, ident_secret s;
-
 insert into ident_member
-select o.feed_id, o.record_key, 'legal_person', k.m, 'credit_code', o.credit_code, o.name, null
-  from ident_org_named o join ident_okey k using (credit_code);
+select o.feed_id, o.record_key, 'legal_person', pg_temp.master_key('O', 'org', o.credit_code, s.k), 'credit_code',
+       o.credit_code, o.name, null
+  from ident_org_named o cross join ident_secret s
+ where o.credit_code is not null and o.resolve;
 
 -- an organisation without a code joins the one master of the same standardized name, else stands alone
 create temp table ix_org_name on commit drop as
-select o.name_key, min(k.m) m from ident_org_named o join ident_okey k using (credit_code)
- where o.name_key is not null group by 1 having min(k.m) = max(k.m);
+select name_key, min(credit_code) code from ident_org_named
+ where credit_code is not null
+   and name_key in (select name_key from ident_org_named where credit_code is null)
+ group by 1 having min(credit_code) = max(credit_code);
 
 insert into ident_member
 select o.feed_id, o.record_key, 'legal_person',
-       coalesce(x.m, 'O' || left(encode(hmac(convert_to('org:' || o.feed_id || '/' || o.record_key, 'UTF8'), s.k,
-                                               'sha256'), 'hex'), 20)),
-       case when x.m is not null then 'org_name' else 'singleton' end, null, o.name, null
+       pg_temp.master_key('O', 'org', coalesce(x.code, o.feed_id || '/' || o.record_key), s.k),
+       case when x.code is not null then 'org_name' else 'singleton' end, null, o.name, null
   from ident_org_named o
   cross join ident_secret s
   left join ix_org_name x on x.name_key = o.name_key

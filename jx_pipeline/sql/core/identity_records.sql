@@ -9,14 +9,16 @@ create temp table ident_person (
     birth_date  date,
     phone       text,
     entity_id   text,
-    _partition  text not null   -- of the version read (lib/changes.py)
+    _partition  text not null,  -- of the version read (lib/changes.py)
+    resolve     boolean not null default true  -- false: an ID holder read only for the per-name keys
 ) on commit drop;
 create temp table ident_org (
     feed_id     text not null,
     record_key  text not null,
     credit_code text,
     name        text,
-    _partition  text not null
+    _partition  text not null,
+    resolve     boolean not null default true  -- false: a code holder read only for the per-name keys
 ) on commit drop;
 -- the pseudonym key, sent by COPY (never in a statement's text, so never in a server log)
 create temp table ident_secret (k bytea not null) on commit drop;

@@ -21,7 +21,8 @@ select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.recor
             where (m.feed_id, m.record_key, m.kind) = (n.feed_id, n.record_key, n.kind)));
 
 -- the names of those records, old and new; the records read that the rules need (changed, or of those names:
--- the others keep their memberships)
+-- the others keep their memberships); of those of the names, the ones with an ID or credit code are read for
+-- the per-name keys only (resolve false)
 create temp table ident_names on commit drop as
 select kind, new_name as name from ident_changed where new_name is not null
 union
@@ -40,6 +41,14 @@ delete from ident_org_named o
                     where (c.feed_id, c.record_key, c.kind) = (o.feed_id, o.record_key, 'legal_person'))
    and not exists (select 1 from ident_read_named n
                     where (n.feed_id, n.record_key, n.kind) = (o.feed_id, o.record_key, 'legal_person'));
+update ident_person p set resolve = false
+ where p.id_number is not null
+   and not exists (select 1 from ident_changed c
+                    where (c.feed_id, c.record_key, c.kind) = (p.feed_id, p.record_key, 'person'));
+update ident_org_named o set resolve = false
+ where o.credit_code is not null
+   and not exists (select 1 from ident_changed c
+                    where (c.feed_id, c.record_key, c.kind) = (o.feed_id, o.record_key, 'legal_person'));
 
 -- the other records of those names, as remembered (not read: their partitions did not change); those without
 -- an ID or credit code are resolved again, and remembered again from here
@@ -48,11 +57,11 @@ select m.*
   from staged._ident_input m
   join ident_names c on (c.kind, c.name) = (m.kind, m.name)
  where not exists (select 1 from ident_want w where (w.feed_id, w.record_key) = (m.feed_id, m.record_key));
-insert into ident_person
-select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition
+insert into ident_person (feed_id, record_key, id_number, name, birth_date, phone, entity_id, _partition, resolve)
+select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition, code is null
   from ident_from_memory where kind = 'person';
-insert into ident_org_named
-select feed_id, record_key, code, given, _partition, name_key
+insert into ident_org_named (feed_id, record_key, credit_code, name, _partition, resolve, name_key)
+select feed_id, record_key, code, given, _partition, code is null, name_key
   from ident_from_memory where kind = 'legal_person';
 insert into ident_fp select * from ident_from_memory where code is null;
 analyze ident_person, ident_org_named;
@@ -65,5 +74,5 @@ union
 select feed_id, record_key, kind from ident_from_memory where code is null;
 create unique index on ident_scope (feed_id, record_key, kind);
 analyze ident_scope;
--- the rules read the scope's records and those of their names (every record of a name is there).
--- identity_touched.sql keeps the scope's memberships only.
+-- the rules resolve the scope's records (resolve true), with the per-name keys made of every record of their
+-- names (all are there).
