@@ -117,8 +117,11 @@ def _link_rows(records: str) -> sql.Composable:
 def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
     """What the kept inputs are made from: each feed's select, domain and department, the link rows' SQL, and
     the core tables they read (a table swapped in whole by lib/rebuild.py is a new one, its rows not noted)."""
-    made = [sql_file("mart/link_rows.sql")]
-    made += [inspect.getsource(f) for f in (staging.current, quarantine.good_partitions, _inputs, _records)]
+    made = [sql_file(f) for f in ("mart/link_rows.sql", "mart/sums_delta.sql")]
+    made += [sql_file(f"mart/sums/{f}.sql") for f, _ in SUMS.values()]
+    made += [
+        inspect.getsource(f) for f in (staging.current, quarantine.good_partitions, _inputs, _records, _sums)
+    ]
     made += [str(conn.execute("select %s::regclass::oid", (t,)).fetchone()[0]) for t in NOTED]
     made += [
         f"{f.id}|{f.domain}|{f.department}|{_record_select(f, sql.SQL('t')).as_string(conn)}"
@@ -145,7 +148,8 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         and not everything
         and conn.execute("select key from staged._mart_input_key").fetchone() == (key,)
         and conn.execute(
-            "select to_regclass('staged._mart_record') is not null and to_regclass('staged._mart_link') is not null"
+            "select bool_and(to_regclass('staged.' || t) is not null) from unnest(%s::text[]) t",
+            (list(KEPT),),
         ).fetchone()[0]
         and changes.want(conn, "mart", ("_mart_record",), "mart_want")
     )
@@ -162,14 +166,24 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         if (records := _records(conn, catalog, "mart_want")) is not None:
             conn.execute(sql.SQL("insert into mart_record_new {}").format(records))
         conn.execute("analyze mart_record_new")
-        for table in ("_mart_record", "_mart_link"):
-            conn.execute(
-                sql.SQL(
-                    "delete from {} a using mart_want w where a.feed_id = w.feed_id and a.record_key = w.record_key"
-                ).format(sql.Identifier("staged", table))
-            )
+        conn.execute(
+            "delete from staged._mart_record a using mart_want w"
+            " where a.feed_id = w.feed_id and a.record_key = w.record_key"
+        )
         conn.execute("insert into staged._mart_record select * from mart_record_new")
-        conn.execute(sql.SQL("insert into staged._mart_link {}").format(_link_rows("mart_record_new")))
+        # the link rows removed and added, kept for the sums (_sums)
+        conn.execute("create temp table mart_link_gone (like staged._mart_link) on commit drop")
+        conn.execute("create temp table mart_link_came (like staged._mart_link) on commit drop")
+        conn.execute(
+            "with d as (delete from staged._mart_link a using mart_want w"
+            " where a.feed_id = w.feed_id and a.record_key = w.record_key returning a.*)"
+            " insert into mart_link_gone select * from d"
+        )
+        conn.execute(
+            sql.SQL(
+                "with n as (insert into staged._mart_link {} returning *) insert into mart_link_came select * from n"
+            ).format(_link_rows("mart_record_new"))
+        )
         read = conn.execute("select count(*) from mart_want").fetchone()[0]
     else:
         conn.execute("drop table if exists staged._mart_record, staged._mart_link")
@@ -194,9 +208,68 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         read = conn.execute("select count(*) from staged._mart_record").fetchone()[0]
     # read whole by hash aggregates: no index (one on entity_id cost 5.8 s at scale 0.1)
     conn.execute("analyze staged._mart_link")
+    _sums(conn, delta)
     conn.execute("delete from staged._mart_change where id <= %s", (noted,))
     changes.remember(conn, "mart")
     return {"mode": "changed records" if delta else "every record", "records_read": read}
+
+
+# the kept sums over staged._mart_link the marts read instead of every link row: table -> its select
+# (sql/mart/sums/), and the key by which a refresh makes it again for the keys touched (None: it adds the
+# differences, sql/mart/sums_delta.sql)
+SUMS = {
+    "_mart_entity_sum": ("entity", None),
+    "_mart_person_entity": ("person_entity", "person_key"),
+    "_mart_org_entity": ("org_entity", "org_key"),
+    "_mart_economy": ("economy", "entity_id"),
+}
+KEPT = ("_mart_record", "_mart_link", *SUMS)  # the kept inputs, in staged
+
+
+def _sum(table: str, rows: str, only: sql.Composable | None = None) -> sql.Composed:
+    return sql.SQL(sql_file(f"mart/sums/{SUMS[table][0]}.sql")).format(
+        rows=sql.SQL(rows), only=only or sql.SQL("true")
+    )
+
+
+def _sums(conn: psycopg.Connection, delta: bool) -> None:
+    """Make the kept sums from staged._mart_link or, when ``delta``, bring them up to date with the link rows
+    ``_inputs`` removed and added (mart_link_gone, mart_link_came)."""
+    tables = [sql.Identifier("staged", t) for t in SUMS]
+    if not delta:
+        conn.execute(sql.SQL("drop table if exists {}").format(sql.SQL(", ").join(tables)))
+        for table, (_, key) in SUMS.items():
+            rows = "staged._mart_link" if key else "(select 1 as s, * from staged._mart_link) l"  # counted in
+            conn.execute(
+                sql.SQL("create unlogged table {} as {}").format(
+                    sql.Identifier("staged", table), _sum(table, rows)
+                )
+            )
+        conn.execute(
+            "alter table staged._mart_entity_sum drop column gone_last, add primary key (entity_id, department)"
+        )
+    else:
+        signed = "(select 1 as s, * from mart_link_came union all select -1, * from mart_link_gone) l"
+        conn.execute(
+            sql.SQL("create temp table mart_entity_delta on commit drop as {}").format(
+                _sum("_mart_entity_sum", signed)
+            )
+        )
+        run_sql(conn, "mart/sums_delta.sql")
+        for table, (_, key) in SUMS.items():
+            if key is None:
+                continue
+            only = sql.SQL("{} in (select key from mart_touched where sum = {})").format(
+                sql.Identifier(key), sql.Literal(table)
+            )
+            conn.execute(sql.SQL("delete from {} where {}").format(sql.Identifier("staged", table), only))
+            conn.execute(
+                sql.SQL("insert into {} {}").format(
+                    sql.Identifier("staged", table), _sum(table, "mart_link_touched", only)
+                )
+            )
+    for table in tables:
+        conn.execute(sql.SQL("analyze {}").format(table))
 
 
 def _service_rows(conn: psycopg.Connection, catalog: Catalog, counts: dict[str, int]) -> list[tuple]:

@@ -13,9 +13,8 @@ with home as (  -- each person once, in the units holding their home's village
     select unit_code, sum(n)::int as organisations, jsonb_object_agg(org_type, n order by org_type) as by_type
       from org_type group by 1
 ), econ_feed as (
-    select i.unit_code, k.feed_id, count(*) as n, sum(k.amount) as amount
-      from staged._mart_link k join mart_entity e using (entity_id) join mart_village_in i using (village_code)
-     where k.domain = 'economy'
+    select i.unit_code, k.feed_id, sum(k.n) as n, sum(k.amount) as amount  -- sql/mart/sums/economy.sql
+      from staged._mart_economy k join mart_entity e using (entity_id) join mart_village_in i using (village_code)
      group by 1, 2
 ), econ as (
     select unit_code, sum(n)::int as records,

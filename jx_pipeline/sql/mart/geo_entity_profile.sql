@@ -1,21 +1,15 @@
 -- One row per geographic entity: what it is, where, how big, and what the departments know about it.
 -- Persons only as counts; a count describing 1 to min_persons - 1 persons is null with its _suppressed flag.
 create table mart.geo_entity_profile__next as
-with k as (  -- one pass over the linked records, by hash aggregates (reading them in entity order through an
-             -- index reads the table at random: 26 s instead of ~10 s at scale 0.1)
-    select entity_id, department,
-           count(*) filter (where domain = 'population')   as population,
-           count(*) filter (where domain = 'legal_person') as legal_person,
-           count(*) filter (where domain = 'economy')      as economy,
-           count(*) filter (where domain = 'other')        as other,
-           max(record_date)                                as last_record_date
-      from staged._mart_link where entity_id is not null group by 1, 2
+with k as (  -- linked records per entity and department (sql/mart/sums/entity.sql)
+    select entity_id, department, population, legal_person, economy, other, last_record_date
+      from staged._mart_entity_sum
 ), rec as (
     select entity_id, sum(population) as population, sum(legal_person) as legal_person,
            sum(economy) as economy, sum(other) as other, max(last_record_date) as last_record_date
       from k group by 1
 ), recorded as (  -- distinct persons behind the population records: the records describe them
-    select entity_id, count(*) as persons from mart_person_entity group by 1
+    select entity_id, count(*) as persons from staged._mart_person_entity group by 1
 ), home as (
     select entity_id, count(*) as residents, count(distinct coalesce(flat, '')) as households
       from mart_resident group by 1

@@ -1,9 +1,9 @@
 -- What every mart is built from, as tables of the refresh's transaction (one snapshot of core): entities with
 -- their class, place and size; each person's and each organisation's home entity. staged._mart_feed (the
--- catalog), staged._mart_record (current, not quarantined staged records) and staged._mart_link (those records
--- with their link, sql/mart/link_rows.sql) are brought up to date by lib/marts.py before this file runs; the
--- staged._mart_* tables are read by parallel workers (a temporary table is not). Nothing personal leaves them
--- except as counts.
+-- catalog), staged._mart_record (current, not quarantined staged records), staged._mart_link (those records
+-- with their link, sql/mart/link_rows.sql) and the sums over them (sql/mart/sums/) are brought up to date by
+-- lib/marts.py before this file runs; the staged._mart_* tables are read by parallel workers (a temporary table
+-- is not). Nothing personal leaves them except as counts.
 
 -- every village with its town and county
 create temp table mart_place on commit drop as
@@ -41,18 +41,12 @@ create unique index on mart_entity (entity_id);
 create index on mart_entity using gist (geom);
 analyze mart_entity;
 
--- each person at each entity their population records are linked to (the marts count these pairs too)
-create temp table mart_person_entity on commit drop as
-select person_key, entity_id, count(*) as n, max(record_date) as last,
-       mode() within group (order by flat) as flat
-  from staged._mart_link where person_key is not null and entity_id is not null
- group by 1, 2;
-
 -- each person's home: the entity most of their population records are linked to (then the latest), and the
--- flat (building/unit/room) written most often there; a household is a distinct (home, flat)
+-- flat (building/unit/room) written most often there (sql/mart/sums/person_entity.sql); a household is a
+-- distinct (home, flat)
 create temp table mart_resident on commit drop as
 select distinct on (person_key) person_key, entity_id, flat
-  from mart_person_entity
+  from staged._mart_person_entity
  order by person_key, n desc, last desc nulls last, entity_id;
 create index on mart_resident (entity_id);
 
@@ -67,9 +61,7 @@ select distinct on (x.org_key) x.org_key, x.entity_id,
             else case when p.credit_code like 'N%%' then 'rural_collective'
                       when p.credit_code is null then 'no_credit_code' else 'other' end
        end as org_type
-  from (select org_key, entity_id, count(*) as n, max(record_date) as last
-          from staged._mart_link where org_key is not null and entity_id is not null
-         group by 1, 2) x
+  from staged._mart_org_entity x
   join core.legal_person p on p.org_key = x.org_key
  order by x.org_key, x.n desc, x.last desc nulls last, x.entity_id;
 create index on mart_org (entity_id);
