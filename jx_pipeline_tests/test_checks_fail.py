@@ -452,6 +452,53 @@ def test_door_plate_checks_fail_on_a_lost_point_or_an_address_that_no_longer_par
         assert _run([entities.core_geo_entity, point], url, partition=None).success
 
 
+def test_door_plates_are_parsed_again_only_when_they_the_parser_or_the_table_changed(pipeline):
+    """On one instance (its storage on PostgreSQL): a second materialization with nothing changed parses nothing
+    and rewrites no row, reporting the first one's figures; a point removed from the table, or a door plate's
+    address changed, is parsed again (the table repaired, the failing parse reported)."""
+    url, _ = pipeline
+    point = entities.core_address_point
+    rows = "select entity_id, xmin::text from core.address_point"
+
+    def run(instance):
+        result = dg.materialize([point], resources=_resources(url), instance=instance, raise_on_error=False)
+        mat = result.get_asset_materialization_events()[0].materialization
+        return {k: v.value for k, v in mat.metadata.items()}, _evals(result)
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            first, _ = run(instance)
+            with connect(url) as conn:
+                written = set(conn.execute(rows).fetchall())
+            again, evals = run(instance)
+            assert first["points"] > 100 and again["parsed"] is False and again["points"] == first["points"]
+            assert evals[("core/address_point", "parses_to_itself")].passed
+            with connect(url) as conn:
+                assert set(conn.execute(rows).fetchall()) == written  # not one row written
+                conn.execute(
+                    "delete from core.address_point where entity_id = (select min(entity_id) from core.address_point)"
+                )
+                conn.commit()
+            repaired, evals = run(instance)
+            assert (
+                repaired["parsed"] is True
+                and evals[("core/address_point", "one_point_per_door_plate")].passed
+            )
+            assert repaired["table_key"] == first["table_key"]
+            with connect(url) as conn:  # one door plate's address replaced by another's
+                conn.execute(
+                    "update core.geo_entity set address = (select max(address) from core.geo_entity"
+                    " where entity_type = 'address_point') where entity_id = (select min(entity_id)"
+                    " from core.geo_entity where entity_type = 'address_point')"
+                )
+                conn.commit()
+            moved, evals = run(instance)
+            assert moved["parsed"] is True and moved["not_parsed_to_itself"] == 1
+            assert not evals[("core/address_point", "parses_to_itself")].passed
+    finally:
+        assert _run([entities.core_geo_entity, point], url, partition=None).success
+
+
 def test_an_unchanged_handover_rewrites_no_entity_and_puts_back_one_edited_by_hand(pipeline):
     url, _ = pipeline
     rows = "select entity_id, xmin::text, name from core.geo_entity"

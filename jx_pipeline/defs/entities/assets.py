@@ -5,12 +5,15 @@
 departments' addresses, so that a record's address and a door plate meet on the same key.
 """
 
+import hashlib
+import inspect
 import uuid
 
 import dagster as dg
+import psycopg
 
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import address, reconcile, retry
+from jx_pipeline.lib import address, linking, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
@@ -85,67 +88,125 @@ def core_geo_entity(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         ),
     ],
     description="The door-plate gazetteer: each address point's address parsed into county, town, village, "
-    "road, number, complex, group, with its standard form.",
+    "road, number, complex, group, with its standard form. Parsed again only when the parser, its divisions, "
+    "the door plates or this table changed since the last materialization (metadata: parsed, parsed_in_run).",
 )
-def core_address_point(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def core_address_point(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     with warehouse.connect() as conn:
-        parser = address.from_warehouse(conn)
-        points = conn.execute(
-            "select entity_id, village_code, address, st_astext(geom) from core.geo_entity"
-            " where entity_type = 'address_point' order by entity_id"
-        ).fetchall()
-        rows, wrong = [], []
-        for entity_id, village_code, text, wkt in points:
-            p = parser.parse(text)
-            if p.village_code != village_code or p.entity_id != entity_id:
-                wrong.append(f"{entity_id} {text} -> {p.village_code} {p.entity_id}")
-            rows.append(
-                (
-                    entity_id,
-                    village_code,
-                    village_code[:9],
-                    village_code[:6],
-                    p.road,
-                    p.number,
-                    p.complex,
-                    p.village,
-                    p.group,
-                    address.standard(parser, p),
-                    f"SRID=4490;{wkt}",
-                )
-            )
-        cols = [
-            "entity_id",
-            "village_code",
-            "town_code",
-            "county_code",
-            "road",
-            "number",
-            "complex",
-            "village",
-            "grp",
-            "std_address",
-            "geom",
-        ]
-        with conn.transaction():
-            replace_rows(conn, "core.address_point", cols, rows)
-            meta = table_metadata(conn, "core", "address_point")
+        key, table = _points_key(conn), _table_key(conn)
+        last = _unchanged(context, key, table)
+        if last is None:
+            rows, wrong = _parsed(conn)
+            with conn.transaction():
+                replace_rows(conn, "core.address_point", POINT_COLUMNS, rows)
+            table = _table_key(conn)
+            points, sample, parsed = len(rows), wrong[:10], {"parsed": True}
+            wrong = len(wrong)
+        else:  # the same door plates, parser and table as that run's: its parse stands (3.1 + 1.6 s at 0.1)
+            points, wrong, sample = last["points"], last["not_parsed_to_itself"], []
+            parsed = {"parsed": False, "parsed_in_run": last["run_id"]}
+        meta = table_metadata(conn, "core", "address_point")
         points_tally = reconcile.address_points(conn)
     return dg.MaterializeResult(
-        metadata={**meta, "not_parsed_to_itself": len(wrong)},
+        metadata={
+            **meta,
+            "not_parsed_to_itself": wrong,
+            "points": points,
+            **parsed,
+            "source_key": key,
+            "table_key": table,
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="parses_to_itself",
                 passed=not wrong,
                 metadata={
-                    "points": len(rows),
-                    "wrong": len(wrong),
-                    "sample": dg.MetadataValue.json(wrong[:10]),
+                    "points": points,
+                    "wrong": wrong,
+                    "sample": dg.MetadataValue.json(sample),
+                    **parsed,
                 },
             ),
             points_tally.check("one_point_per_door_plate"),
         ],
     )
+
+
+POINT_COLUMNS = [
+    "entity_id",
+    "village_code",
+    "town_code",
+    "county_code",
+    "road",
+    "number",
+    "complex",
+    "village",
+    "grp",
+    "std_address",
+    "geom",
+]
+
+
+def _parsed(conn: psycopg.Connection) -> tuple[list[tuple], list[str]]:
+    """Each door plate's address parsed (the rows of core.address_point), and those that do not parse back to
+    their own village and door plate."""
+    parser = address.from_warehouse(conn)
+    points = conn.execute(
+        "select entity_id, village_code, address, st_astext(geom) from core.geo_entity"
+        " where entity_type = 'address_point' order by entity_id"
+    ).fetchall()
+    rows, wrong = [], []
+    for entity_id, village_code, text, wkt in points:
+        p = parser.parse(text)
+        if p.village_code != village_code or p.entity_id != entity_id:
+            wrong.append(f"{entity_id} {text} -> {p.village_code} {p.entity_id}")
+        rows.append(
+            (
+                entity_id,
+                village_code,
+                village_code[:9],
+                village_code[:6],
+                p.road,
+                p.number,
+                p.complex,
+                p.village,
+                p.group,
+                address.standard(parser, p),
+                f"SRID=4490;{wkt}",
+            )
+        )
+    return rows, wrong
+
+
+def _points_key(conn: psycopg.Connection) -> str:
+    """What core.address_point is made of: the parser, its divisions and the door plates' addresses (linking's
+    parser key), the door plates' points, and the code that parses them."""
+    points = conn.execute(
+        "select md5(coalesce(string_agg(concat_ws('|', entity_id, md5(st_asbinary(geom))), E'\\n'"
+        " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
+    ).fetchone()[0]
+    h = hashlib.sha256(f"{linking._parser_key(conn)}|{points}".encode())
+    h.update(inspect.getsource(_parsed).encode())
+    return h.hexdigest()[:20]
+
+
+def _table_key(conn: psycopg.Connection) -> str:
+    return conn.execute(
+        "select md5(coalesce(string_agg(a::text, E'\\n' order by entity_id), '')) from core.address_point a"
+    ).fetchone()[0]
+
+
+def _unchanged(context: dg.AssetExecutionContext, key: str, table: str) -> dict | None:
+    """The last materialization's figures when it parsed what would be parsed now (``key``) and the table still
+    holds what it wrote (``table``: its content's hash); None otherwise."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    mat = event.asset_materialization if event else None
+    meta = {k: v.value for k, v in mat.metadata.items()} if mat else {}
+    if meta.get("source_key") != key or meta.get("table_key") != table or "points" not in meta:
+        return None
+    return {**meta, "run_id": meta.get("parsed_in_run", event.run_id)}
 
 
 defs = dg.Definitions(assets=[core_geo_entity, core_address_point])

@@ -1,9 +1,13 @@
 -- One row per county, town and village with its boundary: residents and households, organisations by type,
 -- economy indicators summed from the economy feeds, and the area of each 山水林田湖草 class inside it.
 create table mart.admin_unit_profile__next as
-with home as (  -- each person once, in the units holding their home's village
-    select i.unit_code, count(*) as residents, count(distinct (r.entity_id, coalesce(r.flat, ''))) as households
-      from mart_resident r join mart_entity e using (entity_id) join mart_village_in i using (village_code)
+with home as (  -- each person once, in the units holding their home's village: counted per village (an entity
+                -- lies in one), then summed up
+    select i.unit_code, sum(v.residents) as residents, sum(v.households) as households
+      from (select e.village_code, count(*) as residents,
+                   count(distinct (r.entity_id, coalesce(r.flat, ''))) as households
+              from mart_resident r join mart_entity e using (entity_id) group by 1) v
+      join mart_village_in i using (village_code)
      group by 1
 ), org_type as (
     select i.unit_code, o.org_type, count(*) as n

@@ -22,7 +22,7 @@ with k as (  -- linked records per entity and department (sql/mart/sums/entity.s
            coalesce(p.persons, 0) between 1 and %(min_persons)s - 1     as population
       from mart_entity e left join home h using (entity_id) left join recorded p using (entity_id)
 ), dept as (  -- per department; population records left out where they describe too few persons
-    select entity_id, jsonb_object_agg(department, n order by department) as by_department
+    select entity_id, jsonb_object_agg(department, n) as by_department  -- a jsonb object orders its keys itself
       from (select k.entity_id, k.department,
                    k.legal_person + k.economy + k.other + case when s.population then 0 else k.population end as n
               from k join hidden s using (entity_id)) x
