@@ -290,13 +290,14 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
                 sql.Literal(kind)
             ),
         )
+        # one pass: the members counted per master (parallel), joined with the masters both ways (at scale
+        # 0.1: 1.0 s; an anti-join and a count over a materialized CTE of every membership took 8.0 s)
         dangling, miscounted = conn.execute(
-            f"""with m as (select * from core.identity_member where kind = %(kind)s)
-                select (select count(*) from m where not exists (select 1 from {master} p where p.{key} = m.master_key)),
-                       (select count(*) from {master} p
-                          left join (select master_key, count(*) n from m group by master_key) g
-                            on g.master_key = p.{key}
-                         where p.records <> coalesce(g.n, 0))""",
+            f"""select coalesce(sum(g.n) filter (where p.{key} is null), 0)::bigint,
+                       count(*) filter (where p.records <> coalesce(g.n, 0))
+                  from (select master_key, count(*) as n from core.identity_member where kind = %(kind)s
+                         group by 1) g
+                  full join {master} p on p.{key} = g.master_key""",
             {"kind": kind},
         ).fetchone()
     return Tally(
