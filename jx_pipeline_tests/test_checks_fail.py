@@ -493,7 +493,7 @@ def test_door_plates_are_parsed_again_only_when_they_the_parser_or_the_table_cha
                 )
                 conn.commit()
             moved, evals = run(instance)
-            assert moved["parsed"] is True and moved["not_parsed_to_itself"] == 1
+            assert moved["parsed"] is True and moved["not_parsed_to_itself"] >= 1
             assert not evals[("core/address_point", "parses_to_itself")].passed
     finally:
         assert _run([entities.core_geo_entity, point], url, partition=None).success

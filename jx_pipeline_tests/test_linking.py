@@ -825,20 +825,33 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             " where method = 'address_exact' and feed_id = any(%s) order by entity_id, 1, 2 limit 2",
             (list(feeds),),
         ).fetchall()
-        # a record of the last day alive on an earlier day too: deleted, then its deletion quarantined
+        # a record of the last day alive on an earlier day too: deleted, then its deletion quarantined. It is the
+        # one record holding its entity's latest date, in a department with other records there: the kept sums
+        # read that entity's latest date again (sql/mart/sums_delta.sql)
         last = DAYS[-1]
+        latest = """select feed_id, record_key, entity_id from (
+                        select feed_id, record_key, entity_id, record_date,
+                               max(record_date) over (partition by entity_id) as latest,
+                               count(*) over (partition by entity_id, record_date) as same_date,
+                               count(*) over (partition by entity_id, department) as in_department
+                          from staged._mart_link where entity_id is not null) x
+                     where record_date = latest and same_date = 1 and in_department > 1"""
         for gone_feed in sorted(f for f in feeds if feeds[f].domain == "population"):
             gone_key = conn.execute(
                 sql.SQL(
-                    "select record_key from {t} where _partition = %s and coalesce(change_type, '') <> 'D'"
+                    "select record_key, entity_id from {t} join ({latest}) l using (record_key)"
+                    " where l.feed_id = %s and _partition = %s and coalesce(change_type, '') <> 'D'"
                     " and record_key in (select record_key from {t} where _partition < %s"
                     " and coalesce(change_type, '') <> 'D') and record_key <> %s order by 1 limit 1"
-                ).format(t=staging.staged_table(feeds[gone_feed])),
-                (last, last, a_key),
+                ).format(t=staging.staged_table(feeds[gone_feed]), latest=sql.SQL(latest)),
+                (gone_feed, last, last, a_key),
             ).fetchone()
             if gone_key:
-                gone_key = gone_key[0]
+                gone_key, gone_entity = gone_key
                 break
+        assert gone_key, "no record holds its entity's latest date alone: the test shows nothing"
+        last_date = "select last_record_date from mart.geo_entity_profile where entity_id = %s"
+        dated = conn.execute(last_date, (gone_entity,)).fetchone()[0]
         donor = conn.execute(
             sql.SQL("select address from {} where record_key = %s").format(
                 staging.current(conn, feeds[b_feed])
@@ -853,6 +866,9 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             staged_only = (
                 same_as_full()
             )  # the deleted record leaves; the moved one keeps its link until a relink
+            assert (
+                conn.execute(last_date, (gone_entity,)).fetchone()[0] < dated
+            )  # its entity's latest date left
             # the marts' recount of persons finds the current records in staged while linking lags behind
             assert checks._population_persons(conn, catalog)[1].startswith("staged")
             # before any relink: the deletion's day quarantined brings the earlier version back, cleared it goes

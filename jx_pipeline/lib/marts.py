@@ -120,8 +120,10 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
     made = [sql_file(f) for f in ("mart/link_rows.sql", "mart/sums_delta.sql")]
     made += [sql_file(f"mart/sums/{f}.sql") for f, _ in SUMS.values()]
     made += [
-        inspect.getsource(f) for f in (staging.current, quarantine.good_partitions, _inputs, _records, _sums)
+        inspect.getsource(f)
+        for f in (staging.current, quarantine.good_partitions, _inputs, _records, _sum, _sums)
     ]
+    made.append(repr(SUMS))
     made += [str(conn.execute("select %s::regclass::oid", (t,)).fetchone()[0]) for t in NOTED]
     made += [
         f"{f.id}|{f.domain}|{f.department}|{_record_select(f, sql.SQL('t')).as_string(conn)}"
@@ -248,7 +250,9 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
         conn.execute(
             "alter table staged._mart_entity_sum drop column gone_last, add primary key (entity_id, department)"
         )
-    else:
+    elif conn.execute(
+        "select exists (select 1 from mart_link_gone) or exists (select 1 from mart_link_came)"
+    ).fetchone()[0]:  # no link row changed, no sum did (a pass over every link row saved)
         signed = "(select 1 as s, * from mart_link_came union all select -1, * from mart_link_gone) l"
         conn.execute(
             sql.SQL("create temp table mart_entity_delta on commit drop as {}").format(
@@ -268,6 +272,8 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
                     sql.Identifier("staged", table), _sum(table, "mart_link_touched", only)
                 )
             )
+    else:
+        return
     for table in tables:
         conn.execute(sql.SQL("analyze {}").format(table))
 

@@ -11,6 +11,7 @@ import uuid
 
 import dagster as dg
 import psycopg
+import rapidfuzz
 
 from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.lib import address, linking, reconcile, retry
@@ -105,7 +106,7 @@ def core_address_point(
             points, sample, parsed = len(rows), wrong[:10], {"parsed": True}
             wrong = len(wrong)
         else:  # the same door plates, parser and table as that run's: its parse stands (3.1 + 1.6 s at 0.1)
-            points, wrong, sample = last["points"], last["not_parsed_to_itself"], []
+            points, wrong, sample = last["points"], last["not_parsed_to_itself"], last.get("wrong_sample", [])
             parsed = {"parsed": False, "parsed_in_run": last["run_id"]}
         meta = table_metadata(conn, "core", "address_point")
         points_tally = reconcile.address_points(conn)
@@ -113,6 +114,7 @@ def core_address_point(
         metadata={
             **meta,
             "not_parsed_to_itself": wrong,
+            "wrong_sample": dg.MetadataValue.json(sample),
             "points": points,
             **parsed,
             "source_key": key,
@@ -182,19 +184,21 @@ def _parsed(conn: psycopg.Connection) -> tuple[list[tuple], list[str]]:
 
 def _points_key(conn: psycopg.Connection) -> str:
     """What core.address_point is made of: the parser, its divisions and the door plates' addresses (linking's
-    parser key), the door plates' points, and the code that parses them."""
+    parser key), the door plates' points, the code that parses them, and the PostGIS and rapidfuzz versions."""
     points = conn.execute(
         "select md5(coalesce(string_agg(concat_ws('|', entity_id, md5(st_asbinary(geom))), E'\\n'"
         " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
     ).fetchone()[0]
-    h = hashlib.sha256(f"{linking._parser_key(conn)}|{points}".encode())
+    postgis = conn.execute("select postgis_full_version()").fetchone()[0]
+    h = hashlib.sha256(f"{linking._parser_key(conn)}|{points}|{postgis}|{rapidfuzz.__version__}".encode())
     h.update(inspect.getsource(_parsed).encode())
+    h.update(repr(POINT_COLUMNS).encode())
     return h.hexdigest()[:20]
 
 
 def _table_key(conn: psycopg.Connection) -> str:
     return conn.execute(
-        "select md5(coalesce(string_agg(a::text, E'\\n' order by entity_id), '')) from core.address_point a"
+        "select md5(coalesce(string_agg(md5(a::text), '' order by entity_id), '')) from core.address_point a"
     ).fetchone()[0]
 
 
