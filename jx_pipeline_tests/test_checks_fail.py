@@ -423,6 +423,17 @@ def test_membership_check_fails_in_a_run_when_a_membership_is_lost(pipeline):
         assert _run([link["core_identity"]], url, partition=None).success
 
 
+def _copy_a_door_plates_address(url) -> None:
+    """One door plate's address replaced by another's."""
+    with connect(url) as conn:
+        conn.execute(
+            "update core.geo_entity set address = (select max(address) from core.geo_entity"
+            " where entity_type = 'address_point') where entity_id = (select min(entity_id)"
+            " from core.geo_entity where entity_type = 'address_point')"
+        )
+        conn.commit()
+
+
 def test_door_plate_checks_fail_on_a_lost_point_or_an_address_that_no_longer_parses(pipeline):
     url, _ = pipeline
     point = entities.core_address_point
@@ -438,13 +449,7 @@ def test_door_plate_checks_fail_on_a_lost_point_or_an_address_that_no_longer_par
         lost = evals[("core/address_point", "one_point_per_door_plate")]
         assert not lost.passed and _meta(lost, "door_plates_without_point") == 1
         assert evals[("core/address_point", "parses_to_itself")].passed
-        with connect(url) as conn:  # one door plate's address replaced by another's
-            conn.execute(
-                "update core.geo_entity set address = (select max(address) from core.geo_entity"
-                " where entity_type = 'address_point') where entity_id = (select min(entity_id)"
-                " from core.geo_entity where entity_type = 'address_point')"
-            )
-            conn.commit()
+        _copy_a_door_plates_address(url)
         evals = _evals(_run([point], url, partition=None))
         assert not evals[("core/address_point", "parses_to_itself")].passed
         assert evals[("core/address_point", "one_point_per_door_plate")].passed
@@ -485,13 +490,7 @@ def test_door_plates_are_parsed_again_only_when_they_the_parser_or_the_table_cha
                 and evals[("core/address_point", "one_point_per_door_plate")].passed
             )
             assert repaired["table_key"] == first["table_key"]
-            with connect(url) as conn:  # one door plate's address replaced by another's
-                conn.execute(
-                    "update core.geo_entity set address = (select max(address) from core.geo_entity"
-                    " where entity_type = 'address_point') where entity_id = (select min(entity_id)"
-                    " from core.geo_entity where entity_type = 'address_point')"
-                )
-                conn.commit()
+            _copy_a_door_plates_address(url)
             moved, evals = run(instance)
             assert moved["parsed"] is True and moved["not_parsed_to_itself"] >= 1
             assert not evals[("core/address_point", "parses_to_itself")].passed
