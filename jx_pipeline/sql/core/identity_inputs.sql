@@ -19,5 +19,4 @@ union all
 select feed_id, record_key, 'legal_person', hashtextextended(row(credit_code, name)::text, 0),
        md5(name_key)::uuid, _partition, credit_code, name, name_key, null, null, null
   from ident_org_named;
-create unique index on ident_fp (feed_id, record_key, kind);
 analyze ident_fp;

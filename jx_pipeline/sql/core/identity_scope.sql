@@ -7,6 +7,8 @@
 -- they are as they were. A record's ID alone decides its master: the records with an ID of those names are
 -- read for the per-name keys but not resolved again. The masters the scope's records leave or join are named
 -- and counted again (identity_masters.sql).
+-- ident_fp's key for the joins below, built here: a full resolution joins it by none (7 s at scale 0.1)
+create unique index on ident_fp (feed_id, record_key, kind);
 -- (a record read without a membership counts as changed: a run repairs it)
 create temp table ident_known on commit drop as
 select o.* from staged._ident_input o join ident_want w using (feed_id, record_key);

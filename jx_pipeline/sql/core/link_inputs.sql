@@ -9,6 +9,4 @@ select feed_id, record_key,
   from link_rec r
  where %(first)s  -- the first insert: link_fp is empty (no anti-join over every record)
     or not exists (select 1 from link_fp f where (f.feed_id, f.record_key) = (r.feed_id, r.record_key));
--- its key built once after the first (largest) insert
-create unique index if not exists link_fp_key on link_fp (feed_id, record_key);
 analyze link_fp;
