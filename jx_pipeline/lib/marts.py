@@ -3,8 +3,9 @@
 What they are built from is kept between refreshes and read again only where it changed: the current records'
 dates, amounts and flats (staged._mart_record) and their links and master keys (staged._mart_link), for the
 records of staged partitions changed since the last refresh and those whose link or identity changed (noted in
-staged._mart_change by triggers on ``NOTED``, sql/migrations/0025_change_notes.sql). At scale 0.1 that reading
-took 28 s of a day's 71 s refresh; a day's refresh now takes 43.6 s, ~7 s of it for the inputs.
+staged._mart_change by triggers on ``NOTED``, sql/migrations/0025_change_notes.sql). So are the sums the marts
+read (``SUMS``), brought up to date from the link rows read again. At scale 0.1 a day's refresh took 71 s when it
+read every record and grouped every link row; it takes ~33 s now, ~7 s of it for the inputs.
 
 Every mart is built aside (``mart.<name>__next``) and swapped in by renaming, all in one transaction: a reader
 sees the previous marts until the commit and the new ones after it, never a half-built or empty table, and a
@@ -135,9 +136,9 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
 def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
     """Bring the kept inputs up to date (call inside the staged snapshot): staged._mart_record (every current
     record: its date, amount, flat and whether it is alive, not a deletion — never its name, ID, phone or
-    address) and staged._mart_link (those of them linked, with their link and master keys). Only the records of
-    staged partitions changed since the last refresh (lib/changes.py) and those whose link or identity changed (``staged._mart_change``) are read
-    again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
+    address) and staged._mart_link (those of them linked, with their link and master keys), and the sums over
+    them (``_sums``). Only the records of staged partitions changed since the last refresh (lib/changes.py) and
+    those whose link or identity changed (``staged._mart_change``) are read again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
     or a change of the catalog's feeds (``_input_key``). Returns {"mode", "records_read"}."""
     _feeds(conn, catalog)
     key = _input_key(conn, catalog)
@@ -238,6 +239,13 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
     """Make the kept sums from staged._mart_link or, when ``delta``, bring them up to date with the link rows
     ``_inputs`` removed and added (mart_link_gone, mart_link_came)."""
     tables = [sql.Identifier("staged", t) for t in SUMS]
+    if (
+        delta
+        and not conn.execute(
+            "select exists (select 1 from mart_link_gone) or exists (select 1 from mart_link_came)"
+        ).fetchone()[0]
+    ):
+        return  # no link row changed, no sum did (a pass over every link row saved)
     if not delta:
         conn.execute(sql.SQL("drop table if exists {}").format(sql.SQL(", ").join(tables)))
         for table, (_, key) in SUMS.items():
@@ -250,9 +258,7 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
         conn.execute(
             "alter table staged._mart_entity_sum drop column gone_last, add primary key (entity_id, department)"
         )
-    elif conn.execute(
-        "select exists (select 1 from mart_link_gone) or exists (select 1 from mart_link_came)"
-    ).fetchone()[0]:  # no link row changed, no sum did (a pass over every link row saved)
+    else:
         signed = "(select 1 as s, * from mart_link_came union all select -1, * from mart_link_gone) l"
         conn.execute(
             sql.SQL("create temp table mart_entity_delta on commit drop as {}").format(
@@ -272,8 +278,6 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
                     sql.Identifier("staged", table), _sum(table, "mart_link_touched", only)
                 )
             )
-    else:
-        return
     for table in tables:
         conn.execute(sql.SQL("analyze {}").format(table))
 
