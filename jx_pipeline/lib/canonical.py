@@ -49,7 +49,7 @@ _DELETED = {
 }
 _NUMBER = str.maketrans("０１２３４５６７８９．－", "0123456789.-", ",，¥￥ ")
 _BEIJING = timezone(timedelta(hours=8))
-_EARLIEST = {"birth_date": date(1900, 1, 1), "reg_date": date(1949, 10, 1), "event_date": date(1949, 10, 1)}
+EARLIEST = {"birth_date": date(1900, 1, 1), "reg_date": date(1949, 10, 1), "event_date": date(1949, 10, 1)}
 
 
 def sql_type(field: str) -> str:
@@ -153,13 +153,18 @@ def timestamp(value: str | None):
     return (datetime.fromisoformat(day), None) if day else (None, "timestamp_invalid")
 
 
+def latest_date(landing_day: date) -> date:
+    """The latest date a value delivered on the landing day may carry (a day's margin for time zones)."""
+    return landing_day + timedelta(days=1)
+
+
 def standardizers(fields: list[str], declared_date: str, landing_day: date) -> dict[str, Standardizer]:
     """The standardizer of each mapped field for one feed and landing day (dates, including the birth dates in
     resident IDs, may not lie after that day)."""
-    latest = landing_day + timedelta(days=1)
+    latest = latest_date(landing_day)
 
     def dates(field: str) -> Standardizer:
-        return _from_std(lambda v: std.parse_date(v, declared_date, earliest=_EARLIEST[field], latest=latest))
+        return _from_std(lambda v: std.parse_date(v, declared_date, earliest=EARLIEST[field], latest=latest))
 
     table: dict[str, Standardizer] = {
         "id_number": _from_std(lambda v: std.resident_id(v, latest)),
