@@ -119,13 +119,14 @@ def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, tup
     (row id, file, row in the file)."""
     rows = conn.execute(
         sql.SQL(
-            "select k, _row_id, _source_file, _row_number from ("
-            " select btrim({k}) k, _row_id, _source_file, _row_number, count(*) over w n,"
-            " row_number() over (w order by _row_id desc) latest"
-            " from raw.{t} where _partition = %s and btrim({k}) <> '' window w as (partition by btrim({k}))"
-            ") d where n > 1 and latest = 1"
+            # the repeated keys by a hash aggregate, then their rows (a window over every row sorted them all)
+            "select distinct on (k) k, _row_id, _source_file, _row_number from ("
+            " select btrim({k}) k, _row_id, _source_file, _row_number from raw.{t}"
+            " where _partition = %(p)s and btrim({k}) in ("
+            "  select btrim({k}) from raw.{t} where _partition = %(p)s and btrim({k}) <> ''"
+            "  group by 1 having count(*) > 1)) d order by k, _row_id desc"
         ).format(k=sql.Identifier(key_col.lower()), t=sql.Identifier(feed.id)),
-        (partition,),
+        {"p": partition},
     ).fetchall()
     return {k: (row_id, path, number) for k, row_id, path, number in rows}
 

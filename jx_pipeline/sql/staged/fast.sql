@@ -14,8 +14,8 @@ $$;
 
 -- a record key: text with no whitespace at either end (Python strips it)
 create or replace function pg_temp.jx_key(v text) returns text language sql immutable parallel safe as $$
-  select case when v !~ '^[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
-              and v !~ '[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$'
+  select case when v !~ ('^[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+                         '|[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$')
          then nullif(v, '') end
 $$;
 
