@@ -67,30 +67,33 @@ create or replace function pg_temp.jx_date_ymd(v text) returns int language sql 
     then (left(v, 4) || substr(v, 6, 2) || substr(v, 9, 2))::int end
 $$;
 
+-- a character's place in GB 32100's alphabet by its ASCII code, 48 ('0') to 89 ('Y'); NULL for another character
+-- (an array look-up: strpos in the alphabet cost 0.2 us a character, 3 us a code)
+create or replace function pg_temp.jx_uscc_index(code int) returns int language sql immutable parallel safe as $$
+  select ('{0,1,2,3,4,5,6,7,8,9,null,null,null,null,null,null,null,10,11,12,13,14,15,16,17,null,18,19,20,21,22,null,23,24,25,null,26,27,null,28,29,30}'::int[])[code - 47]
+$$;
+
 -- GB 32100: 18 characters of its alphabet, places 3-8 digits, check character right (weights 3^i mod 31)
 create or replace function pg_temp.jx_credit_code(v text) returns text language sql immutable parallel safe as $$
-  select case when length(v) = 18
-    and translate(v, '0123456789ABCDEFGHJKLMNPQRTUWXY', '0000000000000000000000000000000') = '000000000000000000'
-    and translate(substr(v, 3, 6), '0123456789', '0000000000') = '000000'
+  select case when length(v) = 18 and v ~ '^[0123456789ABCDEFGHJKLMNPQRTUWXY]+$' and substr(v, 3, 6) ~ '^[0-9]+$'
     and substr('0123456789ABCDEFGHJKLMNPQRTUWXY', (31 - (
-        1 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 1, 1))
-      + 3 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 2, 1))
-      + 9 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 3, 1))
-      + 27 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 4, 1))
-      + 19 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 5, 1))
-      + 26 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 6, 1))
-      + 16 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 7, 1))
-      + 17 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 8, 1))
-      + 20 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 9, 1))
-      + 29 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 10, 1))
-      + 25 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 11, 1))
-      + 13 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 12, 1))
-      + 8 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 13, 1))
-      + 24 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 14, 1))
-      + 10 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 15, 1))
-      + 30 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 16, 1))
-      + 28 * strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(v, 17, 1))
-      - 305) % 31) % 31 + 1, 1) = substr(v, 18, 1)
+        1 * pg_temp.jx_uscc_index(ascii(substr(v, 1, 1)))
+      + 3 * pg_temp.jx_uscc_index(ascii(substr(v, 2, 1)))
+      + 9 * pg_temp.jx_uscc_index(ascii(substr(v, 3, 1)))
+      + 27 * pg_temp.jx_uscc_index(ascii(substr(v, 4, 1)))
+      + 19 * pg_temp.jx_uscc_index(ascii(substr(v, 5, 1)))
+      + 26 * pg_temp.jx_uscc_index(ascii(substr(v, 6, 1)))
+      + 16 * pg_temp.jx_uscc_index(ascii(substr(v, 7, 1)))
+      + 17 * pg_temp.jx_uscc_index(ascii(substr(v, 8, 1)))
+      + 20 * pg_temp.jx_uscc_index(ascii(substr(v, 9, 1)))
+      + 29 * pg_temp.jx_uscc_index(ascii(substr(v, 10, 1)))
+      + 25 * pg_temp.jx_uscc_index(ascii(substr(v, 11, 1)))
+      + 13 * pg_temp.jx_uscc_index(ascii(substr(v, 12, 1)))
+      + 8 * pg_temp.jx_uscc_index(ascii(substr(v, 13, 1)))
+      + 24 * pg_temp.jx_uscc_index(ascii(substr(v, 14, 1)))
+      + 10 * pg_temp.jx_uscc_index(ascii(substr(v, 15, 1)))
+      + 30 * pg_temp.jx_uscc_index(ascii(substr(v, 16, 1)))
+      + 28 * pg_temp.jx_uscc_index(ascii(substr(v, 17, 1)))) % 31) % 31 + 1, 1) = substr(v, 18, 1)
   then v end
 $$;
 
