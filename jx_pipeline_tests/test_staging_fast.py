@@ -22,7 +22,7 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.lib import canonical, ingest, staging, staging_fast
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
-from jx_pipeline.lib.standardize import USCC_ALPHABET, credit_code_check
+from jx_pipeline.lib.standardize import USCC_ALPHABET, area_code_years, credit_code_check
 
 DAY = date(2026, 11, 1)
 LATEST = canonical.latest_date(DAY)
@@ -216,6 +216,23 @@ def test_the_sql_accepts_a_value_only_as_the_python_standardizer_reads_it(wareho
             assert accepted >= len(clean)
 
 
+def test_the_area_table_is_stdnums_rule_code_by_code():
+    """The table the ID check joins (one walk of stdnum's tree) against ``area_code_years`` (stdnum's lookup):
+    every code in it, every code of Zhejiang, and codes drawn from every province."""
+    table = dict(staging_fast.area_last_years())
+    for code, last in table.items():
+        assert max(y for _f, y in area_code_years(code)) == last, code
+    provinces = sorted({c[:2] for c in table})
+    codes = [f"33{n:04d}" for n in range(10000)] + [
+        f"{rng.choice(provinces)}{rng.randrange(10000):04d}" for _ in range(5000)
+    ]
+    for code in codes:
+        years = area_code_years(code)
+        assert (code in table) == bool(years) and (not years or table[code] == max(y for _f, y in years)), (
+            code
+        )
+
+
 def test_the_sqls_whitespace_is_pythons_for_every_character(warehouse_url):
     """jx_text and jx_key list Python's whitespace (str.isspace, what re's \\s and str.strip use) one by one:
     every Unicode character, inside a value and at its ends."""
@@ -235,6 +252,7 @@ def test_the_sqls_whitespace_is_pythons_for_every_character(warehouse_url):
 def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_scratch_db, monkeypatch):
     """Every file feed's first day of the session's world (its noise: bad IDs, dates in other formats, stray
     whitespace, repeated keys, coordinates in three systems), staged both ways: the same rows, the same rejects."""
+    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)  # the test world's partitions are small
     feeds = [f for f in load_catalog().feeds if f.source.kind == "file"]
     day = sorted(p.name for p in (world / "landing" / feeds[0].department / feeds[0].id).iterdir())[0]
     fast_rows = read = 0

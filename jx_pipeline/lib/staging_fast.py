@@ -52,21 +52,23 @@ def _ymd(day: date) -> int:
 @cache
 def area_last_years() -> tuple[tuple[str, int], ...]:
     """Every 6-digit area code python-stdnum's cn/loc table knows at county level, with the last year it was in
-    use (``standardize.area_code_years``; an ID's code is right when that year is not before the birth year)."""
-    codes = []
+    use (as ``standardize.area_code_years`` reads the table, which test_staging_fast checks code by code; an ID's
+    code is right when that year is not before the birth year). Read from the table's tree in one walk: asking it
+    code by code took 0.5 s, paid by every forked staging worker."""
+    out = []
 
-    def walk(prefix: str, nodes) -> None:
-        for length, low, high, _props, children in nodes:
+    def walk(prefix: str, nodes, county: str | None) -> None:
+        for length, low, high, props, children in nodes:
+            here = county if county is not None else props.get("county")
             for n in range(int(low), int(high) + 1):
                 code = prefix + str(n).zfill(length)
-                if len(code) == 6:
-                    codes.append(code)
+                if len(code) == 6 and here is not None:
+                    out.append((code, max(last for _first, last in standardize.county_years(here))))
                 elif len(code) < 6:
-                    walk(code, children)
+                    walk(code, children, here)
 
-    walk("", numdb.get("cn/loc").prefixes)
-    years = ((c, max((last for _f, last in standardize.area_code_years(c)), default=None)) for c in codes)
-    return tuple((c, y) for c, y in years if y is not None)
+    walk("", numdb.get("cn/loc").prefixes, None)
+    return tuple(out)
 
 
 def prepare(conn: psycopg.Connection) -> None:

@@ -54,8 +54,11 @@ def area_code_years(area: str) -> tuple[tuple[int, int], ...]:
     ``()`` when the table knows no county-, city- or province-level unit with that code (only its province at
     best). Codes listed without years were in use throughout the table (first 0, last 9999)."""
     county = next((p["county"] for _, p in numdb.get("cn/loc").info(area) if "county" in p), None)
-    if county is None:
-        return ()
+    return () if county is None else county_years(county)
+
+
+def county_years(county: str) -> tuple[tuple[int, int], ...]:
+    """The (first, last) years of each name in a cn/loc ``county`` entry ("[1986-]房山区,[-1986]…")."""
     spans = []
     for name in county.split(","):
         m = _SPAN.match(name)
