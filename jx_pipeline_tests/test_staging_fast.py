@@ -23,6 +23,7 @@ from jx_pipeline.lib import canonical, ingest, staging, staging_fast
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.standardize import USCC_ALPHABET, area_code_years, credit_code_check
+from jx_pipeline_tests.conftest import catalog_with
 
 DAY = date(2026, 11, 1)
 LATEST = canonical.latest_date(DAY)
@@ -239,8 +240,9 @@ def test_the_sqls_whitespace_is_pythons_for_every_character(warehouse_url):
     with connect(warehouse_url) as conn:
         staging_fast.prepare(conn)
         rows = conn.execute(
-            "select i, pg_temp.jx_text('a' || chr(i) || 'b') is null, pg_temp.jx_text(chr(i) || 'a') is null,"
-            " pg_temp.jx_key('a' || chr(i)) is null, pg_temp.jx_key('a' || chr(i) || 'b') is null"
+            "select i, pg_temp.jx_text('a' || chr(i) || 'b') is null, pg_temp.jx_text(chr(i) || 'a') is null"
+            " and pg_temp.jx_text('a' || chr(i)) is null, pg_temp.jx_key('a' || chr(i)) is null"
+            " and pg_temp.jx_key(chr(i) || 'a') is null, pg_temp.jx_key('a' || chr(i) || 'b') is null"
             " from generate_series(1, 1114111) i where i not between 55296 and 57343"
         ).fetchall()
     assert len(rows) == 1114111 - 2048
@@ -282,3 +284,117 @@ def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_s
             read += staged[True][0]
     # most rows of a real feed are clean: they go the fast way; the noise goes the Python way
     assert 0.5 * read < fast_rows < read
+
+
+COORDS = [  # (x, y) as a clerk may write them: clean, empty, half empty, signed, padded, exponent, outside, bad
+    ("120.75", "30.75"),
+    ("", ""),
+    ("120.75", ""),
+    ("", "30.75"),
+    ("+120.75", "30.75"),
+    (" 120.75", "30.75"),
+    ("1.2075e2", "30.75"),
+    ("100.0", "30.75"),
+    ("abc", "30.75"),
+    ("121.6", "31.2"),
+    ("120.0", "30.2"),
+    ("121.60001", "30.75"),
+]
+
+
+def test_coordinates_half_empty_or_odd_stage_the_same_both_ways(tmp_path, make_scratch_db, monkeypatch):
+    """A CGCS2000 feed's points, every form above: each row staged (or rejected) as the Python way does, none
+    lost between the two ways (a point with one side missing once put its row on neither side)."""
+    doc = {
+        "id": "gaj_fast_coords_test",
+        "department": "gaj",
+        "name": "坐标测试",
+        "name_en": "Fast path coordinates test",
+        "domain": "other",
+        "archetype": "place_event",
+        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
+        "records": len(COORDS),
+        "key": ["BH"],
+        "columns": {"BH": "record_key", "DZ": "address", "X": "lon", "Y": "lat"},
+        "coordinates": {"x": "X", "y": "Y", "crs": "cgcs2000"},
+    }
+    feed = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(doc))).feed(doc["id"])
+    day = DAY.isoformat()
+    folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
+    folder.mkdir(parents=True)
+    lines = ["BH,DZ,X,Y"] + [f'K{i},嘉兴市南湖区中山路{i}号,"{x}","{y}"' for i, (x, y) in enumerate(COORDS)]
+    (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
+    staged = {}
+    with connect(make_scratch_db()) as conn:
+        migrate(conn)
+        ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
+        for fast in (False, True):
+            monkeypatch.setattr(staging, "FAST", fast)
+            result = staging.stage_partition(conn, feed, day, "b1")
+            rows = conn.execute(
+                sql.SQL("select record_key, lon, lat, address from staged.{} order by _row_id").format(
+                    sql.Identifier(feed.id)
+                )
+            ).fetchall()
+            rejects = conn.execute(
+                "select row_number, column_name, reason, value from quality.rejects where feed_id = %s"
+                " order by 1, 2, 3",
+                (feed.id,),
+            ).fetchall()
+            staged[fast] = (result.rows_read, result.rows_staged, rows, rejects)
+            if fast:
+                fast_rows = result.rows_fast
+    assert staged[True] == staged[False]
+    assert staged[True][0] == staged[True][1] == len(COORDS)
+    assert fast_rows == 4  # clean, empty and the two corners of the box; the rest the Python way
+    by_key = {r[0]: r for r in staged[True][2]}
+    assert by_key["K4"] == ("K4", 120.75, 30.75, "嘉兴市南湖区中山路4号")  # a sign: a point, as in Python
+    assert by_key["K1"][1:3] == (None, None) and by_key["K2"][1:3] == (None, None)  # empty; half empty
+
+
+def test_keys_repeated_but_for_whitespace_are_one_key_both_ways(tmp_path, make_scratch_db, monkeypatch):
+    """'K1', 'K1<tab>' and '<ideographic space>K1' are the key K1 (Python strips them so): the last delivered is
+    staged, the others are duplicate_key rejects, with the fast path and without; PostgreSQL's plain btrim strips
+    only spaces, and once staged all three."""
+    assert "".join(WHITESPACE) == staging.WHITESPACE
+    doc = {
+        "id": "gaj_fast_keys_test",
+        "department": "gaj",
+        "name": "键测试",
+        "name_en": "Fast path keys test",
+        "domain": "other",
+        "archetype": "place_event",
+        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
+        "records": 5,
+        "key": ["BH"],
+        "columns": {"BH": "record_key", "DZ": "address"},
+    }
+    feed = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(doc))).feed(doc["id"])
+    day = DAY.isoformat()
+    folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
+    folder.mkdir(parents=True)
+    keys = ["K1", "K1\t", "\u3000K1", "K2", "K1\u00a0"]
+    lines = ["BH,DZ"] + [f'"{k}",地址{i}' for i, k in enumerate(keys)]
+    (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
+    staged = {}
+    with connect(make_scratch_db()) as conn:
+        migrate(conn)
+        ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
+        for fast in (False, True):
+            monkeypatch.setattr(staging, "FAST", fast)
+            result = staging.stage_partition(conn, feed, day, "b1")
+            rows = conn.execute(
+                sql.SQL("select record_key, address from staged.{} order by record_key").format(
+                    sql.Identifier(feed.id)
+                )
+            ).fetchall()
+            rejects = conn.execute(
+                "select row_number, reason from quality.rejects where feed_id = %s order by 1", (feed.id,)
+            ).fetchall()
+            staged[fast] = (result.rows_read, result.rows_staged, result.rows_rejected, rows, rejects)
+    assert staged[True] == staged[False]
+    assert staged[True][3] == [("K1", "地址4"), ("K2", "地址3")]  # the last delivered K1
+    assert staged[True][:3] == (5, 2, 3)
+    assert [r[1] for r in staged[True][4]] == ["duplicate_key"] * 3

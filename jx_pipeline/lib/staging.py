@@ -32,6 +32,25 @@ FAST = True  # the fast path (lib/staging_fast.py); tests turn it off to compare
 # partitions with fewer raw rows go the Python way only: there the fast path's statement costs what it saves
 # (463 demo partitions under 5,000 rows: 9.6 s with it, 9.1 s without), and a day's increment is made of them
 FAST_MIN_ROWS = 5000
+# what Python's str.strip() strips (str.isspace): a key is compared without it, in SQL as in Python
+WHITESPACE = "".join(
+    map(
+        chr,
+        (
+            *range(9, 14),
+            *range(28, 33),
+            0x85,
+            0xA0,
+            0x1680,
+            *range(0x2000, 0x200B),
+            0x2028,
+            0x2029,
+            0x202F,
+            0x205F,
+            0x3000,
+        ),
+    )
+)
 
 
 @dataclass
@@ -124,12 +143,12 @@ def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, tup
         sql.SQL(
             # the repeated keys by a hash aggregate, then their rows (a window over every row sorted them all)
             "select distinct on (k) k, _row_id, _source_file, _row_number from ("
-            " select btrim({k}) k, _row_id, _source_file, _row_number from raw.{t}"
-            " where _partition = %(p)s and btrim({k}) in ("
-            "  select btrim({k}) from raw.{t} where _partition = %(p)s and btrim({k}) <> ''"
+            " select btrim({k}, %(ws)s) k, _row_id, _source_file, _row_number from raw.{t}"
+            " where _partition = %(p)s and btrim({k}, %(ws)s) in ("
+            "  select btrim({k}, %(ws)s) from raw.{t} where _partition = %(p)s and btrim({k}, %(ws)s) <> ''"
             "  group by 1 having count(*) > 1)) d order by k, _row_id desc"
         ).format(k=sql.Identifier(key_col.lower()), t=sql.Identifier(feed.id)),
-        {"p": partition},
+        {"p": partition, "ws": WHITESPACE},
     ).fetchall()
     return {k: (row_id, path, number) for k, row_id, path, number in rows}
 

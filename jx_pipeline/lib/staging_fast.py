@@ -112,13 +112,11 @@ def _lonlat(feed: Feed, plain, f: dict) -> tuple[sql.Composable, sql.Composable,
     from jx_pipeline.lib.staging import BBOX  # staging imports this module
 
     x, y = plain(feed.coordinates.x), plain(feed.coordinates.y)
-    empty = sql.SQL("coalesce({}, '') = ''").format(x)
-    lon, lat = (
-        sql.SQL("case when {} then null else pg_temp.jx_degrees({}) end").format(empty, c) for c in (x, y)
-    )
+    lon, lat = (sql.SQL("pg_temp.jx_degrees({})").format(c) for c in (x, y))
+    # both empty (no point), or both plain decimals inside the box; NULL (one missing) counts as neither
     ok = sql.SQL(
-        "((coalesce({x}, '') = '' and coalesce({y}, '') = '')"
-        " or ({lon} between {x0} and {x1} and {lat} between {y0} and {y1}))"
+        "coalesce((coalesce({x}, '') = '' and coalesce({y}, '') = '')"
+        " or ({lon} between {x0} and {x1} and {lat} between {y0} and {y1}), false)"
     ).format(
         x=x,
         y=y,
@@ -199,7 +197,7 @@ def insert(
     )
     fast, slow = conn.execute(
         sql.SQL(
-            "with t as (select *, {ok} as jx_fast from ("
+            "with t as (select *, coalesce({ok}, false) as jx_fast from ("
             "  select *, {vals} from ("
             "   select {src}{prep} from raw.{t} r{joins} where r._partition = {p} offset 0) p offset 0) s),"
             " ins as (insert into {day} ({target}) select {fs}, {b}, {p}, _source_file, _row_number, _row_id"
