@@ -286,6 +286,47 @@ def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_s
     assert 0.5 * read < fast_rows < read
 
 
+def _stage_both_ways(tmp_path, make_scratch_db, monkeypatch, feed_id, columns, lines, select, **extra):
+    """A feed of ``columns`` (a CSV day of ``lines``) landed, loaded and staged without the fast path, then with
+    it (at any partition size). Per way: (rows read, staged, rejected, the rows ``select`` reads, the rejects),
+    and the rows that went fast."""
+    doc = {
+        "id": feed_id,
+        "department": "gaj",
+        "name": "快速路径测试",
+        "name_en": "Fast path test",
+        "domain": "other",
+        "archetype": "place_event",
+        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
+        "records": len(lines) - 1,
+        "key": ["BH"],
+        "columns": columns,
+        **extra,
+    }
+    feed = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(doc))).feed(feed_id)
+    day = DAY.isoformat()
+    folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
+    folder.mkdir(parents=True)
+    (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
+    staged, fast_rows = {}, 0
+    with connect(make_scratch_db()) as conn:
+        migrate(conn)
+        ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
+        for fast in (False, True):
+            monkeypatch.setattr(staging, "FAST", fast)
+            result = staging.stage_partition(conn, feed, day, "b1")
+            rows = conn.execute(sql.SQL(select).format(sql.Identifier(feed.id))).fetchall()
+            rejects = conn.execute(
+                "select row_number, column_name, reason, value from quality.rejects where feed_id = %s"
+                " order by 1, 2, 3",
+                (feed.id,),
+            ).fetchall()
+            staged[fast] = (result.rows_read, result.rows_staged, result.rows_rejected, rows, rejects)
+            fast_rows = result.rows_fast
+    return staged, fast_rows
+
+
 COORDS = [  # (x, y) as a clerk may write them: clean, empty, half empty, signed, padded, exponent, outside, bad
     ("120.75", "30.75"),
     ("", ""),
@@ -305,50 +346,21 @@ COORDS = [  # (x, y) as a clerk may write them: clean, empty, half empty, signed
 def test_coordinates_half_empty_or_odd_stage_the_same_both_ways(tmp_path, make_scratch_db, monkeypatch):
     """A CGCS2000 feed's points, every form above: each row staged (or rejected) as the Python way does, none
     lost between the two ways (a point with one side missing once put its row on neither side)."""
-    doc = {
-        "id": "gaj_fast_coords_test",
-        "department": "gaj",
-        "name": "坐标测试",
-        "name_en": "Fast path coordinates test",
-        "domain": "other",
-        "archetype": "place_event",
-        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
-        "records": len(COORDS),
-        "key": ["BH"],
-        "columns": {"BH": "record_key", "DZ": "address", "X": "lon", "Y": "lat"},
-        "coordinates": {"x": "X", "y": "Y", "crs": "cgcs2000"},
-    }
-    feed = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(doc))).feed(doc["id"])
-    day = DAY.isoformat()
-    folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
-    folder.mkdir(parents=True)
     lines = ["BH,DZ,X,Y"] + [f'K{i},嘉兴市南湖区中山路{i}号,"{x}","{y}"' for i, (x, y) in enumerate(COORDS)]
-    (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
-    staged = {}
-    with connect(make_scratch_db()) as conn:
-        migrate(conn)
-        ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
-        for fast in (False, True):
-            monkeypatch.setattr(staging, "FAST", fast)
-            result = staging.stage_partition(conn, feed, day, "b1")
-            rows = conn.execute(
-                sql.SQL("select record_key, lon, lat, address from staged.{} order by _row_id").format(
-                    sql.Identifier(feed.id)
-                )
-            ).fetchall()
-            rejects = conn.execute(
-                "select row_number, column_name, reason, value from quality.rejects where feed_id = %s"
-                " order by 1, 2, 3",
-                (feed.id,),
-            ).fetchall()
-            staged[fast] = (result.rows_read, result.rows_staged, rows, rejects)
-            if fast:
-                fast_rows = result.rows_fast
+    staged, fast_rows = _stage_both_ways(
+        tmp_path,
+        make_scratch_db,
+        monkeypatch,
+        "gaj_fast_coords_test",
+        {"BH": "record_key", "DZ": "address", "X": "lon", "Y": "lat"},
+        lines,
+        "select record_key, lon, lat, address from staged.{} order by _row_id",
+        coordinates={"x": "X", "y": "Y", "crs": "cgcs2000"},
+    )
     assert staged[True] == staged[False]
     assert staged[True][0] == staged[True][1] == len(COORDS)
     assert fast_rows == 4  # clean, empty and the two corners of the box; the rest the Python way
-    by_key = {r[0]: r for r in staged[True][2]}
+    by_key = {r[0]: r for r in staged[True][3]}
     assert by_key["K4"] == ("K4", 120.75, 30.75, "嘉兴市南湖区中山路4号")  # a sign: a point, as in Python
     assert by_key["K1"][1:3] == (None, None) and by_key["K2"][1:3] == (None, None)  # empty; half empty
 
@@ -358,43 +370,17 @@ def test_keys_repeated_but_for_whitespace_are_one_key_both_ways(tmp_path, make_s
     staged, the others are duplicate_key rejects, with the fast path and without; PostgreSQL's plain btrim strips
     only spaces, and once staged all three."""
     assert "".join(WHITESPACE) == staging.WHITESPACE
-    doc = {
-        "id": "gaj_fast_keys_test",
-        "department": "gaj",
-        "name": "键测试",
-        "name_en": "Fast path keys test",
-        "domain": "other",
-        "archetype": "place_event",
-        "source": {"kind": "file", "format": "csv", "encoding": "utf-8"},
-        "records": 5,
-        "key": ["BH"],
-        "columns": {"BH": "record_key", "DZ": "address"},
-    }
-    feed = load_catalog(catalog_with(tmp_path, lambda d: d["feeds"].append(doc))).feed(doc["id"])
-    day = DAY.isoformat()
-    folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
-    folder.mkdir(parents=True)
     keys = ["K1", "K1\t", "\u3000K1", "K2", "K1\u00a0"]
-    lines = ["BH,DZ"] + [f'"{k}",地址{i}' for i, k in enumerate(keys)]
-    (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
-    staged = {}
-    with connect(make_scratch_db()) as conn:
-        migrate(conn)
-        ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
-        for fast in (False, True):
-            monkeypatch.setattr(staging, "FAST", fast)
-            result = staging.stage_partition(conn, feed, day, "b1")
-            rows = conn.execute(
-                sql.SQL("select record_key, address from staged.{} order by record_key").format(
-                    sql.Identifier(feed.id)
-                )
-            ).fetchall()
-            rejects = conn.execute(
-                "select row_number, reason from quality.rejects where feed_id = %s order by 1", (feed.id,)
-            ).fetchall()
-            staged[fast] = (result.rows_read, result.rows_staged, result.rows_rejected, rows, rejects)
+    staged, _ = _stage_both_ways(
+        tmp_path,
+        make_scratch_db,
+        monkeypatch,
+        "gaj_fast_keys_test",
+        {"BH": "record_key", "DZ": "address"},
+        ["BH,DZ"] + [f'"{k}",地址{i}' for i, k in enumerate(keys)],
+        "select record_key, address from staged.{} order by record_key",
+    )
     assert staged[True] == staged[False]
     assert staged[True][3] == [("K1", "地址4"), ("K2", "地址3")]  # the last delivered K1
     assert staged[True][:3] == (5, 2, 3)
-    assert [r[1] for r in staged[True][4]] == ["duplicate_key"] * 3
+    assert [r[2] for r in staged[True][4]] == ["duplicate_key"] * 3
