@@ -5,7 +5,7 @@ Most rows of a real feed are clean: reading each one into Python, standardizing 
 most of staging's time (`bench/staging_throughput.py`). The SQL functions in ``sql/staged/fast.sql`` accept only
 the forms whose standard value is certain (an 18-character ID with a right check character, ``2024-03-07``, a
 mobile number in 11 digits, plain text): each returns exactly what the Python standardizer returns for it, and
-NULL for any other form. A row with such a value goes the Python way (lib/staging.py), which decides the reject
+NULL for any other form. A row with any other value goes the Python way (lib/staging.py), which decides the reject
 and its reason, so rejects and their messages are the Python path's alone. Rows with an empty or repeated key go
 that way too.
 """
@@ -22,7 +22,7 @@ from stdnum import numdb
 from jx_pipeline.catalog.schema import Feed
 from jx_pipeline.lib import settings, standardize
 
-# a field's SQL function (sql/staged/fast.sql); a field not named here (lon, lat: see _coordinates) is text
+# a field's SQL function (sql/staged/fast.sql); lon and lat: _lonlat; any other field is text (jx_text)
 FUNCTION = {
     "id_number": "jx_resident_id",
     "legal_rep_id": "jx_resident_id",
@@ -42,7 +42,7 @@ FUNCTION = {
 # declared date formats under which a y-m-d value reads as jx_date reads it (a format such as %d/%m/%Y does not:
 # its feed's dates all go the Python way)
 DATE_FORMATS = frozenset({"%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"})
-SLOW = "jx_slow_rows"  # the rows left to Python: a temporary table of raw _row_ids
+SLOW = "jx_slow_rows"  # the rows left to Python: a temporary table of their raw columns
 
 
 def _ymd(day: date) -> int:
