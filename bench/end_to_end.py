@@ -24,6 +24,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,23 +214,48 @@ def _world_days(world: Path) -> list[str]:
     return sorted({p.name for p in (world / "landing").glob("*/*/*") if p.is_dir()})
 
 
+def _copy_state(admin_url: str, names: list[str], state: Path, suffix: str, back: bool) -> None:
+    """The databases and the state folder saved as ``<name><suffix>`` (``back``: restored from there), so an
+    increment can be run again and again from the same initial load."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in names:
+            src, dst = (name + suffix, name) if back else (name, name + suffix)
+            conn.execute(f'drop database if exists "{dst}" with (force)')
+            conn.execute(f'create database "{dst}" template "{src}"')
+    src, dst = (Path(f"{state}{suffix}"), state) if back else (state, Path(f"{state}{suffix}"))
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, symlinks=True)
+
+
 def run_scale(
-    scale: float, seed: int, days: int, admin_url: str, workdir: Path, keep: bool, executor: str, runs: str
+    scale: float,
+    seed: int,
+    days: int,
+    admin_url: str,
+    workdir: Path,
+    keep: bool,
+    executor: str,
+    runs: str,
+    snapshot: str = "",
 ) -> list[dict]:
     tag = f"jx_e2e_{str(scale).replace('.', '')}"
     names = [f"{tag}_wh", f"{tag}_dg", f"{tag}_src"]
     world = workdir / f"world-{scale}-{seed}-{days + 1}"
+    state = workdir / tag / "state"
     env = {
         **os.environ,
         "JX_WAREHOUSE_URL": _url(admin_url, names[0]),
         "JX_DAGSTER_STORAGE_URL": _url(admin_url, names[1]),
         "JX_SOURCE_DB_URL": _url(admin_url, names[2]),
         "JX_WORLD_DIR": str(world),
-        "JX_STATE_DIR": str(workdir / tag / "state"),
+        "JX_STATE_DIR": str(state),
         "JX_PSEUDONYM_SECRET": f"end-to-end-{seed}",
         "PYTHONWARNINGS": "ignore",
     }
-    _databases(admin_url, names, create=True)
+    if snapshot == "replay":
+        _copy_state(admin_url, names, state, "_pre", back=True)
+    else:
+        _databases(admin_url, names, create=True)
     log_path = workdir / tag / "log.txt"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -237,8 +263,9 @@ def run_scale(
         with log_path.open("w") as log:
             gen = ["world", "generate", "--scale", str(scale), "--seed", str(seed), "--days", str(days + 1),
                    "--out", str(world), "--reuse", "--quiet"]  # fmt: skip
-            for name, argv in (("world", gen), ("db", ["db", "up"]),
-                               ("reference", ["materialize", "--select", "group:reference"])):  # fmt: skip
+            setup = (("world", gen), ("db", ["db", "up"]),
+                     ("reference", ["materialize", "--select", "group:reference"]))  # fmt: skip
+            for name, argv in setup if snapshot != "replay" else ():
                 rc, secs, peak = run_measured(argv, env, log)
                 if rc:
                     raise SystemExit(f"{name} failed at scale {scale}: see {log_path}")
@@ -259,6 +286,10 @@ def run_scale(
                 return secs, peak
 
             for phase, phase_days in phases:
+                if phase == "increment" and snapshot == "save":
+                    _copy_state(admin_url, names, state, "_pre", back=False)
+                if phase == "initial" and snapshot == "replay":
+                    continue
                 if runs == "demo":
                     rows += _demo_phase(scale, phase, phase_days, env, run)
                     continue
@@ -355,11 +386,28 @@ def main() -> int:
         help="one `jx-pipeline materialize` per stage (its peak memory apart), or make demo's two runs per phase"
         " (ingest; entities, links and marts), each stage timed by its steps' events (default stages)",
     )
+    p.add_argument(
+        "--snapshot",
+        choices=["save", "replay"],
+        default="",
+        help="save: copy the databases and state after the initial load (<db>_pre, state_pre); replay: start"
+        " from that copy and run the increment only, to measure it again",
+    )
     args = p.parse_args()
     stop_on_sigterm()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="end_to_end_"))
     by_scale = {
-        s: run_scale(s, args.seed, args.days, args.admin_url, workdir, args.keep, args.executor, args.runs)
+        s: run_scale(
+            s,
+            args.seed,
+            args.days,
+            args.admin_url,
+            workdir,
+            args.keep,
+            args.executor,
+            args.runs,
+            args.snapshot,
+        )
         for s in args.scales
     }
     rows = [r for s in args.scales for r in by_scale[s]]
