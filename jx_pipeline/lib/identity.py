@@ -44,7 +44,7 @@ def _gather(
     """The feed's current records into a temporary table (texts empty -> null, as the rules read them), with
     the partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
     mapped = set(feed.columns.values())
-    latest = staging.current(conn, feed, keys) if fields[1] in mapped else None
+    latest = staging.current(conn, feed, keys, fields) if fields[1] in mapped else None
     if latest is None:
         return
     cols = [
@@ -123,6 +123,7 @@ def _taken(conn: psycopg.Connection, table: int) -> None:
 RULES = (
     "core/identity_records.sql",
     "core/identity_inputs.sql",
+    "core/identity_delta.sql",
     "core/identity_scope.sql",
     "core/identity.sql",
     "core/identity_touched.sql",
@@ -194,6 +195,9 @@ def resolve(
                 copy.write_row((settings.pseudonym_secret(),))
             conn.execute("analyze ident_person; analyze ident_org")
             run_sql(conn, "core/identity_inputs.sql")
+            if delta:
+                with MEMORY.by_key(conn, "ident_want"):
+                    run_sql(conn, "core/identity_delta.sql")
             scope = MEMORY.scope_rows(conn, delta)
             run_sql(conn, "core/identity.sql")
             if scope is not None:

@@ -35,6 +35,17 @@ from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 NEAREST_M = 30
 PARSE_BATCH = 20_000
 NATURAL = ("farmland", "river", "forest", "pond", "grassland", "lake", "hill")
+ALIVE_FIELDS = ("change_type", "deleted")  # what ``alive`` reads
+READ_FIELDS = (
+    "address",
+    "lon",
+    "lat",
+    "id_number",
+    "credit_code",
+    "entity_name",
+    "village_name",
+    *ALIVE_FIELDS,
+)
 
 
 def alive(feed: Feed) -> sql.Composable:
@@ -51,7 +62,7 @@ def alive(feed: Feed) -> sql.Composable:
 def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
     """The feed's current records into ``link_rec`` (texts empty -> null; a deletion flagged ``dead``, for
     ``_dead``); ``keys``: only those of that temporary table (lib/changes.py)."""
-    latest = staging.current(conn, feed, keys)
+    latest = staging.current(conn, feed, keys, READ_FIELDS)
     if latest is None:
         return
     mapped = set(feed.columns.values())
@@ -241,7 +252,8 @@ def link(
             _dead(conn)
             conn.execute("analyze link_rec")
             run_sql(conn, "core/link_inputs.sql", {"first": True})
-            run_sql(conn, "core/link_delta.sql")
+            with MEMORY.by_key(conn, "link_want"):
+                run_sql(conn, "core/link_delta.sql")
             scope = MEMORY.scope_rows(conn, known)
             conn.execute(
                 "create temp table link_round on commit drop as select feed_id, record_key from link_scope s"

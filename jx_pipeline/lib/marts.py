@@ -58,13 +58,13 @@ _SOURCES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
 _FLAT = r"(\d+(?:幢|栋|号楼)(?:\d+单元)?(?:\d+(?:室|户|号))?|\d+单元\d+(?:室|户|号)|\d+(?:室|户))\s*$"
 
 
+DATE_FIELDS = ("event_date", "period", "reg_date", "updated_at")
+READ_FIELDS = (*DATE_FIELDS, "amount", "address", *linking.ALIVE_FIELDS)  # what _record_select reads
+
+
 def _record_select(feed: Feed, latest: sql.Composable) -> sql.Composed:
     mapped = set(feed.columns.values())
-    dates = [
-        sql.SQL("{}::date").format(sql.Identifier(f))
-        for f in ("event_date", "period", "reg_date", "updated_at")
-        if f in mapped
-    ]
+    dates = [sql.SQL("{}::date").format(sql.Identifier(f)) for f in DATE_FIELDS if f in mapped]
     day = sql.SQL("greatest({})").format(sql.SQL(", ").join(dates)) if dates else sql.SQL("null::date")
     amount = sql.Identifier("amount") if "amount" in mapped else sql.SQL("null::numeric")
     flat = (
@@ -106,7 +106,7 @@ def _records(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None
     selects = [
         _record_select(feed, latest)
         for feed in catalog.feeds
-        if (latest := staging.current(conn, feed, keys)) is not None
+        if (latest := staging.current(conn, feed, keys, READ_FIELDS)) is not None
     ]
     return sql.SQL(" union all ").join(selects) if selects else None
 

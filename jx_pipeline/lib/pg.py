@@ -92,6 +92,14 @@ def key_tally(conn: psycopg.Connection, source: sql.Composable, keys: tuple[str,
     ).fetchone()
 
 
+def few(conn: psycopg.Connection, rows: int, table: str, ratio: int = 20) -> bool:
+    """True when ``rows`` keys are fewer than 1/``ratio`` of ``table``'s rows (the planner's estimate): finding
+    them by index one by one beats hashing every row of the table (scale 0.1: 55k keys of 9.1M in 0.3 s by
+    index, 2.1 s by a hash join the planner chose)."""
+    stored = conn.execute("select reltuples from pg_class where oid = %s::regclass", (table,)).fetchone()[0]
+    return rows * ratio < stored
+
+
 @contextmanager
 def settings_for(conn: psycopg.Connection, **values: str) -> Iterator[None]:
     """Server settings (e.g. a planner's ``enable_mergejoin='off'``) for the statements of the block only, put

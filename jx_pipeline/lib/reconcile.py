@@ -226,7 +226,7 @@ def _current(
     for feed in catalog.feeds:
         if kind_field and kind_field not in feed.columns.values():
             continue
-        latest = staging.current(conn, feed)
+        latest = staging.current(conn, feed, read=linking.ALIVE_FIELDS)
         if latest is None:
             continue
         if kind_field:  # every current record, deleted or not: its key in any partition that passed (no sort)

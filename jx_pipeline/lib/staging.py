@@ -12,6 +12,7 @@ of a repeated key is kept (the last delivered) and which version of a record is 
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import compress
@@ -53,9 +54,13 @@ def staged_table(feed: Feed, partition: str | None = None) -> sql.Composed:
     return sql.SQL("staged.{}").format(sql.Identifier(name))
 
 
-def current(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sql.Composed | None:
+def current(
+    conn: psycopg.Connection, feed: Feed, keys: str | None = None, read: Iterable[str] | None = None
+) -> sql.Composed | None:
     """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged.
     ``keys``: a temporary table (feed_id, record_key); only the records of the feed it names (found by index).
+    ``read``: the fields the caller reads (those the feed maps are kept, with record_key and _partition); the
+    versions are sorted with those only, not whole rows (at scale 0.1 the widest feeds' rows are ~210 bytes).
 
     Quarantined partitions (lib/quarantine.py) are left out: a record falls back to its latest version in a
     partition that passed its checks; one seen only in quarantined partitions is absent."""
@@ -66,10 +71,15 @@ def current(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sq
         only = sql.SQL(" and record_key in (select record_key from {} where feed_id = {})").format(
             sql.Identifier(keys), sql.Literal(feed.id)
         )
+    columns = sql.SQL("*")
+    if read is not None:
+        wanted = set(read)
+        kept = ["record_key", *(f for f in fields(feed)[1:] if f in wanted), "_partition"]
+        columns = sql.SQL(", ").join(map(sql.Identifier, kept))
     return sql.SQL(
-        "(select distinct on (record_key) * from {} where {}{}"
+        "(select distinct on (record_key) {} from {} where {}{}"
         " order by record_key, _partition desc, _row_id desc) s"
-    ).format(staged_table(feed), quarantine.good_partitions(feed), only)
+    ).format(columns, staged_table(feed), quarantine.good_partitions(feed), only)
 
 
 def fields(feed: Feed) -> list[str]:

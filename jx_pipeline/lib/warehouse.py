@@ -74,11 +74,13 @@ def replace_rows(conn: psycopg.Connection, table: str, columns: list[str], rows)
             copy.write_row(row)
 
 
-def table_metadata(conn: psycopg.Connection, schema: str, table: str) -> dict:
-    """The standard Dagster table metadata: row count, qualified name and column schema with comments."""
+def table_metadata(conn: psycopg.Connection, schema: str, table: str, rows: int | None = None) -> dict:
+    """The standard Dagster table metadata: row count, qualified name and column schema with comments.
+    ``rows``: the count, when the caller has just counted the table (a count of 9M rows is ~0.6 s)."""
     db = conn.execute("select current_database()").fetchone()[0]
     name = sql.Identifier(schema, table)
-    rows = conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()[0]
+    if rows is None:
+        rows = conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()[0]
     cols = conn.execute(
         """select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                   col_description(a.attrelid, a.attnum)

@@ -72,7 +72,7 @@ def build_defs() -> dg.Definitions:
             )
             total = sum(counts.values())
             tally = found["tally"]
-            meta = table_metadata(conn, "core", "entity_link")
+            meta = table_metadata(conn, "core", "entity_link", rows=total)  # counted by method
             figures = _evaluation(conn, ("links", "links_by_method", "links_by_difficulty"))
         return dg.MaterializeResult(
             metadata={

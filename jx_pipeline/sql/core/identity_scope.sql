@@ -1,5 +1,6 @@
 -- The records a re-resolution must resolve again (ident_scope). It read only the records of the staged
--- partitions changed since the last run and those whose link changed (ident_want, lib/identity.py). Of those:
+-- partitions changed since the last run and those whose link changed (ident_want, lib/identity.py), and
+-- what the memory holds of them (ident_known, identity_delta.sql). Of those:
 -- the ones new, changed or gone, by the fingerprint of what the rules read (staged._ident_input). Then every
 -- current record of the same kind without an ID or credit code sharing a name with one of them, old or new:
 -- such a record meets masters by name (with its birth date, phone or door plate, or alone), so a change can
@@ -10,8 +11,6 @@
 -- ident_fp's key for the joins below, built here: a full resolution joins it by none (7 s at scale 0.1)
 create unique index on ident_fp (feed_id, record_key, kind);
 -- (a record read without a membership counts as changed: a run repairs it)
-create temp table ident_known on commit drop as
-select o.* from staged._ident_input o join ident_want w using (feed_id, record_key);
 create temp table ident_changed on commit drop as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name

@@ -1,6 +1,6 @@
 -- A run that read only the records of changed partitions (link_want, lib/changes.py) gathered into link_rec:
 -- link_scope.sql compares them with what staged._link_input remembers of them (link_known) and their links
--- (link_links).
+-- (link_links). lib/linking.py runs it with joins by index when they are few (Memory.by_key).
 create temp table link_known on commit drop as
 select m.* from staged._link_input m join link_want w using (feed_id, record_key);
 create temp table link_links on commit drop as
