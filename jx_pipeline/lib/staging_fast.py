@@ -113,10 +113,11 @@ def _lonlat(feed: Feed, plain, f: dict) -> tuple[sql.Composable, sql.Composable,
 
     x, y = plain(feed.coordinates.x), plain(feed.coordinates.y)
     lon, lat = (sql.SQL("pg_temp.jx_degrees({})").format(c) for c in (x, y))
-    # both empty (no point), or both plain decimals inside the box; NULL (one missing) counts as neither
+    # both empty (no point), or both plain decimals inside the box; NULL (one missing) is made false by insert's
+    # verdict, as any field's NULL is
     ok = sql.SQL(
-        "coalesce((coalesce({x}, '') = '' and coalesce({y}, '') = '')"
-        " or ({lon} between {x0} and {x1} and {lat} between {y0} and {y1}), false)"
+        "((coalesce({x}, '') = '' and coalesce({y}, '') = '')"
+        " or ({lon} between {x0} and {x1} and {lat} between {y0} and {y1}))"
     ).format(
         x=x,
         y=y,
