@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from jx_pipeline.catalog import load_catalog
-from jx_pipeline.lib import identity, ingest, linking, staging
+from jx_pipeline.lib import identity, ingest, link_texts, linking, staging
 from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline_tests.conftest import catalog_with, run_cli
@@ -297,3 +297,32 @@ def test_two_linking_runs_at_once_both_succeed_and_core_is_whole(db, world):
         persons = conn.execute("select count(*), sum(records) from core.person").fetchone()
     assert links == (records, records)
     assert persons == (members[1], members[0]) and members[0] > 0
+
+
+def test_two_departments_parsing_ahead_and_linking_at_once_all_succeed(db, world, monkeypatch):
+    """Two departments' steps ahead (lib/link_texts.py) and a linking run meet at the parse cache, which a third
+    session holds; all succeed, and the cache holds every text as linking alone parses it."""
+    monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)
+    cat = load_catalog()
+    feeds = [cat.feed("gaj_czfw"), cat.feed("wjw_csyxzm")]
+    _prepare(db, world, feeds, staged=[f.id for f in feeds], days=(D1, D2))
+    hold = _blocker(db, "lock table staged._parse_cache in share mode")  # conflicts with every writer
+    workers = [Worker(db, lambda c, d=d: link_texts.parse_ahead(c, cat, d)) for d in ("gaj", "wjw")]
+    workers.append(Worker(db, lambda c: linking.link(c, cat)))
+    for w in workers:
+        w.start()
+    pids = [w.pid for w in workers]
+    # linking waits for the cache before its snapshot; a step, for the staged snapshot linking holds, or the cache
+    _until("all three wait", lambda: _waiting(db, pids) == set(pids) or any(w.error for w in workers))
+    hold.rollback()
+    hold.close()
+    _join(*workers)
+    with connect(db) as conn:
+        cache = "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
+        together = set(conn.execute(cache).fetchall())
+        links = conn.execute("select count(*) from core.entity_link").fetchone()[0]
+        linking.link(conn, cat, full=True)  # alone: parses every text its records have again
+        conn.commit()
+        alone = set(conn.execute(cache).fetchall())
+    assert links == sum(len(_alive(db, f)) for f in feeds) > 0
+    assert alone <= together and len(alone) > 100

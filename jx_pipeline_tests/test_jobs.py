@@ -78,6 +78,10 @@ def test_daily_runs_in_dependency_order():
     for d in load_catalog().departments:
         assert level[f"staged_{d.code}"] < level["quality__scorecard"]
         assert level[f"staged_{d.code}"] < level["core__entity_link"]
+        # its addresses parsed ahead, after it is staged and the gazetteer is built, before linking
+        texts = level[f"core__address_texts__{d.code}"]
+        assert level[f"staged_{d.code}"] < texts < level["core__entity_link"]
+        assert level["core__address_point"] < texts
     assert level["core__geo_entity"] < level["core__address_point"] < level["core__entity_link"]
     assert level["core__entity_link"] < level["core_identity"]
     marts = [k for k in level if k.startswith("mart")]

@@ -12,7 +12,7 @@ from jx_pipeline import cli
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin import assets as admin
 from jx_pipeline.defs.entities import assets as entities
-from jx_pipeline.lib import evaluate, identity, ingest, linking, marts, staging
+from jx_pipeline.lib import evaluate, identity, ingest, link_texts, linking, marts, staging
 from jx_pipeline.lib.warehouse import WarehouseResource
 from jx_pipeline_tests.conftest import JX, WORLD_DAYS
 
@@ -380,7 +380,7 @@ def test_texts_parsed_on_two_workers_equal_those_parsed_in_one_process(linked, w
     from jx_pipeline.lib import fork_pool
     from jx_pipeline.lib.pg import connect
 
-    monkeypatch.setattr(linking, "PARSE_BATCH", 400)
+    monkeypatch.setattr(link_texts, "PARSE_BATCH", 400)
     cache = "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
     links = "select feed_id, record_key, entity_id, method, score from core.entity_link"
     seen = []
@@ -407,10 +407,10 @@ def test_a_changed_gazetteer_changes_the_parse_cache_key(linked, wh, warehouse_u
             " (select min(entity_id) from core.geo_entity where entity_type = 'address_point')"
         )
         try:
-            assert linking._parser_key(conn) != before[0]
+            assert link_texts.parser_key(conn) != before[0]
         finally:
             conn.rollback()
-        assert linking._parser_key(conn) == before[0]
+        assert link_texts.parser_key(conn) == before[0]
 
 
 def test_the_link_key_follows_the_entities_and_door_plate_points(linked, warehouse_url):
@@ -961,3 +961,66 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         resolved = {}
         identity.resolve(conn, catalog, stats=resolved)
         assert resolved["relinked_from"] == "every link"
+
+
+def _seen(conn, consumer: str) -> int:
+    return conn.execute(
+        "select count(*) from staged._seen_partition where consumer = %s", (consumer,)
+    ).fetchone()[0]
+
+
+def test_texts_parsed_ahead_per_department_leave_linking_none_to_parse(linked, warehouse_url, monkeypatch):
+    """The departments' steps ahead (core/address_texts/<dept>) parse every text linking reads, as linking
+    parses it; a relink that reads every record then parses none, with the same links. A cache of another
+    parser is emptied and every partition read again; a second round reads nothing."""
+    from jx_pipeline.lib.pg import connect
+
+    catalog = linked[0]
+    monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)  # the test world's departments have fewer new texts
+    cache = "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
+    links = "select feed_id, record_key, entity_id, method, score from core.entity_link"
+    departments = sorted({f.department for f in catalog.feeds})
+    with connect(warehouse_url) as conn:
+        before, links_before = set(conn.execute(cache).fetchall()), set(conn.execute(links).fetchall())
+        conn.execute("update staged._parse_cache_key set key = 'another parser'")
+        conn.commit()
+        first = {d: link_texts.parse_ahead(conn, catalog, d) for d in departments}
+        after = set(conn.execute(cache).fetchall())
+        assert before <= after  # every text linking parsed, the same way
+        assert sum(f["texts_parsed"] for f in first.values()) == len(after) > 1000
+        for d in departments:  # every good partition was read: those linking's last run read
+            feeds = [f.id for f in catalog.feeds if f.department == d]
+            linked_parts = conn.execute(
+                "select count(*) from staged._seen_partition where consumer = 'link' and feed_id = any(%s)",
+                (feeds,),
+            ).fetchone()[0]
+            assert first[d]["partitions_read"] == _seen(conn, f"parse:{d}") == linked_parts > 0
+        again = [link_texts.parse_ahead(conn, catalog, d) for d in departments]
+        assert {(f["partitions_read"], f["texts_new"], f["texts_parsed"]) for f in again} == {(0, 0, 0)}
+
+        conn.execute("delete from staged._seen_partition where consumer = 'link'")  # read every record
+        conn.commit()
+        stats = {}
+        linking.link(conn, catalog, stats=stats)
+        conn.commit()
+        records = conn.execute("select count(*) from core.entity_link").fetchone()[0]
+        assert stats["records_read"] >= records and stats["texts_parsed"] == 0
+        assert set(conn.execute(links).fetchall()) == links_before
+
+
+def test_a_restaged_partition_is_the_one_its_department_reads_ahead(
+    linked, world, warehouse_url, monkeypatch
+):
+    """A partition staged again is a new version: its department's step reads it alone, the others nothing."""
+    from jx_pipeline.lib.pg import connect
+
+    catalog = linked[0]
+    monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)
+    with connect(warehouse_url) as conn:
+        for d in ("gaj", "wjw"):  # up to date first (another test may have emptied the cache)
+            link_texts.parse_ahead(conn, catalog, d)
+        staging.stage_partition(conn, catalog.feed("gaj_czfw"), DAYS[0], "t")
+        conn.commit()
+        gaj, wjw = (link_texts.parse_ahead(conn, catalog, d) for d in ("gaj", "wjw"))
+    assert (gaj["partitions_read"], gaj["texts_new"]) == (1, 0)  # the same rows: texts already parsed
+    assert wjw["partitions_read"] == 0

@@ -22,7 +22,15 @@ from jx_pipeline.lib import address_index
 from jx_pipeline.lib.address_index import Index, Place, village_short_name
 from jx_pipeline.lib.address_norm import normalize
 
-__all__ = ["AddressParser", "Parsed", "from_warehouse", "normalize", "standard", "village_short_name"]
+__all__ = [
+    "AddressParser",
+    "Parsed",
+    "from_warehouse",
+    "normalize",
+    "points_of",
+    "standard",
+    "village_short_name",
+]
 
 DEFAULT_CITY = "3304"  # Jiaxing
 FUZZY_MIN = 75
@@ -876,18 +884,19 @@ def standard_flat(building: str | None, unit: str | None, room: str | None) -> s
     return f"{building}幢" + (f"{unit}单元" if unit else "") + (f"{room}室" if room else "")
 
 
+def points_of(conn) -> list[tuple[str, str, str]]:
+    """The gazetteer's door plates in ``core.geo_entity`` (none if that table is missing)."""
+    if not conn.execute("select to_regclass('core.geo_entity')").fetchone()[0]:
+        return []
+    return conn.execute(
+        "select entity_id, village_code, address from core.geo_entity"
+        " where entity_type = 'address_point' order by entity_id"
+    ).fetchall()
+
+
 def from_warehouse(conn) -> AddressParser:
     """A parser with the gazetteer of ``core.geo_entity`` (divisions only if that table is empty or missing)."""
-    exists = conn.execute("select to_regclass('core.geo_entity')").fetchone()[0]
-    points = (
-        conn.execute(
-            "select entity_id, village_code, address from core.geo_entity"
-            " where entity_type = 'address_point' order by entity_id"
-        ).fetchall()
-        if exists
-        else []
-    )
-    return AddressParser(points=points)
+    return AddressParser(points=points_of(conn))
 
 
 def _by_complex(cands: list[tuple[str, str, str | None]], complex_: str | None, by_name: bool = False):

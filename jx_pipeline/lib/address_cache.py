@@ -37,12 +37,17 @@ def _key(gazetteer: Path, city: str) -> str:
 
 def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = DEFAULT_CITY) -> AddressParser:
     """``AddressParser(points=points(), city=city)``, from the disk cache when the gazetteer and code match."""
-    key = _key(gazetteer, city)
+    return keyed_parser("address_parser", _key(gazetteer, city), points, city)
+
+
+def keyed_parser(kind: str, key: str, points: Callable[[], list], city: str = DEFAULT_CITY) -> AddressParser:
+    """``AddressParser(points=points(), city=city)``, from the disk cache's ``kind`` when it was stored under
+    ``key`` (which must cover the gazetteer, the city and the code: ``code_key`` and more)."""
     ix = address_index.load(None)
     enabled = gc.isenabled()
     gc.disable()  # many small objects that all live on
     try:
-        state = disk_cache.load("address_parser", key)
+        state = disk_cache.load(kind, key)
     finally:
         if enabled:
             gc.enable()
@@ -51,5 +56,5 @@ def gazetteer_parser(gazetteer: Path, points: Callable[[], list], city: str = DE
         parser.__dict__.update({k: getattr(ix, k) if k != "ix" else ix for k in _SHARED} | state)
         return parser
     parser = AddressParser(points=points(), city=city)
-    disk_cache.store("address_parser", key, {k: v for k, v in parser.__dict__.items() if k not in _SHARED})
+    disk_cache.store(kind, key, {k: v for k, v in parser.__dict__.items() if k not in _SHARED})
     return parser

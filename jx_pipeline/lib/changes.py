@@ -74,6 +74,19 @@ def read_all(conn: psycopg.Connection, consumer: str, catalog: Catalog, feeds: s
     return bool(seen) and set(seen) == good
 
 
+def loaded(conn: psycopg.Connection, consumer: str) -> list[tuple[str, str]]:
+    """(feed_id, child table) of the good partitions now (``now``'s table) that the consumer's last run did not
+    read: new, or replaced since."""
+    return conn.execute(
+        sql.SQL(
+            "select n.feed_id, n.child from {} n where not exists (select 1 from staged._seen_partition s"
+            " where s.consumer = %s"
+            " and (s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version))"
+        ).format(sql.Identifier(f"{consumer}_now")),
+        (consumer,),
+    ).fetchall()
+
+
 def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], into: str) -> bool:
     """Fill the temporary table ``into`` (feed_id, record_key; made here) with the records to read again: those
     of partitions new or replaced since the consumer's last run, and those its memories (``staged.<memory>``:
@@ -92,15 +105,7 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     ).fetchone()
     if not seen[0]:
         return False
-    loaded = conn.execute(
-        sql.SQL(
-            "select n.feed_id, n.child from {} n where not exists (select 1 from staged._seen_partition s"
-            " where s.consumer = %s"
-            " and (s.feed_id, s.partition_key, s.version) = (n.feed_id, n.partition_key, n.version))"
-        ).format(parts),
-        (consumer,),
-    ).fetchall()
-    for feed_id, child in loaded:
+    for feed_id, child in loaded(conn, consumer):
         conn.execute(
             sql.SQL("insert into {} select {}, record_key from staged.{} on conflict do nothing").format(
                 target, sql.Literal(feed_id), sql.Identifier(child)
@@ -126,10 +131,15 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     return True
 
 
-def remember(conn: psycopg.Connection, consumer: str) -> None:
-    """The partitions this run read (``want``'s table of them, made earlier in the transaction) become the
-    consumer's seen ones."""
+def remember(conn: psycopg.Connection, consumer: str, good: list[tuple] | None = None) -> None:
+    """The partitions this run read (``now``'s table of them, made earlier in the transaction, or its rows
+    ``good`` read before that transaction ended) become the consumer's seen ones."""
     conn.execute("delete from staged._seen_partition where consumer = %s", (consumer,))
+    if good is not None:
+        with conn.cursor().copy("copy staged._seen_partition from stdin") as copy:
+            for feed_id, partition, _child, version in good:
+                copy.write_row((consumer, feed_id, partition, version))
+        return
     conn.execute(
         sql.SQL(
             "insert into staged._seen_partition select %s, feed_id, partition_key, version from {}"

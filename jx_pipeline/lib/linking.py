@@ -10,30 +10,17 @@ per record in ``core.entity_link`` with the method and a score.
 
 import hashlib
 import inspect
-import itertools
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
 
 import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import (
-    address,
-    address_cache,
-    changes,
-    fingerprints,
-    fork_pool,
-    locks,
-    quarantine,
-    rebuild,
-    staging,
-)
+from jx_pipeline.lib import changes, fingerprints, link_texts, locks, quarantine, rebuild, staging
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
-PARSE_BATCH = 20_000
 NATURAL = ("farmland", "river", "forest", "pond", "grassland", "lake", "hill")
 ALIVE_FIELDS = ("change_type", "deleted")  # what ``alive`` reads
 READ_FIELDS = (
@@ -91,58 +78,6 @@ def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> No
     )
 
 
-def _parse_new_texts(conn: psycopg.Connection, full: bool, key: str) -> int:
-    """Parse the addresses and village names of ``link_rec`` not yet in ``staged._parse_cache`` (all of them when
-    ``full`` or when the parser's code, its divisions or the gazetteer changed: ``key``, from ``_parser_key``);
-    returns how many were parsed."""
-    if full or conn.execute("select key from staged._parse_cache_key").fetchone() != (key,):
-        conn.execute("truncate staged._parse_cache; delete from staged._parse_cache_key")
-        conn.execute("insert into staged._parse_cache_key values (%s)", (key,))
-    cur = conn.cursor(name="link_new_texts")
-    cur.execute(
-        "select distinct t from (select address as t from link_rec union all"
-        " select village_name from link_rec where entity_name is not null) x"
-        " where t is not null and not exists (select 1 from staged._parse_cache c where c.text_md5 = md5(x.t)::uuid)"
-    )
-    first = [t for (t,) in cur.fetchmany(PARSE_BATCH)]
-    if not first:
-        cur.close()
-        return 0
-    parser = address.from_warehouse(conn)
-    rest = iter(lambda: [t for (t,) in cur.fetchmany(PARSE_BATCH)], [])
-    parsed = 0
-
-    def write(rows: list) -> None:
-        nonlocal parsed
-        with conn.cursor().copy(
-            "copy staged._parse_cache (text_md5, text, entity_id, fuzzy, outside, village_code) from stdin"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-        parsed += len(rows)
-
-    # more than one batch: on every core
-    fork_pool.map_batches(
-        partial(_parse_row, parser), itertools.chain([first], rest), write, parallel=len(first) == PARSE_BATCH
-    )
-    cur.close()
-    return parsed
-
-
-def _parse_row(parser: address.AddressParser, text: str) -> tuple:
-    """The cached row of a text: its md5, the door plate (none outside the city), fuzzy, outside, its village."""
-    p = parser.parse(text)
-    village = p.village_code or parser.villages_of_city.get(text)
-    return (
-        hashlib.md5(text.encode()).hexdigest(),
-        text,
-        None if p.outside else p.entity_id,
-        p.fuzzy,
-        p.outside,
-        village,
-    )
-
-
 def _dead(conn: psycopg.Connection) -> None:
     """The deletions gathered leave ``link_rec`` for ``link_dead``: not linked, but remembered with their
     partition, so that one replaced, quarantined or dropped brings back the version it hid (lib/changes.py)."""
@@ -165,19 +100,6 @@ def _remember_dead(conn: psycopg.Connection, read: tuple[str, ...] | None) -> No
             ).format(sql.Identifier(keys))
         )
     conn.execute("insert into staged._link_dead select * from link_dead")
-
-
-def _parser_key(conn: psycopg.Connection) -> str:
-    """The parser's code and divisions (address_cache.code_key), the gazetteer's door plates, and how linking
-    turns a parse into the cached row (``_parse_row``)."""
-    gazetteer = conn.execute(
-        "select md5(coalesce(string_agg(concat_ws('|', entity_id, village_code, address), E'\\n'"
-        " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
-    ).fetchone()[0]
-    h = address_cache.code_key(address.DEFAULT_CITY)
-    h.update(gazetteer.encode())
-    h.update(inspect.getsource(_parse_row).encode())
-    return h.hexdigest()[:20]
 
 
 def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
@@ -240,9 +162,12 @@ def link(
     only the records new, changed or gone since the last one and those sharing an identity with them, with the
     links a full rebuild would give (``full``: every record linked and every text parsed again)."""
     session_memory(conn)
-    with locks.exclusive(conn, "core"), locks.staged_snapshot(conn) as release:
+    with (
+        locks.exclusive(conn, "core"),
+        locks.staged_snapshot(conn, writes=(link_texts.CACHE,)) as release,
+    ):
         run_sql(conn, "core/link_records.sql")
-        parser_key = _parser_key(conn)
+        parser_key = link_texts.parser_key(conn)
         key = _link_key(conn, parser_key)
         known = not full and MEMORY.known(conn, key)
         changes.now(conn, "link", catalog)
@@ -278,7 +203,12 @@ def link(
             if scope is not None:
                 run_sql(conn, "core/link_kept.sql")
             conn.execute("drop view link_known, link_links")
-        parsed = _parse_new_texts(conn, full, parser_key)
+        parsed = link_texts.parse_missing(
+            conn,
+            full,
+            parser_key,
+            "select address from link_rec union all select village_name from link_rec where entity_name is not null",
+        )
         run_sql(conn, "core/entity_link.sql", {"natural": list(NATURAL), "nearest_m": NEAREST_M})
         written = rebuild.write(
             conn,

@@ -65,14 +65,30 @@ def _unlock(conn: psycopg.Connection, key: str) -> None:
     conn.commit()
 
 
+# a table's one writer at a time: conflicts with itself and with row writes, not with reads
+WRITER = "share row exclusive"
+
+
+def lock_tables(conn: psycopg.Connection, tables: tuple[str, ...], mode: str) -> None:
+    conn.execute(
+        sql.SQL("lock table {} in {} mode").format(
+            sql.SQL(", ").join(sql.Identifier(*t.split(".")) for t in tables), sql.SQL(mode)
+        )
+    )
+
+
 @contextmanager
-def staged_snapshot(conn: psycopg.Connection, reads: tuple[str, ...] = ()) -> Iterator[Callable[[], None]]:
+def staged_snapshot(
+    conn: psycopg.Connection, reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()
+) -> Iterator[Callable[[], None]]:
     """A REPEATABLE READ transaction whose snapshot is taken while no staged load runs. Staged loads wait until
     the caller has read what it needs from ``staged`` and calls the yielded ``release()`` (or the block ends);
     the transaction (and its snapshot) goes on until the block ends, committed unless it raised.
 
     ``reads``: tables locked (ACCESS SHARE) before the snapshot, so that a rebuild swapping one of them in
-    (lib/rebuild.py) waits for this transaction instead of leaving its snapshot a table it cannot see into."""
+    (lib/rebuild.py) waits for this transaction instead of leaving its snapshot a table it cannot see into.
+    ``writes``: tables locked against other writers (SHARE ROW EXCLUSIVE, ``WRITER``) before the snapshot, so
+    that none adds a row the snapshot cannot see, then conflicts with it."""
     key = name("staged")
     conn.commit()
     conn.execute(f"select pg_advisory_lock({_KEY})", (key,))
@@ -88,12 +104,9 @@ def staged_snapshot(conn: psycopg.Connection, reads: tuple[str, ...] = ()) -> It
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     try:
         with conn.transaction():
-            if reads:  # LOCK TABLE takes no snapshot
-                conn.execute(
-                    sql.SQL("lock table {} in access share mode").format(
-                        sql.SQL(", ").join(sql.Identifier(*t.split(".")) for t in reads)
-                    )
-                )
+            for tables, mode in ((reads, "access share"), (writes, WRITER)):
+                if tables:  # LOCK TABLE takes no snapshot
+                    lock_tables(conn, tables, mode)
             conn.execute("select 1")  # the snapshot, taken while the lock is held
             yield release
     finally:

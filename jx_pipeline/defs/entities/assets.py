@@ -14,7 +14,7 @@ import psycopg
 import rapidfuzz
 
 from jx_pipeline.defs.admin.assets import OWNERS
-from jx_pipeline.lib import address, linking, reconcile, retry
+from jx_pipeline.lib import address, link_texts, reconcile, retry
 from jx_pipeline.lib.warehouse import WarehouseResource, replace_rows, run_sql, table_metadata
 from jx_pipeline.lib.world import world_file
 
@@ -154,7 +154,7 @@ POINT_COLUMNS = [
 def _parsed(conn: psycopg.Connection) -> tuple[list[tuple], list[str]]:
     """Each door plate's address parsed (the rows of core.address_point), and those that do not parse back to
     their own village and door plate."""
-    parser = address.from_warehouse(conn)
+    parser = link_texts.parser(conn, link_texts.parser_key(conn))  # stored for linking and the steps ahead
     points = conn.execute(
         "select entity_id, village_code, address, st_astext(geom) from core.geo_entity"
         " where entity_type = 'address_point' order by entity_id"
@@ -190,7 +190,7 @@ def _points_key(conn: psycopg.Connection) -> str:
         " order by entity_id), '')) from core.geo_entity where entity_type = 'address_point'"
     ).fetchone()[0]
     postgis = conn.execute("select postgis_full_version()").fetchone()[0]
-    h = hashlib.sha256(f"{linking._parser_key(conn)}|{points}|{postgis}|{rapidfuzz.__version__}".encode())
+    h = hashlib.sha256(f"{link_texts.parser_key(conn)}|{points}|{postgis}|{rapidfuzz.__version__}".encode())
     h.update(inspect.getsource(_parsed).encode())
     h.update(repr(POINT_COLUMNS).encode())
     return h.hexdigest()[:20]

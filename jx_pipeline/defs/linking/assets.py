@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 
 from jx_pipeline.catalog import load_catalog
-from jx_pipeline.defs.ingest.assets import OWNERS, feed_key
-from jx_pipeline.lib import identity, linking, quarantine, reconcile, retry
+from jx_pipeline.defs.ingest.assets import OWNERS, by_department, feed_key
+from jx_pipeline.lib import identity, link_texts, linking, quarantine, reconcile, retry
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
@@ -35,15 +35,43 @@ def _evaluation(conn, keys: tuple[str, ...]) -> dict:
     return {f"evaluation/{k}": dg.MetadataValue.json(figures[k]) for k in keys}
 
 
+def _texts_asset(code: str, feeds: list, catalog) -> dg.AssetsDefinition:
+    """A department's addresses parsed ahead of linking (lib/link_texts.py): one step per department, so the
+    parsing spreads over the workers and machines there are."""
+
+    @dg.asset(
+        retry_policy=retry.POLICY,
+        key=["core", "address_texts", code],
+        pool=WAREHOUSE,
+        deps=[*(feed_key(f, "staged") for f in feeds), dg.AssetKey(["core", "address_point"])],
+        group_name="linking",
+        owners=OWNERS,
+        kinds={"postgres"},
+        tags={"layer": "core", "jx/texts": "department"},
+        op_tags={"jx/department": code},
+        description=f"The addresses and village names of {code}'s staged partitions loaded since, parsed into "
+        "staged._parse_cache ahead of core/entity_link (which parses whatever is left).",
+    )
+    def address_texts(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as conn:
+            figures = link_texts.parse_ahead(conn, catalog, code)
+        # partitions read (loaded since the last run), texts the cache lacked, texts parsed here (fewer than
+        # link_texts.AHEAD_MIN new ones are left to linking)
+        return dg.MaterializeResult(metadata=figures)
+
+    return address_texts
+
+
 def build_defs() -> dg.Definitions:
     catalog = load_catalog()
     staged = [feed_key(f, "staged") for f in catalog.feeds]
+    texts = [_texts_asset(code, feeds, catalog) for code, feeds in by_department(catalog).items()]
 
     @dg.asset(
         retry_policy=retry.POLICY,
         key=["core", "entity_link"],
         pool=WAREHOUSE,
-        deps=[*staged, dg.AssetKey(["core", "address_point"])],
+        deps=[*staged, dg.AssetKey(["core", "address_point"]), *(t.key for t in texts)],
         group_name="linking",
         owners=OWNERS,
         kinds={"postgres", "postgis"},
@@ -163,7 +191,7 @@ def build_defs() -> dg.Definitions:
                 )
                 yield found[kind].check("one_membership_per_record", dg.AssetKey(["core", kind]))
 
-    return dg.Definitions(assets=[entity_link, identities])
+    return dg.Definitions(assets=[*texts, entity_link, identities])
 
 
 @dg.definitions
