@@ -43,7 +43,7 @@ STAGES = [  # (name, selection, partitioned by landing day)
     ("raw", INGEST_RAW, True),
     ("staged", "tag:jx/staged=feed or key:quality/scorecard", True),
     ("entities", "group:entities", False),
-    ("links", "key:core/entity_link", False),
+    ("links", "key:core/entity_link or tag:jx/texts=department", False),  # its texts parsed ahead too
     ("identities", "key:core/person or key:core/legal_person", False),
     ("marts", "group:mart", False),
 ]
@@ -61,6 +61,7 @@ STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
     ("core__geo_entity", "entities"),
     ("core__address_point", "entities"),
     ("core__entity_link", "links"),
+    ("core__address_texts", "links"),
     ("core_identity", "identities"),
 ]
 

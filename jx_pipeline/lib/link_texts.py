@@ -29,6 +29,7 @@ PARSE_BATCH = 20_000
 # the parser costs a department's step about as much as parsing this many)
 AHEAD_MIN = PARSE_BATCH
 CACHE = "staged._parse_cache"
+_IN_CACHE = f"select 1 from {CACHE} c where c.text_md5 = md5(x.t)::uuid"  # of a text x.t
 AHEAD = "parse:"  # consumer names of the steps ahead in staged._seen_partition: parse:<department>
 
 
@@ -117,7 +118,7 @@ def parse_missing(conn: psycopg.Connection, full: bool, key: str, texts: str) ->
     adds a text after it."""
     if full or _stored_key(conn) != key:
         _reset(conn, key)
-    new = f"select distinct t from ({texts}) x(t) where t is not null and not exists (select 1 from {CACHE} c where c.text_md5 = md5(x.t)::uuid)"
+    new = f"select distinct t from ({texts}) x(t) where t is not null and not exists ({_IN_CACHE})"
     return _parse_into(conn, new, key, CACHE)
 
 
@@ -148,17 +149,18 @@ def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> 
     with locks.staged_snapshot(conn) as release:
         now = changes.now(conn, consumer, mine)
         good = conn.execute(sql.SQL("select * from {}").format(sql.Identifier(now))).fetchall()
-        if _stored_key(conn) != key:  # the cache will be emptied: every partition is read
+        stale = _stored_key(conn) != key
+        if stale:  # the cache is of another parser and will be emptied: every partition, every text
             conn.execute("delete from staged._seen_partition where consumer = %s", (consumer,))
         loaded = changes.loaded(conn, consumer)
         selects = [q for feed_id, child in loaded if (q := _department_texts(feeds[feed_id], child))]
         conn.execute("create temp table ahead_new (t text) on commit preserve rows")
+        lacking = "" if stale else f"and not exists ({_IN_CACHE})"
         if selects:
             conn.execute(
                 sql.SQL(
-                    "insert into ahead_new select distinct t from ({}) x(t) where t is not null and not exists"
-                    " (select 1 from staged._parse_cache c where c.text_md5 = md5(x.t)::uuid)"
-                ).format(sql.SQL(" union all ").join(selects))
+                    "insert into ahead_new select distinct t from ({}) x(t) where t is not null {}"
+                ).format(sql.SQL(" union all ").join(selects), sql.SQL(lacking))
             )
         release()
     try:  # parsed outside the snapshot, written in a transaction of its own (read committed)
