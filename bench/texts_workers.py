@@ -42,7 +42,8 @@ def _cli(*args: str) -> float:
 
 
 def run(n: int, warehouse: str, dagster: str) -> dict:
-    _cli("workers", "up", str(n))
+    _cli("workers", "down")
+    _cli("workers", "up", "--count", str(n))
     with psycopg.connect(warehouse, autocommit=True) as conn:
         conn.execute("update staged._parse_cache_key set key = 'bench: another parser'")
     wall = _cli("materialize", "--executor", "celery", "--select", SELECT)

@@ -308,11 +308,14 @@ def test_two_departments_parsing_ahead_and_linking_at_once_all_succeed(db, world
     _prepare(db, world, feeds, staged=[f.id for f in feeds], days=(D1, D2))
     hold = _blocker(db, "lock table staged._parse_cache in share mode")  # conflicts with every writer
     workers = [Worker(db, lambda c, d=d: link_texts.parse_ahead(c, cat, d)) for d in ("gaj", "wjw")]
-    workers.append(Worker(db, lambda c: linking.link(c, cat)))
-    for w in workers:
+    for w in workers:  # both parse (the cache is of no parser yet: each reads every text), then wait to write
         w.start()
+    _until("both steps wait", lambda: _waiting(db, [w.pid for w in workers]) == {w.pid for w in workers})
+    workers.append(Worker(db, lambda c: linking.link(c, cat)))
+    workers[-1].start()
     pids = [w.pid for w in workers]
-    # linking waits for the cache before its snapshot; a step, for the staged snapshot linking holds, or the cache
+    # the first writer empties the cache for its parser while the others wait to write: none may hold a lock
+    # on the cache that emptying it waits for (a step's temporary table made ``like`` the cache did: deadlock)
     _until("all three wait", lambda: _waiting(db, pids) == set(pids) or any(w.error for w in workers))
     hold.rollback()
     hold.close()

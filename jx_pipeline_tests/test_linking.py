@@ -1024,3 +1024,27 @@ def test_a_restaged_partition_is_the_one_its_department_reads_ahead(
         gaj, wjw = (link_texts.parse_ahead(conn, catalog, d) for d in ("gaj", "wjw"))
     assert (gaj["partitions_read"], gaj["texts_new"]) == (1, 0)  # the same rows: texts already parsed
     assert wjw["partitions_read"] == 0
+
+
+def test_a_department_texts_asset_reports_what_it_read_and_parsed(linked, warehouse_url, monkeypatch):
+    """The asset core/address_texts/<dept> as Dagster runs it: its metadata are the step's figures, and a cache
+    of another parser makes it read and parse the department's texts anew."""
+    from jx_pipeline.defs.linking import assets as linking_assets
+    from jx_pipeline.lib.pg import connect
+
+    monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)
+    key = dg.AssetKey(["core", "address_texts", "wjw"])
+    asset = next(a for a in linking_assets.build_defs().assets if key in a.keys)
+    with connect(warehouse_url) as conn:
+        conn.execute("update staged._parse_cache_key set key = 'another parser'")
+        conn.commit()
+    result = dg.materialize([asset], resources={"warehouse": WarehouseResource(url=warehouse_url)})
+    assert result.success
+    meta = {
+        k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()
+    }
+    with connect(warehouse_url) as conn:
+        cached = conn.execute("select count(*) from staged._parse_cache").fetchone()[0]
+        seen = _seen(conn, "parse:wjw")
+    assert meta["texts_parsed"] == meta["texts_new"] == cached > 100
+    assert meta["partitions_read"] == seen > 0

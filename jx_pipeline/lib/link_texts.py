@@ -99,9 +99,12 @@ def _parse_into(conn: psycopg.Connection, texts: str, key: str, table: str) -> i
     return parsed
 
 
-def _reset(conn: psycopg.Connection, key: str) -> None:
-    """An empty cache for parser ``key``; the steps ahead forget what they read (it is no longer parsed)."""
-    conn.execute("truncate staged._parse_cache; delete from staged._parse_cache_key")
+def _reset(conn: psycopg.Connection, key: str, truncate: bool = True) -> None:
+    """An empty cache for parser ``key``; the steps ahead forget what they read (it is no longer parsed).
+    ``truncate``: only for linking, whose lock on the cache predates its snapshot; a step ahead deletes, as
+    TRUNCATE would wait for every reader of the cache while it holds the writer's lock (a deadlock)."""
+    conn.execute(f"{'truncate' if truncate else 'delete from'} staged._parse_cache")
+    conn.execute("delete from staged._parse_cache_key")
     conn.execute("insert into staged._parse_cache_key values (%s)", (key,))
     conn.execute("delete from staged._seen_partition where starts_with(consumer, %s)", (AHEAD,))
 
@@ -165,12 +168,16 @@ def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> 
         release()
     try:  # parsed outside the snapshot, written in a transaction of its own (read committed)
         new = conn.execute("select count(*) from ahead_new").fetchone()[0]
-        conn.execute("create temp table ahead_parsed (like staged._parse_cache) on commit drop")
+        # the cache's columns, not ``like`` it: that would hold a lock on the cache while this step parses
+        conn.execute(
+            "create temp table ahead_parsed (text_md5 uuid, text text, entity_id text, fuzzy boolean,"
+            " outside boolean, village_code text) on commit drop"
+        )
         parsed = _parse_into(conn, "select t from ahead_new", key, "ahead_parsed") if new >= AHEAD_MIN else 0
         # the cache's one writer from here to the commit: no text added between the check and the insert
         locks.lock_tables(conn, (CACHE,), locks.WRITER)
         if _stored_key(conn) != key:
-            _reset(conn, key)
+            _reset(conn, key, truncate=False)
         conn.execute(
             "insert into staged._parse_cache select * from ahead_parsed p where not exists"
             " (select 1 from staged._parse_cache c where c.text_md5 = p.text_md5)"
