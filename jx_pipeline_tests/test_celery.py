@@ -13,7 +13,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from jx_pipeline.lib import settings
+from jx_pipeline.lib import link_texts, settings
 from jx_pipeline.lib.pg import connect
 from jx_pipeline_tests.conftest import JX, free_port
 from jx_pipeline_tests.faults import warehouse_digest
@@ -70,7 +70,8 @@ def runs(world, source_url, make_scratch_db_module, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("celery")
     state = tmp / "state"  # the test's own .jx: its Redis, worker pid files and logs
     base = {"JX_SOURCE_DB_URL": source_url, "JX_STATE_DIR": str(state), "JX_REDIS_PORT": str(free_port())}
-    base |= {"JX_CELERY_BROKER_URL": None, "JX_EXECUTOR": None}
+    base |= {"JX_CELERY_BROKER_URL": None, "JX_EXECUTOR": None, "JX_PARSE_AHEAD": None}
+    base |= {"JX_PARSE_AHEAD_MIN": "1"}  # the test world's departments have a few thousand texts
     celery = base | {
         "JX_WAREHOUSE_URL": make_scratch_db_module(),
         "JX_DAGSTER_STORAGE_URL": make_scratch_db_module(),
@@ -139,6 +140,28 @@ def test_warehouse_equals_the_in_process_runs(runs):
         conn.commit()
     changed = warehouse_digest(celery["JX_WAREHOUSE_URL"])
     assert changed != want and changed[table][0] == want[table][0] - 1
+
+
+def test_texts_are_parsed_ahead_on_the_workers_as_in_process(runs):
+    """The departments' steps ahead of linking (core/address_texts/<dept>) run on the workers in a Celery run,
+    and what they parsed is what the parser gives in this process."""
+    celery, _, worker_pids, tmp = runs
+    steps = {f"core__address_texts__{d}" for d in DEPARTMENTS}
+    select = " or ".join(f"key:core/address_texts/{d}" for d in DEPARTMENTS)
+    _wait(
+        _run(["materialize", "--executor", "celery", "--select", select], celery, tmp / "texts.log"),
+        tmp / "texts.log",
+    )
+    status, pids, _, _ = _steps(celery["JX_DAGSTER_STORAGE_URL"])
+    assert status == "SUCCESS" and set(pids) == steps
+    assert {_parent(pid) for pid in pids.values()} <= set(worker_pids)
+    with connect(celery["JX_WAREHOUSE_URL"]) as conn:
+        rows = conn.execute(
+            "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
+        ).fetchall()
+        parser = link_texts.parser(conn, link_texts.parser_key(conn))
+    assert len(rows) > 100
+    assert [(u.hex, *rest) for u, *rest in rows] == [link_texts.parse_row(parser, r[1]) for r in rows]
 
 
 def test_the_broker_password_stays_out_of_logs_and_run_records(runs):

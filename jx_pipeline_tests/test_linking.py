@@ -1027,24 +1027,54 @@ def test_a_restaged_partition_is_the_one_its_department_reads_ahead(
 
 
 def test_a_department_texts_asset_reports_what_it_read_and_parsed(linked, warehouse_url, monkeypatch):
-    """The asset core/address_texts/<dept> as Dagster runs it: its metadata are the step's figures, and a cache
-    of another parser makes it read and parse the department's texts anew."""
+    """The asset core/address_texts/<dept> as Dagster runs it: in process it leaves the parsing to linking and
+    touches nothing; told to parse ahead, its metadata are the step's figures, and a cache of another parser
+    makes it read and parse the department's texts anew."""
     from jx_pipeline.defs.linking import assets as linking_assets
     from jx_pipeline.lib.pg import connect
 
     monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)
+    monkeypatch.delenv(link_texts.AHEAD_ENV, raising=False)
+    monkeypatch.delenv("JX_EXECUTOR", raising=False)
     key = dg.AssetKey(["core", "address_texts", "wjw"])
     asset = next(a for a in linking_assets.build_defs().assets if key in a.keys)
+    count = "select count(*) from staged._parse_cache"
     with connect(warehouse_url) as conn:
         conn.execute("update staged._parse_cache_key set key = 'another parser'")
         conn.commit()
-    result = dg.materialize([asset], resources={"warehouse": WarehouseResource(url=warehouse_url)})
-    assert result.success
-    meta = {
-        k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()
-    }
+        before = conn.execute(count).fetchone()[0]
+
+    def run() -> dict:
+        result = dg.materialize([asset], resources={"warehouse": WarehouseResource(url=warehouse_url)})
+        assert result.success
+        return {
+            k: v.value
+            for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()
+        }
+
+    # no Celery in the run's config (dg.materialize runs in process; the default is multiprocess): every step on
+    # linking's machine, so left to linking, nothing read or written
+    assert run() == {"parsed_here": False, "executor": "multiprocess"}
     with connect(warehouse_url) as conn:
-        cached = conn.execute("select count(*) from staged._parse_cache").fetchone()[0]
+        assert conn.execute(count).fetchone()[0] == before > 100
+    monkeypatch.setenv(link_texts.AHEAD_ENV, "always")
+    meta = run()
+    with connect(warehouse_url) as conn:
+        cached = conn.execute(count).fetchone()[0]
         seen = _seen(conn, "parse:wjw")
-    assert meta["texts_parsed"] == meta["texts_new"] == cached > 100
+    assert meta["parsed_here"] and meta["texts_parsed"] == meta["texts_new"] == cached > 100
     assert meta["partitions_read"] == seen > 0
+
+
+def test_the_steps_parse_ahead_on_celery_workers_only_unless_told(monkeypatch):
+    from jx_pipeline.lib.errors import JxError
+
+    monkeypatch.delenv(link_texts.AHEAD_ENV, raising=False)
+    assert [link_texts.ahead(k) for k in ("in_process", "multiprocess", "celery")] == [False, False, True]
+    monkeypatch.setenv(link_texts.AHEAD_ENV, "always")
+    assert link_texts.ahead("in_process")
+    monkeypatch.setenv(link_texts.AHEAD_ENV, "never")
+    assert not link_texts.ahead("celery")
+    monkeypatch.setenv(link_texts.AHEAD_ENV, "sometimes")
+    with pytest.raises(JxError, match="JX_PARSE_AHEAD"):
+        link_texts.ahead("celery")

@@ -4,7 +4,9 @@ Parsing is linking's one Python-heavy part (~60 µs a text; 3.4M texts at scale 
 records need that the cache lacks (``parse_missing``), but the cache is also filled ahead of it, one step per
 department (``parse_ahead``, the assets ``core/address_texts/<dept>``): those steps run on whichever worker is
 free, several at once, each as soon as its department is staged — so another Celery worker or machine takes a
-share of the parsing, where linking alone parses on the cores of one process (one, on a Celery worker).
+share of the parsing, where linking alone parses on the cores of one process (one, on a Celery worker). In a run
+whose steps all stay on one machine the steps leave the parsing to linking (``ahead``): there they would cost more
+than they save.
 
 Either way a text is parsed once per parser and gazetteer (``parser_key``); a department's step remembers the
 staged partitions it has read (lib/changes.py) and reads only texts of partitions loaded since. Linking's
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import itertools
+import os
 from functools import partial
 
 import psycopg
@@ -23,6 +26,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog
 from jx_pipeline.lib import address, address_cache, changes, fork_pool, locks
+from jx_pipeline.lib.errors import JxError
 
 PARSE_BATCH = 20_000
 # fewer new texts than this: left to linking, which parses them with the rest in one go (building or loading
@@ -30,6 +34,8 @@ PARSE_BATCH = 20_000
 AHEAD_MIN = PARSE_BATCH
 CACHE = "staged._parse_cache"
 _IN_CACHE = f"select 1 from {CACHE} c where c.text_md5 = md5(x.t)::uuid"  # of a text x.t
+AHEAD_ENV = "JX_PARSE_AHEAD"
+AHEAD_MIN_ENV = "JX_PARSE_AHEAD_MIN"  # AHEAD_MIN, for a deployment whose parser starts faster or slower
 AHEAD = "parse:"  # consumer names of the steps ahead in staged._seen_partition: parse:<department>
 
 
@@ -141,6 +147,21 @@ def _department_texts(feed_columns: set[str], child: str) -> sql.Composable | No
     return sql.SQL(" union all ").join(parts) if parts else None
 
 
+def ahead(executor: str) -> bool:
+    """Whether a department's step parses ahead in a run of ``executor``: on Celery workers (another worker or
+    machine takes a share), not where every step runs on linking's machine. There linking parses on every core
+    itself, and the steps would only add a second read of the staged texts and a second write of the parsed rows
+    (at scale 0.1 the links stage took 392 s with them instead of 279–302 s). ``JX_PARSE_AHEAD``: ``always``,
+    ``never``, or ``celery`` (the default)."""
+    wanted = os.environ.get(AHEAD_ENV) or "celery"
+    if wanted not in ("always", "never", "celery"):
+        raise JxError(
+            f"{AHEAD_ENV}={wanted!r} is not a choice",
+            fix=f"set {AHEAD_ENV} to always, never or celery (or unset it)",
+        )
+    return wanted == "always" or (wanted == "celery" and executor == "celery")
+
+
 def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> dict:
     """A department's step: parse the texts of its staged partitions loaded since its last run (all of them the
     first time, or when the parser changed) that the cache lacks. Fewer than ``AHEAD_MIN`` are left to linking.
@@ -173,7 +194,8 @@ def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> 
             "create temp table ahead_parsed (text_md5 uuid, text text, entity_id text, fuzzy boolean,"
             " outside boolean, village_code text) on commit drop"
         )
-        parsed = _parse_into(conn, "select t from ahead_new", key, "ahead_parsed") if new >= AHEAD_MIN else 0
+        least = int(os.environ.get(AHEAD_MIN_ENV) or AHEAD_MIN)
+        parsed = _parse_into(conn, "select t from ahead_new", key, "ahead_parsed") if new >= least else 0
         # the cache's one writer from here to the commit: no text added between the check and the insert
         locks.lock_tables(conn, (CACHE,), locks.WRITER)
         if _stored_key(conn) != key:

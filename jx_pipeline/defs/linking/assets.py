@@ -14,6 +14,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, by_department, feed_key
 from jx_pipeline.lib import identity, link_texts, linking, quarantine, reconcile, retry
+from jx_pipeline.lib.executor import default_executor
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
@@ -52,12 +53,18 @@ def _texts_asset(code: str, feeds: list, catalog) -> dg.AssetsDefinition:
         description=f"The addresses and village names of {code}'s staged partitions loaded since, parsed into "
         "staged._parse_cache ahead of core/entity_link (which parses whatever is left).",
     )
-    def address_texts(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def address_texts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        execution = (context.run.run_config or {}).get("execution") or {}
+        kind = next(iter(execution.get("config") or {}), None) or default_executor()
+        if not link_texts.ahead(kind):
+            return dg.MaterializeResult(metadata={"parsed_here": False, "executor": kind})
         with warehouse.connect() as conn:
             figures = link_texts.parse_ahead(conn, catalog, code)
         # partitions read (loaded since the last run), texts the cache lacked, texts parsed here (fewer than
         # link_texts.AHEAD_MIN new ones are left to linking)
-        return dg.MaterializeResult(metadata=figures)
+        return dg.MaterializeResult(metadata={"parsed_here": True, "executor": kind, **figures})
 
     return address_texts
 
