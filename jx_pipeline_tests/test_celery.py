@@ -35,12 +35,12 @@ def _wait(proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
     assert proc.wait(timeout=timeout) == 0, log.read_text(errors="replace")[-4000:]
 
 
-def _steps(dagster_url: str) -> tuple[str, dict[str, int], dict[str, str], set[int]]:
+def _steps(dagster_url: str, newest: bool = False) -> tuple[str, dict[str, int], dict[str, str], set[int]]:
     """(status, {step: pid of its STEP_START}, {step: celery worker named by its engine event}, the pids of the
-    orchestrating process's engine events) of the newest run."""
+    orchestrating process's engine events) of the fixture's run (the first), or of the newest."""
     with psycopg.connect(dagster_url) as conn:
         run_id, status = conn.execute(
-            "select run_id, status from runs order by create_timestamp desc limit 1"
+            f"select run_id, status from runs order by create_timestamp {'desc' if newest else ''} limit 1"
         ).fetchone()
         rows = conn.execute(
             "select step_key, dagster_event_type, event from event_logs where run_id = %s"
@@ -148,20 +148,25 @@ def test_texts_are_parsed_ahead_on_the_workers_as_in_process(runs):
     celery, _, worker_pids, tmp = runs
     steps = {f"core__address_texts__{d}" for d in DEPARTMENTS}
     select = " or ".join(f"key:core/address_texts/{d}" for d in DEPARTMENTS)
-    _wait(
-        _run(["materialize", "--executor", "celery", "--select", select], celery, tmp / "texts.log"),
-        tmp / "texts.log",
-    )
-    status, pids, _, _ = _steps(celery["JX_DAGSTER_STORAGE_URL"])
-    assert status == "SUCCESS" and set(pids) == steps
-    assert {_parent(pid) for pid in pids.values()} <= set(worker_pids)
-    with connect(celery["JX_WAREHOUSE_URL"]) as conn:
-        rows = conn.execute(
-            "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
-        ).fetchall()
-        parser = link_texts.parser(conn, link_texts.parser_key(conn))
-    assert len(rows) > 100
-    assert [(u.hex, *rest) for u, *rest in rows] == [link_texts.parse_row(parser, r[1]) for r in rows]
+    log = tmp / "texts.log"
+    try:
+        _wait(_run(["materialize", "--executor", "celery", "--select", select], celery, log), log)
+        status, pids, _, _ = _steps(celery["JX_DAGSTER_STORAGE_URL"], newest=True)
+        assert status == "SUCCESS" and set(pids) == steps
+        assert {_parent(pid) for pid in pids.values()} <= set(worker_pids)
+        with connect(celery["JX_WAREHOUSE_URL"]) as conn:
+            rows = conn.execute(
+                "select text_md5, text, entity_id, fuzzy, outside, village_code from staged._parse_cache"
+            ).fetchall()
+            parser = link_texts.parser(conn, link_texts.parser_key(conn))
+        assert len(rows) > 100
+        assert [(u.hex, *rest) for u, *rest in rows] == [link_texts.parse_row(parser, r[1]) for r in rows]
+    finally:  # the warehouse as the fixture left it, for the comparison with the in-process run's
+        with connect(celery["JX_WAREHOUSE_URL"]) as conn:
+            conn.execute("delete from staged._parse_cache")
+            conn.execute("delete from staged._parse_cache_key")
+            conn.execute("delete from staged._seen_partition where starts_with(consumer, 'parse:')")
+            conn.commit()
 
 
 def test_the_broker_password_stays_out_of_logs_and_run_records(runs):

@@ -328,4 +328,5 @@ def test_two_departments_parsing_ahead_and_linking_at_once_all_succeed(db, world
         conn.commit()
         alone = set(conn.execute(cache).fetchall())
     assert links == sum(len(_alive(db, f)) for f in feeds) > 0
+    assert workers[0].result["texts_parsed"] > 0 and workers[1].result["texts_parsed"] > 0
     assert alone <= together and len(alone) > 100

@@ -981,6 +981,10 @@ def test_texts_parsed_ahead_per_department_leave_linking_none_to_parse(linked, w
     links = "select feed_id, record_key, entity_id, method, score from core.entity_link"
     departments = sorted({f.department for f in catalog.feeds})
     with connect(warehouse_url) as conn:
+        linking.link(
+            conn, catalog, full=True
+        )  # the cache: the texts of the records now (another test adds one)
+        conn.commit()
         before, links_before = set(conn.execute(cache).fetchall()), set(conn.execute(links).fetchall())
         conn.execute("update staged._parse_cache_key set key = 'another parser'")
         conn.commit()
@@ -1066,9 +1070,42 @@ def test_a_department_texts_asset_reports_what_it_read_and_parsed(linked, wareho
     assert meta["partitions_read"] == seen > 0
 
 
+def test_a_step_whose_gazetteer_changed_meanwhile_writes_nothing(linked, warehouse_url, monkeypatch):
+    """The parser key is taken again under the cache's lock: another one there (the gazetteer changed while the
+    step parsed) and the step writes no row and remembers no partition."""
+    from jx_pipeline.lib.pg import connect
+
+    monkeypatch.setattr(link_texts, "AHEAD_MIN", 1)
+    state = (
+        "select (select count(*) from staged._parse_cache), (select key from staged._parse_cache_key),"
+        " (select count(*) from staged._seen_partition where consumer = 'parse:gaj')"
+    )
+    keys = iter(["a parser", "the gazetteer changed"])
+    monkeypatch.setattr(link_texts, "parser_key", lambda conn: next(keys))
+    with connect(warehouse_url) as conn:
+        before = conn.execute(state).fetchone()
+        conn.commit()
+        figures = link_texts.parse_ahead(conn, linked[0], "gaj")  # 'a parser' is not the cache's: reads all
+        assert figures["texts_new"] > 100 and figures["texts_parsed"] == 0
+        assert conn.execute(state).fetchone() == before
+
+
 def test_the_steps_parse_ahead_on_celery_workers_only_unless_told(monkeypatch):
+    from jx_pipeline.lib import executor
     from jx_pipeline.lib.errors import JxError
 
+    monkeypatch.delenv("JX_EXECUTOR", raising=False)
+    monkeypatch.delenv(executor.IN_WORKER_ENV, raising=False)
+    celery_run = {"execution": {"config": {"celery": {}}}}
+    assert [executor.run_executor(c) for c in (None, {}, celery_run)] == [
+        "multiprocess",
+        "multiprocess",
+        "celery",
+    ]
+    monkeypatch.setenv(
+        executor.IN_WORKER_ENV, "1"
+    )  # a step on a Celery worker, its run launched without config
+    assert executor.run_executor(None) == "celery"
     monkeypatch.delenv(link_texts.AHEAD_ENV, raising=False)
     assert [link_texts.ahead(k) for k in ("in_process", "multiprocess", "celery")] == [False, False, True]
     monkeypatch.setenv(link_texts.AHEAD_ENV, "always")

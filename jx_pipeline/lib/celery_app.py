@@ -5,11 +5,17 @@ The code location is imported here, before the worker forks its pool, so each st
 modules already loaded instead of paying for the imports (as the multiprocess executor does for every step).
 """
 
+import os
+
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
 import jx_pipeline.definitions  # noqa: F401  (see above)
-from jx_pipeline.lib.executor import celery_executor
+from jx_pipeline.lib.executor import IN_WORKER_ENV, celery_executor
+
+# a step can tell it runs on a worker, whatever its run's config says (one launched without: JX_EXECUTOR of the
+# machine that launched it)
+os.environ[IN_WORKER_ENV] = "1"
 
 app = make_app(celery_executor().app_args())
 execute_plan = create_task(app)

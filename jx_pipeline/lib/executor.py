@@ -26,6 +26,7 @@ from dagster._core.execution.retries import RetryMode, get_retries_config
 from jx_pipeline.lib.errors import JxError
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
+IN_WORKER_ENV = "JX_IN_CELERY_WORKER"  # set by the Celery workers' app (lib/celery_app.py) for their steps
 BROKER_ENV = "JX_CELERY_BROKER_URL"
 QUEUE = "dagster"  # dagster-celery's queue: its app routes every step there
 
@@ -47,6 +48,15 @@ CELERY_SETTINGS = {
     "result_backend_transport_options": {"visibility_timeout": 12 * 3600},
     "result_expires": 24 * 3600,
 }
+
+
+def run_executor(run_config: dict | None) -> str:
+    """The executor a step runs under: celery inside a Celery worker, else the one the run's config names, else
+    the default (a run launched without config under ``JX_EXECUTOR``)."""
+    if os.environ.get(IN_WORKER_ENV):
+        return "celery"
+    execution = (run_config or {}).get("execution") or {}
+    return next(iter(execution.get("config") or {}), None) or default_executor()
 
 
 def default_executor() -> str:

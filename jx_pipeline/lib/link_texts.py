@@ -173,10 +173,10 @@ def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> 
     with locks.staged_snapshot(conn) as release:
         now = changes.now(conn, consumer, mine)
         good = conn.execute(sql.SQL("select * from {}").format(sql.Identifier(now))).fetchall()
+        # the cache of another parser, to be emptied: every partition, every text (nothing written here: a reset
+        # elsewhere deletes the same rows, and this snapshot could not serialize after it)
         stale = _stored_key(conn) != key
-        if stale:  # the cache is of another parser and will be emptied: every partition, every text
-            conn.execute("delete from staged._seen_partition where consumer = %s", (consumer,))
-        loaded = changes.loaded(conn, consumer)
+        loaded = [(f, child) for f, _, child, _ in good] if stale else changes.loaded(conn, consumer)
         selects = [q for feed_id, child in loaded if (q := _department_texts(feeds[feed_id], child))]
         conn.execute("create temp table ahead_new (t text) on commit preserve rows")
         lacking = "" if stale else f"and not exists ({_IN_CACHE})"
@@ -198,13 +198,19 @@ def parse_ahead(conn: psycopg.Connection, catalog: Catalog, department: str) -> 
         parsed = _parse_into(conn, "select t from ahead_new", key, "ahead_parsed") if new >= least else 0
         # the cache's one writer from here to the commit: no text added between the check and the insert
         locks.lock_tables(conn, (CACHE,), locks.WRITER)
+        if parser_key(conn) != key:  # the gazetteer changed meanwhile: this parse is of no use
+            conn.rollback()
+            return {"partitions_read": len(loaded), "texts_new": new, "texts_parsed": 0}
+        remember = True
         if _stored_key(conn) != key:
             _reset(conn, key, truncate=False)
+            remember = stale  # read whole, or the cache now lacks what this step's memory would claim
         conn.execute(
             "insert into staged._parse_cache select * from ahead_parsed p where not exists"
             " (select 1 from staged._parse_cache c where c.text_md5 = p.text_md5)"
         )
-        changes.remember(conn, consumer, good)  # texts left to linking count as read: linking parses them
+        if remember:  # texts left to linking count as read: linking parses them
+            changes.remember(conn, consumer, good)
         conn.commit()
     finally:
         conn.rollback()

@@ -14,7 +14,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, by_department, feed_key
 from jx_pipeline.lib import identity, link_texts, linking, quarantine, reconcile, retry
-from jx_pipeline.lib.executor import default_executor
+from jx_pipeline.lib.executor import run_executor
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
 
@@ -43,7 +43,7 @@ def _texts_asset(code: str, feeds: list, catalog) -> dg.AssetsDefinition:
     @dg.asset(
         retry_policy=retry.POLICY,
         key=["core", "address_texts", code],
-        pool=WAREHOUSE,
+        # no pool: the warehouse pool's two slots would cap the parsing at two workers whatever their number
         deps=[*(feed_key(f, "staged") for f in feeds), dg.AssetKey(["core", "address_point"])],
         group_name="linking",
         owners=OWNERS,
@@ -56,8 +56,7 @@ def _texts_asset(code: str, feeds: list, catalog) -> dg.AssetsDefinition:
     def address_texts(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        execution = (context.run.run_config or {}).get("execution") or {}
-        kind = next(iter(execution.get("config") or {}), None) or default_executor()
+        kind = run_executor(context.run.run_config)
         if not link_texts.ahead(kind):
             return dg.MaterializeResult(metadata={"parsed_here": False, "executor": kind})
         with warehouse.connect() as conn:
