@@ -50,7 +50,8 @@ def _layers(dept):
 def _linking():
     assets = linking_assets.build_defs().assets
     link = next(a for a in assets if dg.AssetKey(["core", "entity_link"]) in a.keys)
-    return {"entity_link": link, "core_identity": next(a for a in assets if a is not link)}
+    person = next(a for a in assets if dg.AssetKey(["core", "person"]) in a.keys)
+    return {"entity_link": link, "core_identity": person}
 
 
 def _evals(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
