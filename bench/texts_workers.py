@@ -78,7 +78,9 @@ def main() -> None:
     best = {n: min(r["steps"] for r in results if r["workers"] == n) for n in args.workers}
     base = best[args.workers[0]]
     for n, secs in best.items():
-        print(f"{n} worker(s): best steps {secs:.1f} s; {args.workers[0]} worker(s) / {n}: {base / secs:.2f}x")
+        print(
+            f"{n} worker(s): best steps {secs:.1f} s; {args.workers[0]} worker(s) / {n}: {base / secs:.2f}x"
+        )
 
 
 if __name__ == "__main__":
