@@ -451,9 +451,28 @@ def _identities(conn) -> dict[str, set]:
 
 
 def _ident_inputs(conn) -> dict[tuple, tuple]:
-    """What identity resolution remembered of each record: (fingerprint, name hash)."""
-    rows = conn.execute("select feed_id, record_key, kind, fp, name from staged._ident_input").fetchall()
+    """What identity resolution remembered of each record: (fingerprint, name hash, ID or code, birth date,
+    phone, door plate)."""
+    rows = conn.execute(
+        "select feed_id, record_key, kind, fp, name, code, birth_date, phone, entity_id from staged._ident_input"
+    ).fetchall()
     return {r[:3]: r[3:] for r in rows}
+
+
+def _key_pairs(inputs: dict[tuple, tuple]) -> dict[tuple, set]:
+    """Per (kind, name hash), the (key, ID) pairs its records with an ID or code hold: the name alone, and for
+    persons the name with the birth date, phone or door plate (the per-name keys of sql/core/identity.sql)."""
+    pairs: dict[tuple, set] = {}
+    for (_, _, kind), (_, name, code, birth, phone, place) in inputs.items():
+        if code is None or name is None:
+            continue
+        held = pairs.setdefault((kind, name), set())
+        held.add(("name", None, code))
+        if kind == "person":
+            held |= {
+                (part, v, code) for part, v in (("birth", birth), ("phone", phone), ("place", place)) if v
+            }
+    return pairs
 
 
 def _current_row(conn, feed, record_key: str) -> tuple:
@@ -649,7 +668,27 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
                 for k in ident_before.keys() | ident_after.keys()
                 if ident_before.get(k) != ident_after.get(k)
             }
-            names = {(k[2], m[1]) for k in changed for m in (ident_before.get(k), ident_after.get(k)) if m}
+            # the names a change moves: those of a changed record without an ID, and those whose (key, ID) pairs
+            # differ (a record with an ID moves its name's per-name keys only so)
+            keyless_names = {
+                (k[2], m[1])
+                for k in changed
+                for m in (ident_before.get(k), ident_after.get(k))
+                if m and m[2] is None and m[1] is not None
+            }
+            pairs_before, pairs_after = _key_pairs(ident_before), _key_pairs(ident_after)
+            moved = {
+                n
+                for n in pairs_before.keys() | pairs_after.keys()
+                if pairs_before.get(n) != pairs_after.get(n)
+            }
+            names = keyless_names | moved
+            changed_names = {
+                (k[2], m[1]) for k in changed for m in (ident_before.get(k), ident_after.get(k)) if m
+            }
+            assert changed_names - names, (
+                "every changed name moved: the test does not show the narrower scope"
+            )
             keyless = {
                 (f, r, k)
                 for f, r, k in conn.execute(
@@ -657,7 +696,7 @@ def test_a_relink_and_reresolution_after_changes_touch_only_them_and_equal_a_ful
                     " where method not in ('id_number', 'credit_code')"
                 ).fetchall()
             }
-            named = {k for k, (_, name) in ident_after.items() if (k[2], name) in names}
+            named = {k for k, v in ident_after.items() if (k[2], v[1]) in names}
             assert named - keyless, "no record with an ID shares a changed name: the test shows nothing"
             expected = (changed & ident_after.keys()) | (named & keyless)
             assert resolved["records_resolved"] == len(expected), (resolved, len(expected), len(named))

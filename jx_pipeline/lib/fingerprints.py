@@ -16,10 +16,8 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.lib import rebuild
-from jx_pipeline.lib.pg import few, key_tally, settings_for
+from jx_pipeline.lib.pg import BY_KEY, few, key_tally, settings_for
 from jx_pipeline.lib.warehouse import run_sql
-
-BY_KEY = {"enable_hashjoin": "off", "enable_mergejoin": "off"}  # the planner's joins by index only
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,9 @@ class Memory:
             # every row anew: the key and the indexes are built once after the insert, not row by row
             with rebuild.indexes_after(conn, "staged", self.table):
                 conn.execute(sql.SQL("insert into {} select * from {}").format(stored, mine))
+            # statistics now, not when autovacuum gets to it: the next run plans its joins by them (without,
+            # the planner took a day's 48k noted records of 8.1M for 40k of all persons: 8.0 s instead of 0.3 s)
+            conn.execute(sql.SQL("analyze {}").format(stored))
             return
         keys = sql.SQL(", ").join(map(sql.Identifier, self.keys))
         same = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in self.keys)

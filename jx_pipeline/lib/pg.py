@@ -92,6 +92,9 @@ def key_tally(conn: psycopg.Connection, source: sql.Composable, keys: tuple[str,
     ).fetchone()
 
 
+BY_KEY = {"enable_hashjoin": "off", "enable_mergejoin": "off"}  # the planner's joins by index only
+
+
 def few(conn: psycopg.Connection, rows: int, table: str, ratio: int = 20) -> bool:
     """True when ``rows`` keys are fewer than 1/``ratio`` of ``table``'s rows (the planner's estimate): finding
     them by index one by one beats hashing every row of the table (scale 0.1: 55k keys of 9.1M in 0.3 s by

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from jx_pipeline.lib.pg import BY_KEY, few, settings_for
+
 SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuilt aside and swapped in
 
 
@@ -33,9 +35,18 @@ def write(
     on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
     old_rows = target
     if scope is not None:
-        old_rows = sql.SQL("(select * from {} b where exists (select 1 from {} a where {}))").format(
-            target, sql.Identifier(scope), on_keys
-        )
+        # the table's rows of the scope, found by key when they are few (scale 0.1: 319k links of 9.1M, 3.5 s
+        # by a hash join over every row), then compared with ``rows`` by hashes of both
+        keys = sql.SQL(", ").join(map(sql.Identifier, key))
+        n = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(scope))).fetchone()[0]
+        with settings_for(conn, **(BY_KEY if few(conn, n, f"core.{table}") else {})):
+            conn.execute(
+                sql.SQL(
+                    "create temp table rebuild_old on commit drop as select b.* from (select distinct {} from {}) a"
+                    " join {} b on {}"
+                ).format(keys, sql.Identifier(scope), target, on_keys)
+            )
+        old_rows = sql.Identifier("rebuild_old")
         swap = False
     cols = [
         r[0]
@@ -107,7 +118,7 @@ def write(
             )
         )
         mode = "changed rows" if scope is None else "changed rows in scope"
-    conn.execute("drop table rebuild_diff")
+    conn.execute("drop table if exists rebuild_diff, rebuild_old")
     return {"mode": mode, "deleted": stale, "inserted": fresh}
 
 

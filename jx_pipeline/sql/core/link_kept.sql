@@ -5,10 +5,11 @@ delete from link_rec r
  where not exists (select 1 from link_scope s where s.feed_id = r.feed_id and s.record_key = r.record_key);
 analyze link_rec;
 
+-- (link_same_identity, link_scope.sql: every remembered record of the identities the scope's records had or have,
+-- a superset of those left in link_rec)
 insert into link_kept_vote
-select f.identity, l.entity_id
-  from staged._link_input f
-  join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
- where l.method not in ('identity', 'unmatched') and l.entity_id is not null
+select f.identity, f.entity_id
+  from link_same_identity f
+ where f.method not in ('identity', 'unmatched') and f.entity_id is not null
    and f.identity in (select md5(identity)::uuid from link_rec where identity is not null)
    and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);

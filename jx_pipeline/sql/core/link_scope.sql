@@ -19,12 +19,22 @@ select l.feed_id, l.record_key, null, null
   from link_links l
  where not exists (select 1 from link_fp f where f.feed_id = l.feed_id and f.record_key = l.record_key)
    and not exists (select 1 from link_known i where i.feed_id = l.feed_id and i.record_key = l.record_key);
+-- every remembered record of those identities with its link, in one pass: the followers come from it here, the
+-- votes of the records left as they are in link_kept.sql (two passes over both tables took 4.6 s + 6.8 s at 0.1)
+create temp table link_ids on commit drop as
+select new_identity as identity from link_scope where new_identity is not null
+union
+select old_identity from link_scope where old_identity is not null;
+analyze link_ids;
+create temp table link_same_identity on commit drop as
+select f.feed_id, f.record_key, f.identity, l.method, l.entity_id
+  from staged._link_input f
+  join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
+ where f.identity in (select identity from link_ids);
 insert into link_scope (feed_id, record_key)
 select f.feed_id, f.record_key
-  from staged._link_input f
-  join core.entity_link l
-    on l.feed_id = f.feed_id and l.record_key = f.record_key and l.method in ('identity', 'unmatched')
- where f.identity in (select new_identity from link_scope union select old_identity from link_scope)
+  from link_same_identity f
+ where f.method in ('identity', 'unmatched')
    and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
 create unique index on link_scope (feed_id, record_key);
 analyze link_scope;
