@@ -166,7 +166,6 @@ def resolve(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
-    at_snapshot: Callable | None = None,
 ) -> dict[str, Counter]:
     """Bring core.person, core.legal_person and core.identity_member up to date; returns the count per method.
     ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
@@ -184,8 +183,6 @@ def resolve(
         known = not full and MEMORY.known(conn, key)
         relinked, link_table = _relinked(conn, known)
         with locks.staged_snapshot(conn) as release:
-            if at_snapshot:  # as linking's
-                at_snapshot(conn)
             run_sql(conn, "core/identity_records.sql")
             changes.now(conn, "ident", catalog)
             delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")

@@ -150,7 +150,6 @@ def link(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
-    at_snapshot: Callable | None = None,
 ) -> Counter:
     """Bring ``core.entity_link`` up to date with the current staged records; returns the count per method.
     ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
@@ -161,15 +160,12 @@ def link(
     dict) gets the records relinked, the texts parsed and how the table was written. The rules run in SQL
     (``sql/core/entity_link.sql``) over the parser's output per distinct text, kept between runs. A run relinks
     only the records new, changed or gone since the last one and those sharing an identity with them, with the
-    links a full rebuild would give (``full``: every record linked and every text parsed again).
-    ``at_snapshot(conn)`` runs as the snapshot is taken (lib/alongside.py: the check's count starts there)."""
+    links a full rebuild would give (``full``: every record linked and every text parsed again)."""
     session_memory(conn)
     with (
         locks.exclusive(conn, "core"),
         locks.staged_snapshot(conn, writes=(link_texts.CACHE,)) as release,
     ):
-        if at_snapshot:
-            at_snapshot(conn)
         run_sql(conn, "core/link_records.sql")
         parser_key = link_texts.parser_key(conn)
         key = _link_key(conn, parser_key)

@@ -372,7 +372,6 @@ def refresh(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
-    at_snapshot: Callable | None = None,
 ) -> dict[str, int]:
     """Rebuild every mart aside and swap them in, in one transaction; returns the rows of each mart.
     ``before_commit(conn)`` (the assets' checks) runs after the swap, inside the transaction. The inputs are
@@ -380,8 +379,6 @@ def refresh(
     params = {"min_persons": SUPPRESS_BELOW}
     session_memory(conn)
     with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn, reads=CORE_READ) as release:
-        if at_snapshot:  # as linking's
-            at_snapshot(conn)
         read = _inputs(conn, catalog, full)
         release()
         if stats is not None:

@@ -242,27 +242,17 @@ def _current(
     return sql.SQL(" union all ").join(selects) if selects else None
 
 
-def _tally(conn: psycopg.Connection, current: sql.Composable | None) -> tuple[int, int]:
-    empty = sql.SQL("select null::text as feed_id, null::text as record_key where false")
-    return key_tally(conn, sql.SQL("({}) c").format(current or empty), ("feed_id", "record_key"))
-
-
 def _compare(
-    conn: psycopg.Connection,
-    current: sql.Composable | None,
-    rows: sql.Composable,
-    expected: tuple[int, int] | None = None,
+    conn: psycopg.Connection, current: sql.Composable | None, rows: sql.Composable
 ) -> tuple[int, ...]:
     """(expected, found, missing, stray): the current records' keys against a core table's (``rows``: a query of
     its feed_id, record_key). First by count and a 64-bit hash of the keys on each side, each side read once
     by parallel workers; only when these differ, one full join of the keys says which are missing or stray
-    (scale 0.1, links: 20 s with the join, 4.6 s by the tallies). ``expected``: the current records' tally,
-    made already in the same snapshot (``links_expected``, ``memberships_expected``; lib/alongside.py)."""
+    (scale 0.1, links: 20 s with the join, 4.6 s by the tallies)."""
     empty = sql.SQL("select null::text as feed_id, null::text as record_key where false")
     current = current or empty
     keys = ("feed_id", "record_key")
-    if expected is None:
-        expected = _tally(conn, current)
+    expected = key_tally(conn, sql.SQL("({}) c").format(current), keys)
     found = key_tally(conn, sql.SQL("({}) l").format(rows), keys)
     if expected == found:
         return expected[0], found[0], 0, 0
@@ -279,35 +269,18 @@ def _compare(
         ).fetchone()
 
 
-def links_expected(conn: psycopg.Connection, catalog: Catalog) -> tuple[int, int]:
-    """The link check's side counted apart: the current, not deleted records of every staged feed, tallied."""
-    return _tally(conn, _current(conn, catalog))
-
-
-def links(conn: psycopg.Connection, catalog: Catalog, expected: tuple[int, int] | None = None) -> Tally:
-    """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray.
-    ``expected``: ``links_expected`` of the same snapshot, when made already."""
+def links(conn: psycopg.Connection, catalog: Catalog) -> Tally:
+    """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray."""
     with conn.transaction():
         expected, found, missing, stray = _compare(
-            conn,
-            _current(conn, catalog),
-            sql.SQL("select feed_id, record_key from core.entity_link"),
-            expected,
+            conn, _current(conn, catalog), sql.SQL("select feed_id, record_key from core.entity_link")
         )
     return Tally(expected, found, {"records_without_link": missing, "links_without_record": stray})
 
 
-def memberships_expected(conn: psycopg.Connection, catalog: Catalog) -> dict[str, tuple[int, int]]:
-    """The membership checks' side counted apart, per kind: every current record of its feeds, tallied."""
-    return {kind: _tally(conn, _current(conn, catalog, field)) for kind, field in MEMBER_FIELD.items()}
-
-
-def memberships(
-    conn: psycopg.Connection, catalog: Catalog, kind: str, expected: tuple[int, int] | None = None
-) -> Tally:
+def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
     """Every current record of the kind's feeds has one membership of that kind (none missing, none stray);
-    every membership's master exists and every master's ``records`` equals its members. ``expected``: the
-    kind's ``memberships_expected`` of the same snapshot, when made already."""
+    every membership's master exists and every master's ``records`` equals its members."""
     master, key = ("core.person", "person_key") if kind == "person" else ("core.legal_person", "org_key")
     with conn.transaction():
         expected, found, missing, stray = _compare(
@@ -316,7 +289,6 @@ def memberships(
             sql.SQL("select feed_id, record_key from core.identity_member where kind = {}").format(
                 sql.Literal(kind)
             ),
-            expected,
         )
         # one pass: the members counted per master (parallel), joined with the masters both ways (at scale
         # 0.1: 1.0 s; an anti-join and a count over a materialized CTE of every membership took 8.0 s)

@@ -14,7 +14,6 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, by_department, feed_key
 from jx_pipeline.lib import identity, link_texts, linking, quarantine, reconcile, retry
-from jx_pipeline.lib.alongside import Alongside
 from jx_pipeline.lib.executor import run_executor
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
@@ -98,17 +97,12 @@ def build_defs() -> dg.Definitions:
     def entity_link(config: LinkConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
             found, stats = {}, {}  # the check counts inside the rebuild's snapshot, before it commits
-            # its side counted apart starts with the snapshot, on a second connection (lib/alongside.py)
-            early = Alongside(warehouse.url, lambda c: reconcile.links_expected(c, catalog))
             counts = linking.link(
                 conn,
                 catalog,
-                lambda c: found.update(
-                    tally=reconcile.links(c, catalog, early.result(c)), left_out=quarantine.listing(c)
-                ),
+                lambda c: found.update(tally=reconcile.links(c, catalog), left_out=quarantine.listing(c)),
                 full=config.full,
                 stats=stats,
-                at_snapshot=early.start,
             )
             total = sum(counts.values())
             tally = found["tally"]
@@ -178,13 +172,14 @@ def build_defs() -> dg.Definitions:
     def identities(warehouse: WarehouseResource):
         with warehouse.connect() as conn:
             found, stats = {}, {}  # the checks count inside the rebuild's snapshot, before it commits
-            early = Alongside(warehouse.url, lambda c: reconcile.memberships_expected(c, catalog))
-
-            def judge(c) -> None:
-                expected = early.result(c)
-                found.update({k: reconcile.memberships(c, catalog, k, expected[k]) for k in expected})
-
-            counts = identity.resolve(conn, catalog, judge, stats=stats, at_snapshot=early.start)
+            counts = identity.resolve(
+                conn,
+                catalog,
+                lambda c: found.update(
+                    {k: reconcile.memberships(c, catalog, k) for k in reconcile.MEMBER_FIELD}
+                ),
+                stats=stats,
+            )
             figures = _evaluation(conn, ("identity_person", "identity_legal_person"))
             for kind, table in (("person", "person"), ("legal_person", "legal_person")):
                 yield dg.MaterializeResult(

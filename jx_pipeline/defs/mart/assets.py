@@ -11,7 +11,6 @@ from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.admin.assets import OWNERS
 from jx_pipeline.defs.mart import checks
 from jx_pipeline.lib import marts, marts_preview, quarantine, retry
-from jx_pipeline.lib.alongside import Alongside
 from jx_pipeline.lib.errors import JxError
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
@@ -78,7 +77,7 @@ def build_defs() -> dg.Definitions:
         def judge(conn) -> None:
             """The checks, on the swapped-in marts before the transaction commits: personal data found rolls
             the refresh back (the previous marts stay published); the other checks report."""
-            found.extend(checks.evaluate(conn, catalog, early.result(conn)))
+            found.extend(checks.evaluate(conn, catalog))
             leaks = [r for r in found if not r.passed and r.check_name in checks.PRIVACY]
             if leaks:
                 raise JxError(
@@ -89,10 +88,7 @@ def build_defs() -> dg.Definitions:
 
         with warehouse.connect() as conn:
             read: dict = {}
-            # the residents check's persons, counted from core apart, start with the refresh's snapshot on a
-            # second connection (lib/alongside.py)
-            early = Alongside(warehouse.url, lambda c: checks._population_persons(c, catalog))
-            marts.refresh(conn, catalog, judge, full=config.full, stats=read, at_snapshot=early.start)
+            marts.refresh(conn, catalog, judge, full=config.full, stats=read)
             left_out = quarantine.listing(conn)
             for name in marts.MARTS:
                 meta = table_metadata(conn, "mart", name)

@@ -150,11 +150,8 @@ def _population_persons(
         ).fetchone()[0], "staged (current versions)"
 
 
-def evaluate(
-    conn: psycopg.Connection, catalog: Catalog, persons: tuple[int, str] | None = None
-) -> list[dg.AssetCheckResult]:
-    """Every check of the marts, on what the connection sees now. ``persons``: ``_population_persons`` of the
-    same snapshot, when counted already (lib/alongside.py)."""
+def evaluate(conn: psycopg.Connection, catalog: Catalog) -> list[dg.AssetCheckResult]:
+    """Every check of the marts, on what the connection sees now."""
     problems = catalog_problems(conn)
     out = [_result("data_service", "catalog_matches_marts", not any(problems.values()), **problems)]
     findings = marts_privacy.scan(conn, list(marts.MARTS))
@@ -191,7 +188,7 @@ def evaluate(
             missing=missing,
         )
     )
-    persons, counted_from = persons or _population_persons(conn, catalog)
+    persons, counted_from = _population_persons(conn, catalog)
     counties = conn.execute(
         "select coalesce(sum(residents), 0), count(*) filter (where residents_suppressed)"
         " from mart.admin_unit_profile where level = 'county'"
