@@ -22,8 +22,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.lib import linking, settings, staging
-from jx_pipeline.lib.fingerprints import BY_KEY
-from jx_pipeline.lib.pg import connect, key_tally, settings_for
+from jx_pipeline.lib.pg import BY_KEY, connect, key_tally, settings_for
 
 PERSONS = """select {} from core.identity_member m
                join core.entity_link l on l.feed_id = m.feed_id and l.record_key = m.record_key

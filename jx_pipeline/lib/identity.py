@@ -21,7 +21,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import changes, fingerprints, locks, quarantine, rebuild, settings, staging
-from jx_pipeline.lib.pg import few, settings_for
+from jx_pipeline.lib.pg import by_key
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
@@ -110,7 +110,7 @@ def _relinked(conn: psycopg.Connection, known: bool) -> tuple[str, int]:
         # a day's noted links of every record remembered: found by key (scale 0.1: 48k of 8.1M, 8.0 s by the
         # planner's hash and nested-loop plan over every person remembered)
         noted = conn.execute("select count(*) from ident_noted").fetchone()[0]
-        with settings_for(conn, **(fingerprints.BY_KEY if few(conn, noted, "staged._ident_input") else {})):
+        with by_key(conn, noted, "staged._ident_input"):
             conn.execute(_NOTED)
         return "noted links", table
     conn.execute(_RELINKED)

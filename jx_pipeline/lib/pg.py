@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import psycopg
@@ -113,3 +113,9 @@ def settings_for(conn: psycopg.Connection, **values: str) -> Iterator[None]:
     yield
     for k, v in before.items():  # not after an error: the transaction is aborted, its settings with it
         conn.execute("select set_config(%s, %s, true)", (k, v))
+
+
+def by_key(conn: psycopg.Connection, rows: int, table: str, ratio: int = 20) -> AbstractContextManager[None]:
+    """For the statements of the block, joins by index only when ``rows`` keys are few of ``table``'s rows
+    (``few``); otherwise as the planner chooses: a day's changed keys against every row kept."""
+    return settings_for(conn, **(BY_KEY if few(conn, rows, table, ratio) else {}))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib.pg import BY_KEY, few, settings_for
+from jx_pipeline.lib.pg import by_key
 
 SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuilt aside and swapped in
 
@@ -40,7 +40,7 @@ def write(
         # by key, 2.8 s hashed), then compared with ``rows`` by hashes of both
         keys = sql.SQL(", ").join(map(sql.Identifier, key))
         n = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(scope))).fetchone()[0]
-        with settings_for(conn, **(BY_KEY if few(conn, n, f"core.{table}", ratio=40) else {})):
+        with by_key(conn, n, f"core.{table}", ratio=40):
             conn.execute(
                 sql.SQL(
                     "create temp table rebuild_old on commit drop as select b.* from (select distinct {} from {}) a"
