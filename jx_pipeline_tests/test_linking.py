@@ -808,8 +808,10 @@ def test_a_relink_reads_only_the_partitions_replaced_or_quarantined_since_and_eq
             cleared = _identities(conn), set(conn.execute(remembered).fetchall())
             identity.resolve(conn, catalog, full=True)
             assert (_identities(conn), set(conn.execute(remembered).fetchall())) == cleared
-            # a crash empties the memory (unlogged) but not the partitions seen: every record is read
+            # a crash empties the memory and the tallies (unlogged) but not the partitions seen: every record is
+            # read (the tables are counted whole again)
             conn.execute("truncate staged._ident_input")
+            conn.execute("delete from staged._key_tally")
             conn.commit()
             resolved = {}
             identity.resolve(conn, catalog, stats=resolved)
@@ -873,7 +875,7 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         marts.refresh(conn, catalog)
         idle = {}
         marts.refresh(conn, catalog, stats=idle)
-        assert idle == {"mode": "changed records", "records_read": 0}
+        assert idle == {"mode": "changed records", "records_read": 0, "entities_made": False}
         start = _marts(conn)
         current = conn.execute("select count(*) from staged._mart_record").fetchone()[0]
 
@@ -884,7 +886,7 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             mine = _marts(conn)
             kept = conn.execute("select count(*) from staged._mart_record").fetchone()[0]
             marts.refresh(conn, catalog, full=True, stats=whole)
-            assert whole == {"mode": "every record", "records_read": kept}
+            assert whole == {"mode": "every record", "records_read": kept, "entities_made": True}
             assert _marts(conn) == mine
             return mine
 
@@ -974,17 +976,21 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         finally:
             _undo(conn, catalog, undo)
         assert same_as_full() == start
-        # a core table swapped in notes every record; so does a crash, emptying the kept inputs and their key
+        # a core table swapped in notes every record; so does a crash, emptying the kept inputs and their keys,
+        # and the tallies (every unlogged table), which makes the entities' sizes again too
         conn.execute("create temp table links_again as select * from core.entity_link")
         rebuild.write(conn, "entity_link", "links_again", ("feed_id", "record_key"), swap=True)
         conn.commit()
         for crash in (False, True):
             if crash:
-                conn.execute("truncate staged._mart_record, staged._mart_link, staged._mart_input_key")
+                conn.execute(
+                    "truncate staged._mart_record, staged._mart_link, staged._mart_input_key, staged._mart_entity,"
+                    " staged._mart_class_area, staged._mart_entity_key, staged._key_tally"
+                )
                 conn.commit()
             read = {}
             marts.refresh(conn, catalog, stats=read)
-            assert read == {"mode": "every record", "records_read": current}
+            assert read == {"mode": "every record", "records_read": current, "entities_made": crash}
             assert _marts(conn) == start
         with conn.transaction(force_rollback=True):  # a truncate is noted as every record
             conn.execute("truncate core.identity_member")

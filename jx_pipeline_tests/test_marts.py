@@ -154,6 +154,58 @@ def test_checks_pass_on_the_built_marts(built, wh):
     assert results[("admin_unit_profile", "residents_add_up")].metadata["persons_in_core"].value > 100
 
 
+def test_entity_sizes_are_kept_until_an_entity_or_a_unit_is_written(built, warehouse_url):
+    """The entities' classes, places and sizes (staged._mart_entity, _mart_class_area) are made again only when
+    core.geo_entity or core.admin_unit was written since (a rename shows in the profile), when their tally is
+    gone (as after a crash) or on a full refresh; kept, the marts equal a full refresh's."""
+    catalog = built[0]
+    profiles = "select md5(string_agg(t::text, '|' order by t::text)) from mart.{} t"
+
+    with connect(warehouse_url) as conn:
+
+        def made(full: bool = False) -> bool:
+            stats = {}
+            marts.refresh(conn, catalog, full=full, stats=stats)
+            conn.commit()
+            return stats["entities_made"]
+
+        def kept_table() -> int:
+            return conn.execute("select 'staged._mart_entity'::regclass::oid").fetchone()[0]
+
+        def digests() -> list:
+            names = ("geo_entity_profile", "admin_unit_profile", "natural_resource_summary")
+            return [conn.execute(profiles.format(n)).fetchone()[0] for n in names]
+
+        made()
+        table = kept_table()
+        assert made() is False and kept_table() == table
+        kept = digests()
+        assert made(full=True) is True and digests() == kept
+        entity, name = conn.execute(
+            "select entity_id, name from core.geo_entity where entity_type = 'farmland' order by 1 limit 1"
+        ).fetchone()
+        renamed = "select name from mart.geo_entity_profile where entity_id = %s"
+        try:
+            conn.execute("update core.geo_entity set name = %s where entity_id = %s", (name + "X", entity))
+            conn.commit()
+            assert made() is True and conn.execute(renamed, (entity,)).fetchone()[0] == name + "X"
+            assert made() is False
+            conn.execute(
+                "update core.admin_unit set name = name where code = (select min(code) from core.admin_unit)"
+            )
+            conn.commit()
+            assert made() is True  # a write, though of the same values
+            conn.execute("delete from staged._key_tally where relid = 'core.admin_unit'::regclass")
+            conn.commit()
+            assert made() is True  # no tally: not known whether it was written
+            assert made() is False
+        finally:
+            conn.execute("update core.geo_entity set name = %s where entity_id = %s", (name, entity))
+            conn.commit()
+        assert made() is True and conn.execute(renamed, (entity,)).fetchone()[0] == name
+        assert digests() == kept
+
+
 def test_pii_scan_finds_nothing_and_finds_what_is_planted(built, wh):
     """The published marts hold no ID number, mobile number or person's name; the same scan finds each kind
     when a value is planted (in a transaction rolled back afterwards)."""

@@ -90,6 +90,69 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.rollback()
 
 
+def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe):
+    """Migration 0027's triggers keep a table's key tally (lib/tallies.py) from each statement's rows:
+    equal to reading the table after inserts, key updates, deletes, a statement writing nothing and a truncate;
+    the write mark changes with every statement that writes a row, and only then; a table swapped in
+    (lib/rebuild.py) has no tally and is read once again."""
+    from psycopg import sql
+
+    from jx_pipeline.lib.pg import key_tally
+    from jx_pipeline.lib.tallies import tally, written
+
+    conn, keys = probe, ("kind", "id")
+    for event, rows in (
+        ("insert", "new table as new_rows"),
+        ("update", "old table as old_rows new table as new_rows"),
+        ("delete", "old table as old_rows"),
+    ):
+        conn.execute(
+            f"create trigger tally_{event} after {event} on core.probe referencing {rows}"
+            " for each statement execute function staged.tally_keys('kind', 'id')"
+        )
+    conn.execute(
+        "create trigger tally_truncate after truncate on core.probe for each statement"
+        " execute function staged.tally_keys('kind', 'id')"
+    )
+
+    def kept():
+        return conn.execute(
+            "select rows, xor from staged._key_tally where relid = 'core.probe'::regclass"
+        ).fetchone()
+
+    def read():
+        return key_tally(conn, sql.SQL("core.probe"), keys)
+
+    assert kept() is None  # never asked: not kept
+    conn.execute("insert into core.probe values (5001, 'a', 1, 1)")
+    assert kept() is None and tally(conn, "core.probe", keys) == read() == kept()
+    assert read()[0] == 1001
+    writes = (
+        "insert into core.probe select i, 'b', i, 1 from generate_series(3001, 3100) i",
+        "update core.probe set kind = 'b' where id between 10 and 40",  # keys changed
+        "update core.probe set n = n + 1 where id between 41 and 60",  # keys as they were
+        "delete from core.probe where id % 7 = 0",
+        "delete from core.probe where id < 0",  # nothing
+    )
+    for write in writes:
+        before, mark = kept(), written(conn, "core.probe", keys)
+        conn.execute(write)
+        assert kept() == read(), write
+        wrote_nothing = write.endswith("id < 0")
+        assert (kept() == before) == (wrote_nothing or "n + 1" in write), write  # a key's update leaves it
+        assert (written(conn, "core.probe", keys) == mark) == wrote_nothing, write
+    _new_rows(conn)
+    conn.execute("delete from probe_new where id % 7 = 0")
+    assert rebuild.write(conn, "probe", "probe_new", ("id",), swap=True)["mode"] == "swapped"
+    assert kept() is None  # the dropped table's tally is gone; the new table has none yet
+    assert tally(conn, "core.probe", keys) == read() == kept()
+    conn.execute("delete from core.probe where id = 1")  # the swapped-in table's triggers were copied
+    assert kept() == read()
+    conn.execute("truncate core.probe")
+    assert kept() == read() == (0, 0)
+    conn.rollback()
+
+
 class _Recorded:
     """The connection, with the text of every statement run through it kept."""
 

@@ -16,7 +16,8 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.lib import rebuild
-from jx_pipeline.lib.pg import by_key, key_tally
+from jx_pipeline.lib.pg import by_key
+from jx_pipeline.lib.tallies import tally
 from jx_pipeline.lib.warehouse import run_sql
 
 
@@ -32,15 +33,15 @@ class Memory:
 
     def known(self, conn: psycopg.Connection, key: str) -> bool:
         """Something is remembered, for this key, of exactly the records the core table has rows for (by count
-        and a hash of the keys, not by joining them): a run can redo only what changed. A row lost from the core
-        table, or written there astray, makes the run compare every record, which repairs it."""
+        and a hash of the keys, not by joining them: lib/tallies.py): a run can redo only what changed. A row lost
+        from the core table, or written there astray, makes the run compare every record, which repairs it."""
         known = conn.execute(
             sql.SQL("select key from {}").format(sql.Identifier("staged", self.table + "_key"))
         )
         if known.fetchone() != (key,):
             return False
-        stored = key_tally(conn, sql.Identifier("staged", self.table), self.keys)
-        return stored[0] > 0 and key_tally(conn, sql.SQL(self.core), self.keys) == stored
+        stored = tally(conn, f"staged.{self.table}", self.keys)
+        return stored[0] > 0 and tally(conn, self.core, self.keys) == stored
 
     def by_key(self, conn: psycopg.Connection, keys: str) -> AbstractContextManager:
         """For the statements of the block, joins by index only when the temporary table ``keys`` holds few

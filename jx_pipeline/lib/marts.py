@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import changes, linking, locks, quarantine, staging
+from jx_pipeline.lib import changes, linking, locks, quarantine, staging, tallies
 from jx_pipeline.lib.pg import by_key, settings_for
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
@@ -223,6 +223,30 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
     return {"mode": "changed records" if delta else "every record", "records_read": read}
 
 
+ENTITY_SQL = ("mart/entity_class.sql", "mart/entities.sql")
+ENTITY_TABLES = {"core.geo_entity": ("entity_id",), "core.admin_unit": ("code",)}  # read by entities.sql
+
+
+def _entities(conn: psycopg.Connection, full: bool) -> bool:
+    """Make staged._mart_entity and staged._mart_class_area (sql/mart/entities.sql) again when ``full``, when
+    core.geo_entity or core.admin_unit was written since they were made (their write marks, lib/tallies.py) or
+    when the SQL changed; True when made. Call after entity_class.sql (they read its classes)."""
+    made = [sql_file(f) for f in ENTITY_SQL]
+    made += [f"{t}:{tallies.written(conn, t, keys)}" for t, keys in ENTITY_TABLES.items()]
+    key = hashlib.md5("\n".join(made).encode()).hexdigest()
+    kept = conn.execute(
+        "select (select key from staged._mart_entity_key) = %s"
+        " and to_regclass('staged._mart_entity') is not null and to_regclass('staged._mart_class_area') is not null",
+        (key,),
+    ).fetchone()[0]
+    if kept and not full:
+        return False
+    run_sql(conn, "mart/entities.sql")
+    conn.execute("delete from staged._mart_entity_key")
+    conn.execute("insert into staged._mart_entity_key values (%s)", (key,))
+    return True
+
+
 def _key_indexes(conn: psycopg.Connection) -> None:
     """The kept inputs' record keys, for a refresh that reads some records again (built after a full one's
     insert, or once on a warehouse kept from before: 19.5 s for both at scale 0.1)."""
@@ -401,6 +425,9 @@ def refresh(
         if stats is not None:
             stats.update(read)
         run_sql(conn, "mart/entity_class.sql", params)
+        made = _entities(conn, full)
+        if stats is not None:
+            stats["entities_made"] = made
         run_sql(conn, "mart/inputs.sql", params)
         for name in MARTS[1:]:
             run_sql(conn, f"mart/{name}.sql", params)

@@ -102,6 +102,8 @@ def build_defs() -> dg.Definitions:
                     # records read again: those of changed partitions and with changed links or identities
                     meta["records_read"] = read["records_read"]
                     meta["inputs"] = read["mode"]
+                    # the entities' classes, places and sizes made again (an entity or admin unit written since)
+                    meta["entities_made"] = read["entities_made"]
                 yield dg.MaterializeResult(asset_key=["mart", name], metadata=meta)
         yield from found
 

@@ -6,19 +6,19 @@ with home as (  -- each person once, in the units holding their home's village: 
     select i.unit_code, sum(v.residents) as residents, sum(v.households) as households
       from (select e.village_code, count(*) as residents,
                    count(distinct (r.entity_id, coalesce(r.flat, ''))) as households
-              from mart_resident r join mart_entity e using (entity_id) group by 1) v
+              from mart_resident r join staged._mart_entity e using (entity_id) group by 1) v
       join mart_village_in i using (village_code)
      group by 1
 ), org_type as (
     select i.unit_code, o.org_type, count(*) as n
-      from mart_org o join mart_entity e using (entity_id) join mart_village_in i using (village_code)
+      from mart_org o join staged._mart_entity e using (entity_id) join mart_village_in i using (village_code)
      group by 1, 2
 ), org as (
     select unit_code, sum(n)::int as organisations, jsonb_object_agg(org_type, n order by org_type) as by_type
       from org_type group by 1
 ), econ_feed as (
     select i.unit_code, k.feed_id, sum(k.n) as n, sum(k.amount) as amount  -- sql/mart/sums/economy.sql
-      from staged._mart_economy k join mart_entity e using (entity_id) join mart_village_in i using (village_code)
+      from staged._mart_economy k join staged._mart_entity e using (entity_id) join mart_village_in i using (village_code)
      group by 1, 2
 ), econ as (
     select unit_code, sum(n)::int as records,
@@ -39,7 +39,7 @@ with home as (  -- each person once, in the units holding their home's village: 
            sum(area_m2) filter (where entity_class = 'farmland')  as farmland,
            sum(area_m2) filter (where entity_class = 'lake')      as lake,
            sum(area_m2) filter (where entity_class = 'grassland') as grassland
-      from mart_class_area group by 1
+      from staged._mart_class_area group by 1
 )
 select u.unit_code, u.level, u.name, u.parent_code,
        round(st_area(st_transform(u.geom, 4549))::numeric, 1) as area_m2,

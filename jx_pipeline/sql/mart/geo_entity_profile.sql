@@ -20,7 +20,7 @@ with k as (  -- linked records per entity and department (sql/mart/sums/entity.s
            coalesce(h.residents, 0) between 1 and %(min_persons)s - 1   as residents,
            coalesce(h.households, 0) between 1 and %(min_persons)s - 1  as households,
            coalesce(p.persons, 0) between 1 and %(min_persons)s - 1     as population
-      from mart_entity e left join home h using (entity_id) left join recorded p using (entity_id)
+      from staged._mart_entity e left join home h using (entity_id) left join recorded p using (entity_id)
 ), dept as (  -- per department; population records left out where they describe too few persons
     select entity_id, jsonb_object_agg(department, n) as by_department  -- a jsonb object orders its keys itself
       from (select k.entity_id, k.department,
@@ -45,7 +45,7 @@ select e.entity_id, e.entity_type, e.entity_class, c.class_zh, e.name,
        coalesce(o.organisations, 0)::int as organisations,
        r.last_record_date,
        e.geom::geometry(Geometry, 4490) as geom
-  from mart_entity e
+  from staged._mart_entity e
   join mart.entity_class__next c using (entity_class)
   join hidden s using (entity_id)
   left join mart_place p using (village_code)

@@ -1,9 +1,9 @@
--- What every mart is built from, as tables of the refresh's transaction (one snapshot of core): entities with
--- their class, place and size; each person's and each organisation's home entity. staged._mart_feed (the
--- catalog), staged._mart_record (current, not quarantined staged records), staged._mart_link (those records
--- with their link, sql/mart/link_rows.sql) and the sums over them (sql/mart/sums/) are brought up to date by
--- lib/marts.py before this file runs; the staged._mart_* tables are read by parallel workers (a temporary table
--- is not). Nothing personal leaves them except as counts.
+-- What every mart is built from, as tables of the refresh's transaction (one snapshot of core): places, units,
+-- each person's and each organisation's home entity. staged._mart_feed (the catalog), staged._mart_record
+-- (current, not quarantined staged records), staged._mart_link (those records with their link,
+-- sql/mart/link_rows.sql), the sums over them (sql/mart/sums/) and the entities with their class, place and size
+-- (sql/mart/entities.sql) are brought up to date by lib/marts.py before this file runs; the staged._mart_*
+-- tables are read by parallel workers (a temporary table is not). Nothing personal leaves them except as counts.
 
 -- every village with its town and county
 create temp table mart_place on commit drop as
@@ -21,25 +21,6 @@ select village_code, village_code as unit_code from mart_place
 union all select village_code, town_code from mart_place
 union all select village_code, county_code from mart_place;
 create index on mart_village_in (village_code);
-
--- entities: class, village (a road has none in the hand-over: the village holding a point on it), metric size
--- in CGCS2000 / 3-degree Gauss-Kruger CM 120E (EPSG:4549; Jiaxing lies within 1.3 degrees of 120E)
-create temp table mart_entity on commit drop as
-select e.entity_id, e.entity_type, c.entity_class, c.family, e.name, e.geom,
-       coalesce(e.village_code, v.code) as village_code,
-       case when geometrytype(e.geom) in ('POLYGON', 'MULTIPOLYGON')
-            then st_area(st_transform(e.geom, 4549)) end as area_m2,
-       case when geometrytype(e.geom) in ('LINESTRING', 'MULTILINESTRING')
-            then st_length(st_transform(e.geom, 4549)) end as length_m
-  from core.geo_entity e
-  join mart.entity_class__next c on e.entity_type = any (c.entity_types)
-  left join lateral (
-        select u.code from core.admin_unit u
-         where e.village_code is null and u.level = 'village' and st_intersects(u.geom, st_pointonsurface(e.geom))
-         order by u.code limit 1) v on true;
-create unique index on mart_entity (entity_id);
-create index on mart_entity using gist (geom);
-analyze mart_entity;
 
 -- each person's home: the entity most of their population records are linked to (then the latest), and the
 -- flat (building/unit/room) written most often there (sql/mart/sums/person_entity.sql); a household is a
@@ -71,12 +52,3 @@ create temp table mart_unit on commit drop as
 select code as unit_code, level, name, parent_code, geom
   from core.admin_unit where level in ('county', 'town', 'village');
 create index on mart_unit using gist (geom);
-
--- area of each natural class inside each unit, by intersection (an entity across a boundary is split)
-create temp table mart_class_area on commit drop as
-select u.unit_code, e.entity_class,
-       sum(case when st_coveredby(e.geom, u.geom) then e.area_m2
-                else st_area(st_transform(st_intersection(e.geom, u.geom), 4549)) end) as area_m2
-  from mart_unit u
-  join mart_entity e on e.family = 'natural' and st_intersects(u.geom, e.geom)
- group by 1, 2;

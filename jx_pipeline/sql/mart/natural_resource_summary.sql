@@ -4,7 +4,7 @@
 create table mart.natural_resource_summary__next as
 with counted as (
     select p.county_code, e.entity_class, count(*) as entities
-      from mart_entity e join mart_place p using (village_code)
+      from staged._mart_entity e join mart_place p using (village_code)
      where e.family = 'natural'
      group by 1, 2
 )
@@ -17,7 +17,7 @@ select u.unit_code as county_code, u.name as county_name, c.entity_class, c.clas
   from mart_unit u
   cross join mart.entity_class__next c
   left join counted n on n.county_code = u.unit_code and n.entity_class = c.entity_class
-  left join mart_class_area a on a.unit_code = u.unit_code and a.entity_class = c.entity_class
+  left join staged._mart_class_area a on a.unit_code = u.unit_code and a.entity_class = c.entity_class
  where u.level = 'county' and c.family = 'natural';
 
 alter table mart.natural_resource_summary__next add primary key (county_code, entity_class);
