@@ -1,13 +1,16 @@
 -- One row per geographic entity: what it is, where, how big, and what the departments know about it.
 -- Persons only as counts; a count describing 1 to min_persons - 1 persons is null with its _suppressed flag.
 create table mart.geo_entity_profile__next as
-with k as (  -- linked records per entity and department (sql/mart/sums/entity.sql)
-    select entity_id, department, population, legal_person, economy, other, last_record_date
-      from staged._mart_entity_sum
-), rec as (
+with rec as (  -- linked records per entity (sql/mart/sums/entity.sql), in one pass over its departments: the
+              -- sums, and the count per department with and without the population records (left out where
+              -- they describe too few persons); a jsonb object orders its keys itself
     select entity_id, sum(population) as population, sum(legal_person) as legal_person,
-           sum(economy) as economy, sum(other) as other, max(last_record_date) as last_record_date
-      from k group by 1
+           sum(economy) as economy, sum(other) as other, max(last_record_date) as last_record_date,
+           jsonb_object_agg(department, legal_person + economy + other + population)
+               filter (where legal_person + economy + other + population > 0) as by_department,
+           jsonb_object_agg(department, legal_person + economy + other)
+               filter (where legal_person + economy + other > 0) as by_department_no_population
+      from staged._mart_entity_sum group by 1
 ), recorded as (  -- distinct persons behind the population records: the records describe them
     select entity_id, count(*) as persons from staged._mart_person_entity group by 1
 ), home as (
@@ -21,13 +24,6 @@ with k as (  -- linked records per entity and department (sql/mart/sums/entity.s
            coalesce(h.households, 0) between 1 and %(min_persons)s - 1  as households,
            coalesce(p.persons, 0) between 1 and %(min_persons)s - 1     as population
       from staged._mart_entity e left join home h using (entity_id) left join recorded p using (entity_id)
-), dept as (  -- per department; population records left out where they describe too few persons
-    select entity_id, jsonb_object_agg(department, n) as by_department  -- a jsonb object orders its keys itself
-      from (select k.entity_id, k.department,
-                   k.legal_person + k.economy + k.other + case when s.population then 0 else k.population end as n
-              from k join hidden s using (entity_id)) x
-     where n > 0
-     group by 1
 )
 select e.entity_id, e.entity_type, e.entity_class, c.class_zh, e.name,
        e.village_code, p.village_name, p.town_code, p.town_name, p.county_code, p.county_name,
@@ -37,7 +33,8 @@ select e.entity_id, e.entity_type, e.entity_class, c.class_zh, e.name,
        coalesce(r.legal_person, 0)::int as records_legal_person,
        coalesce(r.economy, 0)::int as records_economy,
        coalesce(r.other, 0)::int as records_other,
-       coalesce(d.by_department, '{}'::jsonb) as records_by_department,
+       coalesce(case when s.population then r.by_department_no_population else r.by_department end, '{}'::jsonb)
+           as records_by_department,
        case when s.residents then null else coalesce(h.residents, 0) end::int as residents,
        s.residents as residents_suppressed,
        case when s.households then null else coalesce(h.households, 0) end::int as households,
@@ -50,7 +47,6 @@ select e.entity_id, e.entity_type, e.entity_class, c.class_zh, e.name,
   join hidden s using (entity_id)
   left join mart_place p using (village_code)
   left join rec r using (entity_id)
-  left join dept d using (entity_id)
   left join home h using (entity_id)
   left join org o using (entity_id);
 
