@@ -18,6 +18,9 @@ from jx_pipeline.lib.pg import connect, quote_ident
 from jx_pipeline_tests.conftest import JX
 
 VOLATILE = {"batch_id", "_batch_id", "loaded_at", "checked_at", "computed_at"}
+# tables' tallies (lib/tallies.py): keyed by table oids, with write marks from a sequence; two correct runs
+# differ, and a missing one is only read again
+BOOKKEEPING = {"staged._key_tally"}
 SCHEMAS = ("raw", "staged", "core", "quality")
 
 
@@ -33,6 +36,8 @@ def warehouse_digest(url: str) -> dict[str, tuple[int, str]]:
             (list(SCHEMAS),),
         ).fetchall()
         for schema, table, oid in tables:
+            if f"{schema}.{table}" in BOOKKEEPING:
+                continue
             cols = [
                 quote_ident(c)
                 for (c,) in conn.execute(

@@ -156,6 +156,7 @@ MEMORY = fingerprints.Memory(
     "ident_fp",
     "ident_scope",
     "core/identity_scope.sql",
+    "ident_changed",
     partitions=True,
 )
 

@@ -140,6 +140,7 @@ MEMORY = fingerprints.Memory(
     "link_fp",
     "link_scope",
     "core/link_scope.sql",
+    "link_changed",
     partitions=True,
 )
 
