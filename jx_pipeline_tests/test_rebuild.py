@@ -90,17 +90,18 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.rollback()
 
 
-def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe):
-    """Migration 0027's triggers keep a table's key tally (lib/tallies.py) from each statement's rows:
-    equal to reading the table after inserts, key updates, deletes, a statement writing nothing and a truncate;
-    the write mark changes with every statement that writes a row, and only then; a table swapped in
-    (lib/rebuild.py) has no tally and is read once again."""
+def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe, scratch_db):
+    """Migration 0027's triggers keep a table's key tally (lib/tallies.py) from each statement's rows: equal to
+    reading the table after inserts, key updates, deletes, a statement writing nothing and a truncate; the write
+    mark changes with every statement that writes a row, and only then. Without a base the table is read whole;
+    a table swapped in (lib/rebuild.py) has none until counted again; many deltas are folded into a new base.
+    A writer whose snapshot is older than the base still counts: its delta comes after the base."""
     from psycopg import sql
 
+    from jx_pipeline.lib import tallies
     from jx_pipeline.lib.pg import key_tally
-    from jx_pipeline.lib.tallies import tally, written
 
-    conn, keys = probe, ("kind", "id")
+    conn, keys, table = probe, ("kind", "id"), "core.probe"
     for event, rows in (
         ("insert", "new table as new_rows"),
         ("update", "old table as old_rows new table as new_rows"),
@@ -114,19 +115,21 @@ def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe):
         "create trigger tally_truncate after truncate on core.probe for each statement"
         " execute function staged.tally_keys('kind', 'id')"
     )
-
-    def kept():
-        return conn.execute(
-            "select rows, xor from staged._key_tally where relid = 'core.probe'::regclass"
-        ).fetchone()
+    conn.commit()
 
     def read():
-        return key_tally(conn, sql.SQL("core.probe"), keys)
+        return key_tally(conn, sql.SQL(table), keys)
 
-    assert kept() is None  # never asked: not kept
-    conn.execute("insert into core.probe values (5001, 'a', 1, 1)")
-    assert kept() is None and tally(conn, "core.probe", keys) == read() == kept()
-    assert read()[0] == 1001
+    def rows_kept() -> int:
+        return conn.execute(
+            "select count(*) from staged._key_tally where relid = 'core.probe'::regclass"
+        ).fetchone()[0]
+
+    assert (
+        tallies.written(conn, table) is None and tallies.tally(conn, table, keys) == read()
+    )  # no base: read
+    tallies.ensure(conn, {table: keys})
+    assert rows_kept() == 1 and tallies.tally(conn, table, keys) == read() and read()[0] == 1000
     writes = (
         "insert into core.probe select i, 'b', i, 1 from generate_series(3001, 3100) i",
         "update core.probe set kind = 'b' where id between 10 and 40",  # keys changed
@@ -135,21 +138,41 @@ def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe):
         "delete from core.probe where id < 0",  # nothing
     )
     for write in writes:
-        before, mark = kept(), written(conn, "core.probe", keys)
+        before, mark = tallies.tally(conn, table, keys), tallies.written(conn, table)
         conn.execute(write)
-        assert kept() == read(), write
+        assert tallies.tally(conn, table, keys) == read(), write
         wrote_nothing = write.endswith("id < 0")
-        assert (kept() == before) == (wrote_nothing or "n + 1" in write), write  # a key's update leaves it
-        assert (written(conn, "core.probe", keys) == mark) == wrote_nothing, write
+        assert (tallies.tally(conn, table, keys) == before) == (wrote_nothing or "n + 1" in write), write
+        assert (tallies.written(conn, table) == mark) == wrote_nothing, write
+    conn.commit()
+    # a writer whose snapshot was taken before the base was counted: its delta is written after the base
+    tallies.forget(conn, table)
+    conn.commit()
+    with connect(scratch_db) as old:
+        old.execute("begin isolation level repeatable read")
+        old.execute("select 1")  # its snapshot
+        tallies.ensure(conn, {table: keys})
+        old.execute("insert into core.probe values (7001, 'a', 1, 1), (7002, 'a', 1, 1)")
+        old.commit()
+    assert tallies.tally(conn, table, keys) == read()
+    # many deltas are folded into a base counted again
+    for i in range(tallies.FOLD_AFTER + 1):
+        conn.execute("insert into core.probe values (%s, 'a', 1, 1)", (8000 + i,))
+    conn.commit()
+    assert rows_kept() > tallies.FOLD_AFTER
+    tallies.ensure(conn, {table: keys})
+    assert rows_kept() == 1 and tallies.tally(conn, table, keys) == read()
     _new_rows(conn)
     conn.execute("delete from probe_new where id % 7 = 0")
     assert rebuild.write(conn, "probe", "probe_new", ("id",), swap=True)["mode"] == "swapped"
-    assert kept() is None  # the dropped table's tally is gone; the new table has none yet
-    assert tally(conn, "core.probe", keys) == read() == kept()
+    assert tallies.written(conn, table) is None  # a new table: no base yet
+    conn.commit()
+    tallies.ensure(conn, {table: keys})
+    assert tallies.tally(conn, table, keys) == read()
     conn.execute("delete from core.probe where id = 1")  # the swapped-in table's triggers were copied
-    assert kept() == read()
+    assert tallies.tally(conn, table, keys) == read()
     conn.execute("truncate core.probe")
-    assert kept() == read() == (0, 0)
+    assert tallies.tally(conn, table, keys) == read() == (0, 0)
     conn.rollback()
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib import rebuild
-from jx_pipeline.lib.pg import by_key
-from jx_pipeline.lib.tallies import tally
+from jx_pipeline.lib import rebuild, tallies
+from jx_pipeline.lib.pg import by_key, key_tally
 from jx_pipeline.lib.warehouse import run_sql
 
 
@@ -34,15 +33,29 @@ class Memory:
 
     def known(self, conn: psycopg.Connection, key: str) -> bool:
         """Something is remembered, for this key, of exactly the records the core table has rows for (by count
-        and a hash of the keys, not by joining them: lib/tallies.py): a run can redo only what changed. A row lost
-        from the core table, or written there astray, makes the run compare every record, which repairs it."""
+        and a hash of the keys, not by joining them: kept by triggers, lib/tallies.py): a run can redo only what
+        changed. A row lost from the core table, or written there astray, makes the run compare every record,
+        which repairs it. Out of step, both tables are counted whole: a tally that drifted (a write with triggers
+        off) is dropped, to be counted again by the next run's ``ensure``."""
         known = conn.execute(
             sql.SQL("select key from {}").format(sql.Identifier("staged", self.table + "_key"))
         )
         if known.fetchone() != (key,):
             return False
-        stored = tally(conn, f"staged.{self.table}", self.keys)
-        return stored[0] > 0 and tally(conn, self.core, self.keys) == stored
+        tables = {f"staged.{self.table}": self.keys, self.core: self.keys}
+        kept = [tallies.tally(conn, t, k) for t, k in tables.items()]
+        if kept[0][0] > 0 and kept[0] == kept[1]:
+            return True
+        counted = [key_tally(conn, sql.SQL(t), k) for t, k in tables.items()]
+        for table, was, now in zip(tables, kept, counted, strict=True):
+            if was != now:
+                tallies.forget(conn, table)
+        return counted[0][0] > 0 and counted[0] == counted[1]
+
+    def ensure(self, conn: psycopg.Connection) -> None:
+        """The tallies of the memory and its core table counted if missing (``tallies.ensure``: before the run's
+        snapshot and locks)."""
+        tallies.ensure(conn, {f"staged.{self.table}": self.keys, self.core: self.keys})
 
     def by_key(self, conn: psycopg.Connection, keys: str) -> AbstractContextManager:
         """For the statements of the block, joins by index only when the temporary table ``keys`` holds few

@@ -178,6 +178,7 @@ def resolve(
     join, with the result a full rebuild gives (``full``: every record). ``stats`` gets the records read and
     resolved again, and how the records whose link changed were found."""
     session_memory(conn)
+    MEMORY.ensure(conn)
     with locks.exclusive(conn, "core"):
         # the memory and the links change only under the core lock: read before staged loads are held
         key = _key()

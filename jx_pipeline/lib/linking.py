@@ -163,6 +163,7 @@ def link(
     only the records new, changed or gone since the last one and those sharing an identity with them, with the
     links a full rebuild would give (``full``: every record linked and every text parsed again)."""
     session_memory(conn)
+    MEMORY.ensure(conn)
     with (
         locks.exclusive(conn, "core"),
         locks.staged_snapshot(conn, writes=(link_texts.CACHE,)) as release,

@@ -229,11 +229,12 @@ ENTITY_TABLES = {"core.geo_entity": ("entity_id",), "core.admin_unit": ("code",)
 
 def _entities(conn: psycopg.Connection, full: bool) -> bool:
     """Make staged._mart_entity and staged._mart_class_area (sql/mart/entities.sql) again when ``full``, when
-    core.geo_entity or core.admin_unit was written since they were made (their write marks, lib/tallies.py) or
-    when the SQL changed; True when made. Call after entity_class.sql (they read its classes)."""
-    made = [sql_file(f) for f in ENTITY_SQL]
-    made += [f"{t}:{tallies.written(conn, t, keys)}" for t, keys in ENTITY_TABLES.items()]
-    key = hashlib.md5("\n".join(made).encode()).hexdigest()
+    core.geo_entity or core.admin_unit was written since they were made (their tallies' marks, lib/tallies.py;
+    no mark known: always) or when the SQL changed; True when made. Call after entity_class.sql (they read its
+    classes)."""
+    marks = [tallies.written(conn, t) for t in ENTITY_TABLES]
+    made = [sql_file(f) for f in ENTITY_SQL] + [f"{t}:{m}" for t, m in zip(ENTITY_TABLES, marks, strict=True)]
+    key = None if None in marks else hashlib.md5("\n".join(made).encode()).hexdigest()
     kept = conn.execute(
         "select (select key from staged._mart_entity_key) = %s"
         " and to_regclass('staged._mart_entity') is not null and to_regclass('staged._mart_class_area') is not null",
@@ -243,7 +244,8 @@ def _entities(conn: psycopg.Connection, full: bool) -> bool:
         return False
     run_sql(conn, "mart/entities.sql")
     conn.execute("delete from staged._mart_entity_key")
-    conn.execute("insert into staged._mart_entity_key values (%s)", (key,))
+    if key is not None:
+        conn.execute("insert into staged._mart_entity_key values (%s)", (key,))
     return True
 
 
@@ -419,6 +421,7 @@ def refresh(
     read again only where they changed (``_inputs``; ``full``: every record); ``stats`` gets how."""
     params = {"min_persons": SUPPRESS_BELOW}
     session_memory(conn)
+    tallies.ensure(conn, ENTITY_TABLES)  # before the snapshot (its marks say whether the entities changed)
     with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn, reads=CORE_READ) as release:
         read = _inputs(conn, catalog, full)
         release()

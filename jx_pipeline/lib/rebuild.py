@@ -142,8 +142,6 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
     conn.execute(
         sql.SQL("insert into {} ({}) select {} from {}").format(aside, names, names, sql.Identifier(rows))
     )
-    if conn.execute("select to_regclass('staged._key_tally')").fetchone()[0]:  # the dropped table's (0027)
-        conn.execute("delete from staged._key_tally where relid = %s::regclass", (name,))
     conn.execute(sql.SQL("drop table {}").format(target))
     conn.execute(sql.SQL("alter table {} rename to {}").format(aside, sql.Identifier(table)))
     _build(conn, target, constraints, indexes)

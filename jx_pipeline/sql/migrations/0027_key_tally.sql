@@ -1,22 +1,27 @@
 -- Whether linking's and identity resolution's memories still describe exactly the records of their core tables
 -- (lib/fingerprints.py, Memory.known) was found by reading all four tables each run (5 s of a day's run at scale
 -- 0.1, ten times that at 1.0). Triggers now keep each table's tally (rows, XOR of a 64-bit hash of each row's
--- key: lib/pg.py, key_tally) up to date from every statement's written rows, whoever writes them, and a mark
--- that changes with every statement that writes a row (``writes``: the marts keep what they take from the
--- entities until core.geo_entity or core.admin_unit is written, lib/marts.py). lib/tallies.py reads them.
--- * A table without a tally (never read, swapped in whole by lib/rebuild.py, or after a crash: the tallies are
---   unlogged like the memories) is read once, and its tally kept from then on.
--- * A truncate leaves an empty table: its tally is (0, 0).
--- * Writes with triggers disabled (session_replication_role = replica, a data-only restore with
---   --disable-triggers) are not counted: drop the table's tally row after them (delete from staged._key_tally).
-create sequence staged._key_tally_writes;  -- never reset: a tally made again gets a mark never seen before
+-- key: lib/pg.py, key_tally) from every statement's written rows, whoever writes them; the marts also use it as a
+-- mark of whether core.geo_entity or core.admin_unit was written since (lib/marts.py). lib/tallies.py reads them.
+-- Append-only, so that no writer waits for another or misses a row it cannot see:
+-- * a base row: the table counted whole (lib/tallies.ensure, under a SHARE lock: no writer in the middle, every
+--   earlier one committed and counted), or emptied by a truncate (0, 0; the truncate holds its table alone);
+-- * a delta row per statement that wrote rows: what it added and removed;
+-- * the tally = the latest base + the deltas written after it (ids from one sequence: a delta written after the
+--   base was counted has a larger id). A crash empties the table with the memories (unlogged): counted again.
+-- Writes with triggers disabled (session_replication_role = replica, a data-only restore with
+-- --disable-triggers) are not seen: a run that finds a memory out of step counts both tables again.
+create sequence staged._key_tally_id;
 create unlogged table staged._key_tally (
-    relid  oid primary key,
-    rows   bigint not null,
-    xor    bigint not null,
-    writes bigint not null default nextval('staged._key_tally_writes')
+    id      bigint primary key default nextval('staged._key_tally_id'),
+    relid   oid     not null,
+    relname text    not null,  -- schema.table when written: a dropped table's oid reused is not mistaken for it
+    base    boolean not null,
+    rows    bigint  not null,
+    xor     bigint  not null
 );
-comment on table staged._key_tally is 'Each table''s rows, XOR of a 64-bit hash of their keys and a mark changed by every write, kept by triggers (staged.tally_keys); no row: read the table.';
+create index _key_tally_relid on staged._key_tally (relid, id);
+comment on table staged._key_tally is 'Tables'' key tallies (rows, XOR of 64-bit key hashes): a base (counted whole, or a truncate) and the deltas of the statements that wrote rows after it, written by triggers (staged.tally_keys); lib/tallies.py.';
 
 -- the trigger's arguments are the key columns; the hash is that of pg.key_tally: hashtextextended(k1 || '|' || k2 ...)
 create function staged.tally_keys() returns trigger language plpgsql as $$
@@ -29,12 +34,9 @@ declare
     seen bigint := 0;
 begin
     if tg_op = 'TRUNCATE' then
-        insert into staged._key_tally values (tg_relid, 0, 0)
-            on conflict (relid) do update set rows = 0, xor = 0, writes = nextval('staged._key_tally_writes');
+        insert into staged._key_tally (relid, relname, base, rows, xor)
+        values (tg_relid, tg_table_schema || '.' || tg_table_name, true, 0, 0);
         return null;
-    end if;
-    if not exists (select 1 from staged._key_tally where relid = tg_relid) then
-        return null;  -- not tallied yet: read whole when asked
     end if;
     select string_agg(format('%I', a), ' || ''|'' || ') into joined from unnest(tg_argv) a;
     if tg_op in ('INSERT', 'UPDATE') then
@@ -52,9 +54,8 @@ begin
         seen := seen + n;
     end if;
     if seen > 0 then
-        update staged._key_tally
-           set rows = rows + dn, xor = xor # dx, writes = nextval('staged._key_tally_writes')
-         where relid = tg_relid;
+        insert into staged._key_tally (relid, relname, base, rows, xor)
+        values (tg_relid, tg_table_schema || '.' || tg_table_name, false, dn, dx);
     end if;
     return null;
 end $$;
