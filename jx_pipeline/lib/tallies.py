@@ -17,7 +17,7 @@ from jx_pipeline.lib.pg import key_tally
 
 FOLD_AFTER = 500  # deltas after a base: ``ensure`` counts the table again and drops them
 
-_LATEST = """select b.id, b.rows + coalesce(sum(d.rows), 0), b.xor # coalesce(bit_xor(d.xor), 0)::bigint,
+_LATEST = """select b.id, (b.rows + coalesce(sum(d.rows), 0))::bigint, b.xor # coalesce(bit_xor(d.xor), 0),
                     count(d.id), coalesce(max(d.id), 0)
                from (select id, rows, xor from staged._key_tally
                       where relid = %(t)s::regclass and relname = %(t)s::text and base order by id desc limit 1) b
