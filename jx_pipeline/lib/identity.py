@@ -21,11 +21,12 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
 from jx_pipeline.lib import changes, fingerprints, locks, quarantine, rebuild, settings, staging
-from jx_pipeline.lib.pg import by_key
+from jx_pipeline.lib.pg import by_key, few
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 PERSON_FIELDS = ("id_number", "person_name", "birth_date", "phone")
 ORG_FIELDS = ("credit_code", "org_name")
+MOST = 5  # a re-resolution reading more than 1/MOST of the remembered records resolves every record
 TABLES = {
     "identity_member": ("feed_id", "record_key", "kind"),
     "person": ("person_key",),
@@ -190,9 +191,11 @@ def resolve(
             delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")
             if delta:  # the records of changed partitions and of changed links; the others are remembered
                 conn.execute("insert into ident_want select * from ident_relinked on conflict do nothing")
-                changes.gather(conn, catalog, _read, "ident_want")
-            else:
-                changes.gather(conn, catalog, _read)
+                wanted = conn.execute("select count(*) from ident_want").fetchone()[0]
+                # most records to read again (every door plate moved: the entities swapped in): all are resolved,
+                # which is faster than finding so many by key (scale 0.01: > 9 min against 15 s)
+                delta = few(conn, wanted, f"staged.{MEMORY.table}", ratio=MOST)
+            changes.gather(conn, catalog, _read, "ident_want" if delta else None)
             conn.execute("drop table if exists ident_relinked")
             release()
             read = conn.execute(
