@@ -159,6 +159,7 @@ MEMORY = fingerprints.Memory(
     "core/identity_scope.sql",
     "ident_changed",
     partitions=True,
+    order=("kind", "name", "code"),  # identity_scope.sql reads the records of the names a change moves
 )
 
 
