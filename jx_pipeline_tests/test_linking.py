@@ -446,6 +446,9 @@ IDENTITY_ROWS = {
 }
 
 
+NAMING = "select kind, master_key, method, code, name, birth_date, n from staged._ident_naming"
+
+
 def _identities(conn) -> dict[str, set]:
     return {t: set(conn.execute(q).fetchall()) for t, q in IDENTITY_ROWS.items()}
 
@@ -1010,7 +1013,9 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
         # not the most of them found by key one by one (identity.MOST), and gives what a full run gives
         whole, before = {}, _identities(conn)
         identity.resolve(conn, catalog, full=True, stats=whole)
-        conn.execute("create temp table plates as select feed_id, record_key, entity_id from core.entity_link")
+        conn.execute(
+            "create temp table plates as select feed_id, record_key, entity_id from core.entity_link"
+        )
         moved = conn.execute(
             "update core.entity_link set entity_id = (select min(entity_id) from core.geo_entity)"
             " where entity_id is not null and feed_id in (select feed_id from staged._ident_input"
@@ -1030,10 +1035,24 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             resolved, again = {}, {}
             identity.resolve(conn, catalog, stats=resolved)
             assert resolved["records_read"] == whole["records_read"], (step, resolved, whole)
-            mine = _identities(conn)
+            mine, naming = _identities(conn), set(conn.execute(NAMING).fetchall())
             identity.resolve(conn, catalog, full=True, stats=again)
             assert _identities(conn) == mine
+            assert (
+                set(conn.execute(NAMING).fetchall()) == naming
+            )  # the kept naming rows as a full run writes them
         assert mine == before
+        # what names the masters lost alone (its table emptied): every record resolved again, the table whole again
+        conn.execute("truncate staged._ident_naming")
+        conn.commit()
+        resolved = {}
+        identity.resolve(conn, catalog, stats=resolved)
+        assert resolved["records_read"] == whole["records_read"] and _identities(conn) == before
+        assert set(conn.execute(NAMING).fetchall()) == naming
+        assert (
+            conn.execute("select sum(n) from staged._ident_naming").fetchone()[0]
+            == conn.execute("select count(*) from core.identity_member").fetchone()[0]
+        )
         marts.refresh(conn, catalog)  # the links' notes taken in, as the module's next tests expect
 
 

@@ -118,6 +118,29 @@ def _relinked(conn: psycopg.Connection, known: bool) -> tuple[str, int]:
     return "every link", table
 
 
+def _naming_kept(conn: psycopg.Connection) -> bool:
+    return conn.execute("select exists (select 1 from staged._ident_naming)").fetchone()[0]
+
+
+def _remember_naming(conn: psycopg.Connection, scope: int | None) -> None:
+    """staged._ident_naming := this run's ident_naming_new: whole (scope None; stored by master, so that a
+    re-resolution reads a master's rows from a few pages), or the rows of the masters touched."""
+    if scope is None:
+        conn.execute("truncate staged._ident_naming")
+        with rebuild.indexes_after(conn, "staged", "_ident_naming"):
+            conn.execute(
+                "insert into staged._ident_naming select * from ident_naming_new order by kind, master_key"
+            )
+        conn.execute("analyze staged._ident_naming")
+        return
+    touched = conn.execute("select count(*) from ident_touched").fetchone()[0]
+    with by_key(conn, touched, "staged._ident_naming"):
+        conn.execute(
+            "delete from staged._ident_naming g using ident_touched t where (g.kind, g.master_key) = (t.kind, t.master_key)"
+        )
+    conn.execute("insert into staged._ident_naming select * from ident_naming_new")
+
+
 def _taken(conn: psycopg.Connection, table: int) -> None:
     """The noted changes this run read are done with; the link table it compared is remembered."""
     conn.execute("delete from staged._ident_change c using ident_noted n where c.id = n.id")
@@ -184,7 +207,8 @@ def resolve(
     with locks.exclusive(conn, "core"):
         # the memory and the links change only under the core lock: read before staged loads are held
         key = _key()
-        known = not full and MEMORY.known(conn, key)
+        # what names the masters is kept with the memory (_naming); an empty one is lost (a new warehouse table)
+        known = not full and MEMORY.known(conn, key) and _naming_kept(conn)
         relinked, link_table = _relinked(conn, known)
         with locks.staged_snapshot(conn) as release:
             run_sql(conn, "core/identity_records.sql")
@@ -224,6 +248,7 @@ def resolve(
                     conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
                 )
             MEMORY.remember(conn, key, scope)
+            _remember_naming(conn, scope)
             changes.remember(conn, "ident")
             _taken(conn, link_table)
             if stats is not None:

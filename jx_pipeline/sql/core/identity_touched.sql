@@ -1,13 +1,12 @@
 -- On a re-resolution: the masters the scope's records left or joined (ident_touched_person / _org, the keys
--- lib/rebuild.py writes), and their other members as they are in core.identity_member, with the fields the
--- master is named from taken from the memory (ident_other_member, read by identity_masters.sql): a record out
--- of the scope is as it was when last resolved, and the memory is written after this.
+-- lib/rebuild.py writes), and what names and counts them (ident_naming_new, read by identity_masters.sql): a
+-- record out of the scope is as it was when last resolved, and the memory is written after this.
 -- ident_member holds the scope's memberships only (identity_member_new has them all): the records of its names
 -- read for the per-name keys were not resolved (identity_scope.sql: resolve false) and keep theirs as they are.
 
 -- a master's name and count change only with a member that is new, changed or gone, or that moved to or from
--- it: a record resolved again to the master and method it had, with the fields it had, is left to
--- ident_other_member (most of the records sharing a changed name: 100k of 157k resolved at scale 0.1)
+-- it: a record resolved again to the master and method it had, with the fields it had, is left as it is kept
+-- (most of the records sharing a changed name: 100k of 157k resolved at scale 0.1)
 delete from ident_member m
  where not exists (select 1 from ident_changed c
                     where (c.feed_id, c.record_key, c.kind) = (m.feed_id, m.record_key, m.kind))
@@ -33,16 +32,29 @@ select master_key as person_key from ident_touched where kind = 'person';
 create temp table ident_touched_org on commit drop as
 select master_key as org_key from ident_touched where kind = 'legal_person';
 
--- hash joins: a touched master has many members (1.2M for 127k masters at 0.1), found by index one by one in 15 s
-set local enable_nestloop = off;
-create temp table ident_other_member on commit drop as
+-- what names and counts the touched masters (ident_naming_new, read by identity_masters.sql): their rows kept in
+-- staged._ident_naming (members grouped by method, code, name and birth date) less what the members that left
+-- or changed brought, plus what the members resolved now bring. The leaving ones as they were: their old
+-- membership (core.identity_member) and fields (the memory, written after this), by key (a few of 8.1M)
+set local enable_hashjoin = off;
+set local enable_mergejoin = off;
+create temp table ident_naming_old on commit drop as
 select m.kind, m.master_key, m.method,
        case when m.method in ('id_number', 'credit_code') then i.code end as code, i.given as name, i.birth_date
-  from core.identity_member m
-  join ident_touched t on (t.kind, t.master_key) = (m.kind, m.master_key)
-  left join staged._ident_input i on (i.feed_id, i.record_key, i.kind) = (m.feed_id, m.record_key, m.kind)
- where not exists (select 1 from ident_member s
-                    where (s.feed_id, s.record_key, s.kind) = (m.feed_id, m.record_key, m.kind))
-   and not exists (select 1 from ident_changed c  -- a gone record
-                    where (c.feed_id, c.record_key, c.kind) = (m.feed_id, m.record_key, m.kind));
-set local enable_nestloop = on;
+  from (select feed_id, record_key, kind from ident_member
+        union select feed_id, record_key, kind from ident_changed) s
+  join core.identity_member m using (feed_id, record_key, kind)
+  left join staged._ident_input i using (feed_id, record_key, kind);
+create temp table ident_naming_new on commit drop as
+select kind, master_key, method, code, name, birth_date, sum(n)::int as n
+  from (select g.kind, g.master_key, g.method, g.code, g.name, g.birth_date, g.n
+          from ident_touched t
+          join staged._ident_naming g on (g.kind, g.master_key) = (t.kind, t.master_key)
+        union all
+        select kind, master_key, method, code, name, birth_date, -1 from ident_naming_old
+        union all
+        select kind, master_key, method, code, name, birth_date, 1 from ident_member) x
+ group by 1, 2, 3, 4, 5, 6
+having sum(n) <> 0;
+set local enable_hashjoin = on;
+set local enable_mergejoin = on;
