@@ -129,7 +129,7 @@ def _remember_naming(conn: psycopg.Connection, scope: int | None) -> None:
         conn.execute("truncate staged._ident_naming")
         with rebuild.indexes_after(conn, "staged", "_ident_naming"):
             conn.execute(
-                "insert into staged._ident_naming select * from ident_naming_new order by kind, master_key"
+                'insert into staged._ident_naming select * from ident_naming_new order by master_key collate "C"'
             )
         conn.execute("analyze staged._ident_naming")
         return
@@ -182,7 +182,9 @@ MEMORY = fingerprints.Memory(
     "core/identity_scope.sql",
     "ident_changed",
     partitions=True,
-    order=("kind", "name", "code"),  # identity_scope.sql reads the records of the names a change moves
+    # identity_scope.sql reads the records of the names a change moves; by the name's hash alone (a uuid): the
+    # memory's full write at 0.1 took 5.5 s unordered, 12.1 s so, 36.2 s by (kind, name, code) (text compared)
+    order=("name",),
 )
 
 
