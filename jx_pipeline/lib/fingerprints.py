@@ -30,10 +30,6 @@ class Memory:
     scope_sql: str  # e.g. "core/link_scope.sql"
     changed: str  # temporary table the scope file makes: the keys of the scope whose fingerprints differ
     partitions: bool = False  # the table remembers each record's partition (lib/changes.py reads it)
-    # a full write stores the rows in this order, so that the records a re-run reads together by an index (a
-    # name's, an identity's) lie on a few pages, not one page each (scale 0.1: a day's 45k names' records 8.4 s
-    # from an unordered memory, read cold)
-    order: tuple[str, ...] = ()
 
     def known(self, conn: psycopg.Connection, key: str) -> bool:
         """Something is remembered, for this key, of exactly the records the core table has rows for (by count
@@ -91,13 +87,8 @@ class Memory:
                 (key,),
             )
             # every row anew: the key and the indexes are built once after the insert, not row by row
-            order = sql.SQL(" order by {}").format(sql.SQL(", ").join(map(sql.Identifier, self.order)))
             with rebuild.indexes_after(conn, "staged", self.table):
-                conn.execute(
-                    sql.SQL("insert into {} select * from {}{}").format(
-                        stored, mine, order if self.order else sql.SQL("")
-                    )
-                )
+                conn.execute(sql.SQL("insert into {} select * from {}").format(stored, mine))
             # statistics now, not when autovacuum gets to it: the next run plans its joins by them (without,
             # the planner took a day's 48k noted records of 8.1M for 40k of all persons: 8.0 s instead of 0.3 s)
             conn.execute(sql.SQL("analyze {}").format(stored))

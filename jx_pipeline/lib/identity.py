@@ -182,9 +182,6 @@ MEMORY = fingerprints.Memory(
     "core/identity_scope.sql",
     "ident_changed",
     partitions=True,
-    # identity_scope.sql reads the records of the names a change moves; by the name's hash alone (a uuid): the
-    # memory's full write at 0.1 took 5.5 s unordered, 12.1 s so, 36.2 s by (kind, name, code) (text compared)
-    order=("name",),
 )
 
 

@@ -87,13 +87,10 @@ update ident_org_named o set resolve = false
 
 -- the other records of those names, as remembered (not read: their partitions did not change); those without
 -- an ID or credit code are resolved again, and remembered again from here
--- found name by name by the memory's (kind, name, code) index (lateral; ``offset 0`` keeps the planner from hashing
--- every record): a full write stores a name's records together (lib/fingerprints.py, Memory.order). Scale 0.1,
--- 9k names' 1.2M records of 8.1M, warm: 0.8-0.9 s, 1.6-1.8 s by a hash join (then reading ~20x the pages cold)
 create temp table ident_from_memory on commit drop as
 select m.*
-  from ident_names c
- cross join lateral (select m.* from staged._ident_input m where (m.kind, m.name) = (c.kind, c.name) offset 0) m
+  from staged._ident_input m
+  join ident_names c on (c.kind, c.name) = (m.kind, m.name)
  where not exists (select 1 from ident_want w where (w.feed_id, w.record_key) = (m.feed_id, m.record_key));
 insert into ident_person (feed_id, record_key, id_number, name, birth_date, phone, entity_id, _partition, resolve)
 select feed_id, record_key, code, given, birth_date, phone, entity_id, _partition, code is null
