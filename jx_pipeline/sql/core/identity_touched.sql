@@ -35,9 +35,12 @@ select master_key as org_key from ident_touched where kind = 'legal_person';
 -- what names and counts the touched masters (ident_naming_new, read by identity_masters.sql): their rows kept in
 -- staged._ident_naming (members grouped by method, code, name and birth date) less what the members that left
 -- or changed brought, plus what the members resolved now bring. The leaving ones as they were: their old
--- membership (core.identity_member) and fields (the memory, written after this), by key (a few of 8.1M)
-set local enable_hashjoin = off;
-set local enable_mergejoin = off;
+-- membership (core.identity_member) and fields (the memory, written after this), by key when they are few (under
+-- 1/20 of the memberships, as lib/pg.py's by_key; else as the planner chooses)
+select set_config(s, case when (select count(*) from ident_member) + (select count(*) from ident_changed) < 0.05 *
+                               (select reltuples from pg_class where oid = 'core.identity_member'::regclass)
+                          then 'off' else 'on' end, true)
+  from (values ('enable_hashjoin'), ('enable_mergejoin')) v(s);
 create temp table ident_naming_old on commit drop as
 select m.kind, m.master_key, m.method,
        case when m.method in ('id_number', 'credit_code') then i.code end as code, i.given as name, i.birth_date
@@ -55,6 +58,6 @@ select kind, master_key, method, code, name, birth_date, sum(n)::int as n
         union all
         select kind, master_key, method, code, name, birth_date, 1 from ident_member) x
  group by 1, 2, 3, 4, 5, 6
-having sum(n) <> 0;
+having sum(n) <> 0;  -- a negative count: the kept rows drifted (lib/identity.py resolves every record then)
 set local enable_hashjoin = on;
 set local enable_mergejoin = on;
