@@ -40,6 +40,7 @@ PARSE_CACHE = tuple(
         "link_input_key",
         "ident_input",
         "ident_input_key",
+        "ident_naming",
         "seen_partition",
         "ident_link_table",
         "ident_change",
