@@ -943,7 +943,7 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
                 conn.execute(last_date, (gone_entity,)).fetchone()[0] < dated
             )  # its entity's latest date left
             # the marts' recount of persons finds the current records in staged while linking lags behind
-            assert checks._population_persons(conn, catalog)[1].startswith("staged")
+            assert checks.population_persons(conn, catalog)[1].startswith("staged")
             # before any relink: the deletion's day quarantined brings the earlier version back, cleared it goes
             kept = "select count(*) from staged._mart_link where (feed_id, record_key) = (%s, %s)"
             assert not conn.execute(kept, (gone_feed, gone_key)).fetchone()[0]
@@ -958,9 +958,9 @@ def test_a_mart_refresh_reads_only_what_changed_and_equals_a_full_one(linked, wa
             identity.resolve(conn, catalog)
             relinked = same_as_full()
             # and takes them from the links once linking read every partition: the same count
-            persons, source = checks._population_persons(conn, catalog)
+            persons, source = checks.population_persons(conn, catalog)
             assert source.startswith("core.entity_link") and persons > 0
-            assert checks._population_persons(conn, catalog, from_links=False) == (
+            assert checks.population_persons(conn, catalog, from_links=False) == (
                 persons,
                 "staged (current versions)",
             )

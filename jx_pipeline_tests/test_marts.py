@@ -351,6 +351,9 @@ def test_assets_materialize_with_metadata_previews_and_checks(built, warehouse_u
         assert len(set(img.convert("RGB").getdata())) > 4  # a drawing, not a blank square
     evaluations = {(e.asset_key.path[-1], e.check_name): e.passed for e in res.get_asset_check_evaluations()}
     assert len(evaluations) == len(checks.specs()) and all(evaluations.values()), evaluations
+    residents = next(e for e in res.get_asset_check_evaluations() if e.check_name == "residents_add_up")
+    assert residents.metadata["persons_counted"].value.startswith("aside"), residents.metadata  # lib/aside.py
+    assert residents.metadata["persons_in_core"].value > 0
 
     # a table in mart that the catalog does not describe: the blocking check fails
     with connect(warehouse_url) as conn:

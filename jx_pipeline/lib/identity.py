@@ -196,16 +196,17 @@ def resolve(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
+    at_snapshot: Callable | None = None,
 ) -> dict[str, Counter]:
     """``_resolve``; when the kept naming rows are found out of step, the run is rolled back and every record
     resolved again, which writes them whole."""
     try:
-        return _resolve(conn, catalog, before_commit, full, stats)
+        return _resolve(conn, catalog, before_commit, full, stats, at_snapshot)
     except _Drifted:
         conn.rollback()
         if stats is not None:
             stats["naming_drifted"] = True
-        return _resolve(conn, catalog, before_commit, True, stats)
+        return _resolve(conn, catalog, before_commit, True, stats, at_snapshot)
 
 
 def _resolve(
@@ -214,9 +215,11 @@ def _resolve(
     before_commit: Callable | None,
     full: bool,
     stats: dict | None,
+    at_snapshot: Callable | None,
 ) -> dict[str, Counter]:
     """Bring core.person, core.legal_person and core.identity_member up to date; returns the count per method.
-    ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits.
+    ``before_commit(conn)`` (the asset's checks) runs in the rebuild's snapshot before it commits;
+    ``at_snapshot(conn)`` as soon as that snapshot is taken (the checks' counts started aside, lib/aside.py).
 
     Like linking: one rebuild at a time, from one snapshot of the staged records and of
     ``core.entity_link``. A run reads only the records of the staged partitions changed since the last one
@@ -233,6 +236,8 @@ def _resolve(
         known = not full and MEMORY.known(conn, key) and _naming_kept(conn)
         relinked, link_table = _relinked(conn, known)
         with locks.staged_snapshot(conn) as release:
+            if at_snapshot:
+                at_snapshot(conn)
             run_sql(conn, "core/identity_records.sql")
             changes.now(conn, "ident", catalog)
             delta = known and changes.want(conn, "ident", (MEMORY.table,), "ident_want")

@@ -151,10 +151,12 @@ def link(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
+    at_snapshot: Callable | None = None,
 ) -> Counter:
     """Bring ``core.entity_link`` up to date with the current staged records; returns the count per method.
     ``before_commit(conn)`` (the asset's check) runs in the rebuild's own snapshot before it commits, so a
-    staged load committed meanwhile cannot make the check compare two different moments.
+    staged load committed meanwhile cannot make the check compare two different moments; ``at_snapshot(conn)``
+    as soon as that snapshot is taken (the check's counts started aside, lib/aside.py).
 
     One rebuild at a time (the ``core`` lock), from one snapshot of every feed: staged loads wait while the
     records are gathered, then go on while new texts are parsed; the rebuild commits as a whole. ``stats`` (a
@@ -168,6 +170,8 @@ def link(
         locks.exclusive(conn, "core"),
         locks.staged_snapshot(conn, writes=(link_texts.CACHE,)) as release,
     ):
+        if at_snapshot:
+            at_snapshot(conn)
         run_sql(conn, "core/link_records.sql")
         parser_key = link_texts.parser_key(conn)
         key = _link_key(conn, parser_key)

@@ -415,14 +415,18 @@ def refresh(
     before_commit: Callable | None = None,
     full: bool = False,
     stats: dict | None = None,
+    at_snapshot: Callable | None = None,
 ) -> dict[str, int]:
     """Rebuild every mart aside and swap them in, in one transaction; returns the rows of each mart.
-    ``before_commit(conn)`` (the assets' checks) runs after the swap, inside the transaction. The inputs are
+    ``before_commit(conn)`` (the assets' checks) runs after the swap, inside the transaction; ``at_snapshot(conn)``
+    as soon as its snapshot is taken (the checks' counts of core started aside, lib/aside.py). The inputs are
     read again only where they changed (``_inputs``; ``full``: every record); ``stats`` gets how."""
     params = {"min_persons": SUPPRESS_BELOW}
     session_memory(conn)
     tallies.ensure(conn, ENTITY_TABLES)  # before the snapshot (its marks say whether the entities changed)
     with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn, reads=CORE_READ) as release:
+        if at_snapshot:
+            at_snapshot(conn)
         read = _inputs(conn, catalog, full)
         release()
         if stats is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,18 +243,38 @@ def _current(
     return sql.SQL(" union all ").join(selects) if selects else None
 
 
+_KEYS = ("feed_id", "record_key")
+_EMPTY = sql.SQL("select null::text as feed_id, null::text as record_key where false")
+
+
+def current_tally(
+    catalog: Catalog, kind: str | None = None
+) -> Callable[[psycopg.Connection], tuple[int, int]]:
+    """The expected side of ``links`` (``kind`` None) or ``memberships``: a reader of the current records'
+    key tally, to count on the step's connection or aside (lib/aside.py), in the same snapshot."""
+
+    def read(conn: psycopg.Connection) -> tuple[int, int]:
+        current = _current(conn, catalog, MEMBER_FIELD[kind] if kind else None) or _EMPTY
+        return key_tally(conn, sql.SQL("({}) c").format(current), _KEYS)
+
+    return read
+
+
 def _compare(
-    conn: psycopg.Connection, current: sql.Composable | None, rows: sql.Composable
+    conn: psycopg.Connection,
+    current: sql.Composable | None,
+    rows: sql.Composable,
+    expected: tuple[int, int] | None = None,
 ) -> tuple[int, ...]:
     """(expected, found, missing, stray): the current records' keys against a core table's (``rows``: a query of
     its feed_id, record_key). First by count and a 64-bit hash of the keys on each side, each side read once
-    by parallel workers; only when these differ, one full join of the keys says which are missing or stray
-    (scale 0.1, links: 20 s with the join, 4.6 s by the tallies)."""
-    empty = sql.SQL("select null::text as feed_id, null::text as record_key where false")
-    current = current or empty
-    keys = ("feed_id", "record_key")
-    expected = key_tally(conn, sql.SQL("({}) c").format(current), keys)
-    found = key_tally(conn, sql.SQL("({}) l").format(rows), keys)
+    by parallel workers (the current records' tally given as ``expected`` when counted aside, in the same
+    snapshot); only when these differ, one full join of the keys says which are missing or stray (scale 0.1,
+    links: 20 s with the join, 4.6 s by the tallies)."""
+    current = current or _EMPTY
+    if expected is None:
+        expected = key_tally(conn, sql.SQL("({}) c").format(current), _KEYS)
+    found = key_tally(conn, sql.SQL("({}) l").format(rows), _KEYS)
     if expected == found:
         return expected[0], found[0], 0, 0
     conn.execute(sql.SQL("create temp table reconcile_current on commit drop as {}").format(current))
@@ -269,18 +290,25 @@ def _compare(
         ).fetchone()
 
 
-def links(conn: psycopg.Connection, catalog: Catalog) -> Tally:
-    """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray."""
+def links(conn: psycopg.Connection, catalog: Catalog, expected: tuple[int, int] | None = None) -> Tally:
+    """Current records of every staged feed (counted in SQL) = link rows; none missing, none stray.
+    ``expected``: the current records' tally (``current_tally``) if counted aside."""
     with conn.transaction():
         expected, found, missing, stray = _compare(
-            conn, _current(conn, catalog), sql.SQL("select feed_id, record_key from core.entity_link")
+            conn,
+            _current(conn, catalog),
+            sql.SQL("select feed_id, record_key from core.entity_link"),
+            expected,
         )
     return Tally(expected, found, {"records_without_link": missing, "links_without_record": stray})
 
 
-def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
+def memberships(
+    conn: psycopg.Connection, catalog: Catalog, kind: str, expected: tuple[int, int] | None = None
+) -> Tally:
     """Every current record of the kind's feeds has one membership of that kind (none missing, none stray);
-    every membership's master exists and every master's ``records`` equals its members."""
+    every membership's master exists and every master's ``records`` equals its members. ``expected``: the
+    current records' tally (``current_tally``) if counted aside."""
     master, key = ("core.person", "person_key") if kind == "person" else ("core.legal_person", "org_key")
     with conn.transaction():
         expected, found, missing, stray = _compare(
@@ -289,6 +317,7 @@ def memberships(conn: psycopg.Connection, catalog: Catalog, kind: str) -> Tally:
             sql.SQL("select feed_id, record_key from core.identity_member where kind = {}").format(
                 sql.Literal(kind)
             ),
+            expected,
         )
         # one pass: the members counted per master (parallel), joined with the masters both ways (at scale
         # 0.1: 1.0 s; an anti-join and a count over a materialized CTE of every membership took 8.0 s)

@@ -14,6 +14,7 @@ import dagster as dg
 from jx_pipeline.catalog import load_catalog
 from jx_pipeline.defs.ingest.assets import OWNERS, by_department, feed_key
 from jx_pipeline.lib import identity, link_texts, linking, quarantine, reconcile, retry
+from jx_pipeline.lib.aside import Aside
 from jx_pipeline.lib.executor import run_executor
 from jx_pipeline.lib.pools import WAREHOUSE
 from jx_pipeline.lib.warehouse import WarehouseResource, table_metadata
@@ -96,13 +97,18 @@ def build_defs() -> dg.Definitions:
     )
     def entity_link(config: LinkConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
-            found, stats = {}, {}  # the check counts inside the rebuild's snapshot, before it commits
+            # the check counts inside the rebuild's snapshot, before it commits: the current records aside
+            found, stats, aside = {}, {}, {}
             counts = linking.link(
                 conn,
                 catalog,
-                lambda c: found.update(tally=reconcile.links(c, catalog), left_out=quarantine.listing(c)),
+                lambda c: found.update(
+                    tally=reconcile.links(c, catalog, aside["current"].result(c)),
+                    left_out=quarantine.listing(c),
+                ),
                 full=config.full,
                 stats=stats,
+                at_snapshot=lambda c: aside.update(current=Aside(c, reconcile.current_tally(catalog))),
             )
             total = sum(counts.values())
             tally = found["tally"]
@@ -127,7 +133,11 @@ def build_defs() -> dg.Definitions:
                 # quarantined feed partitions whose records were left out (their previous good versions count)
                 "quarantined": dg.MetadataValue.json(found["left_out"]),
             },
-            check_results=[tally.check("one_row_per_record", records_linked=total)],
+            check_results=[
+                tally.check(
+                    "one_row_per_record", records_linked=total, current_counted=aside["current"].counted
+                )
+            ],
         )
 
     @dg.multi_asset(
@@ -170,15 +180,23 @@ def build_defs() -> dg.Definitions:
         pool=WAREHOUSE,
     )
     def identities(warehouse: WarehouseResource):
+        def currents(conn) -> dict[str, tuple[int, int]]:  # both kinds' current records, one after the other
+            return {k: reconcile.current_tally(catalog, k)(conn) for k in reconcile.MEMBER_FIELD}
+
         with warehouse.connect() as conn:
-            found, stats = {}, {}  # the checks count inside the rebuild's snapshot, before it commits
+            # the checks count inside the rebuild's snapshot, before it commits: the current records aside
+            found, stats, aside = {}, {}, {}
             counts = identity.resolve(
                 conn,
                 catalog,
                 lambda c: found.update(
-                    {k: reconcile.memberships(c, catalog, k) for k in reconcile.MEMBER_FIELD}
+                    {
+                        k: reconcile.memberships(c, catalog, k, t)
+                        for k, t in aside["current"].result(c).items()
+                    }
                 ),
                 stats=stats,
+                at_snapshot=lambda c: aside.update(current=Aside(c, currents)),
             )
             figures = _evaluation(conn, ("identity_person", "identity_legal_person"))
             for kind, table in (("person", "person"), ("legal_person", "legal_person")):
@@ -195,7 +213,11 @@ def build_defs() -> dg.Definitions:
                         **{k: v for k, v in figures.items() if k.endswith(f"identity_{kind}")},
                     },
                 )
-                yield found[kind].check("one_membership_per_record", dg.AssetKey(["core", kind]))
+                yield found[kind].check(
+                    "one_membership_per_record",
+                    dg.AssetKey(["core", kind]),
+                    current_counted=aside["current"].counted,
+                )
 
     return dg.Definitions(assets=[*texts, entity_link, identities])
 

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog
 from jx_pipeline.lib import changes, marts, marts_privacy, staging
+from jx_pipeline.lib.aside import Aside
 from jx_pipeline.lib.pg import settings_for
 
 PRIVACY = ("no_personal_data", "small_counts_suppressed")  # a failure of these is never published
@@ -110,7 +111,7 @@ def _result(name: str, check: str, passed: bool, **metadata) -> dg.AssetCheckRes
     )
 
 
-def _population_persons(
+def population_persons(
     conn: psycopg.Connection, catalog: Catalog, from_links: bool | None = None
 ) -> tuple[int, str]:
     """Distinct persons with a current population record linked to an entity, from core and the staged feeds'
@@ -150,8 +151,11 @@ def _population_persons(
         ).fetchone()[0], "staged (current versions)"
 
 
-def evaluate(conn: psycopg.Connection, catalog: Catalog) -> list[dg.AssetCheckResult]:
-    """Every check of the marts, on what the connection sees now."""
+def evaluate(
+    conn: psycopg.Connection, catalog: Catalog, persons: Aside | None = None
+) -> list[dg.AssetCheckResult]:
+    """Every check of the marts, on what the connection sees now; ``persons``: ``population_persons`` counted
+    aside in the same snapshot (lib/aside.py), else counted here."""
     problems = catalog_problems(conn)
     out = [_result("data_service", "catalog_matches_marts", not any(problems.values()), **problems)]
     findings = marts_privacy.scan(conn, list(marts.MARTS))
@@ -188,7 +192,10 @@ def evaluate(conn: psycopg.Connection, catalog: Catalog) -> list[dg.AssetCheckRe
             missing=missing,
         )
     )
-    persons, counted_from = _population_persons(conn, catalog)
+    if persons is None:
+        (persons_in_core, counted_from), counted = population_persons(conn, catalog), "in the step"
+    else:
+        (persons_in_core, counted_from), counted = persons.result(conn), persons.counted
     counties = conn.execute(
         "select coalesce(sum(residents), 0), count(*) filter (where residents_suppressed)"
         " from mart.admin_unit_profile where level = 'county'"
@@ -197,10 +204,11 @@ def evaluate(conn: psycopg.Connection, catalog: Catalog) -> list[dg.AssetCheckRe
         _result(
             "admin_unit_profile",
             "residents_add_up",
-            int(counties[0]) == persons and not counties[1],
-            persons_in_core=persons,
+            int(counties[0]) == persons_in_core and not counties[1],
+            persons_in_core=persons_in_core,
             county_residents=int(counties[0]),
             current_records_from=counted_from,
+            persons_counted=counted,
         )
     )
     return out
