@@ -4,8 +4,9 @@ Issue 13 asks where the time goes as the city's volume grows. For each scale thi
 it stands for the departments' deliveries), makes fresh databases on the server of ``--admin-url`` and runs the
 pipeline over every landing day but the last, one `jx-pipeline materialize` per stage; then the last day lands as
 the increment and the same stages run for it. ``--runs demo`` runs each phase as `make demo` does instead, in two
-runs (ingest; entities, links and marts), each stage timed by its steps' events and each run's time outside its
-steps (process start, code location, run bookkeeping: paid once per run, not per stage) on a row of its own. The
+runs (ingest; entities, links and marts), and ``--runs daily`` in one, as the ``daily`` job runs a landing day;
+each stage timed by its steps' events and each run's time outside its steps (process start, code location, run
+bookkeeping: paid once per run, not per stage) on a row of its own. The
 stages: raw, staged (with its checks and the scorecard), entities, links, identities, marts. Per stage it prints
 wall time, records per second (records = raw rows loaded plus rejected of the stage's days, from
 ``quality.load_audit``) and the peak PSS of the stage's whole process tree (Dagster's step processes included; PostgreSQL's own server
@@ -49,11 +50,14 @@ STAGES = [  # (name, selection, partitioned by landing day)
 ]
 
 
-# --runs demo: each phase in make demo's two runs, each stage's time taken from its steps' events
-DEMO_RUNS = [
-    ("ingest", f"{INGEST_RAW} or tag:jx/staged=feed or key:quality/scorecard", True),
-    ("core and marts", "group:entities or group:linking or group:mart", False),
-]
+# --runs demo: each phase in make demo's two runs; --runs daily: in one run, as the `daily` job
+# (defs/operations/jobs.py) does a landing day; each stage's time taken from its steps' events
+INGEST_RUN = f"{INGEST_RAW} or tag:jx/staged=feed or key:quality/scorecard"
+CORE_RUN = "group:entities or group:linking or group:mart"
+RUNS = {
+    "demo": [("ingest", INGEST_RUN, True), ("core and marts", CORE_RUN, False)],
+    "daily": [("daily", f"{INGEST_RUN} or {CORE_RUN}", "day")],  # one day per phase (the increment's)
+}
 STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
     ("raw_", "raw"),
     ("staged_", "staged"),
@@ -279,7 +283,9 @@ def run_scale(
                 """Materialize (name, selection, partitioned) over the days; (seconds, peak PSS KiB)."""
                 name, select, partitioned = what
                 argv = ["materialize", "--executor", executor, "--select", select]
-                if partitioned:
+                if partitioned == "day":  # one run for the day, unpartitioned assets with it
+                    argv += ["--partition", days[0]]
+                elif partitioned:
                     argv += ["--partition-range", f"{days[0]}...{days[-1]}"]
                 rc, secs, peak = run_measured(argv, env, log)
                 if rc:
@@ -291,8 +297,8 @@ def run_scale(
                     _copy_state(admin_url, names, state, "_pre", back=False)
                 if phase == "initial" and snapshot == "replay":
                     continue
-                if runs == "demo":
-                    rows += _demo_phase(scale, phase, phase_days, env, run)
+                if runs in RUNS:
+                    rows += _runs_phase(RUNS[runs], scale, phase, phase_days, env, run)
                     continue
                 for stage, select, partitioned in STAGES:
                     if stage == "marts" and not marts:
@@ -321,13 +327,18 @@ def _row(scale: float, phase: str, stage: str, secs: float, records: int, peak_k
     return row
 
 
-def _demo_phase(scale, phase, days, env, run) -> list[dict]:
-    """One phase as make demo runs it (two runs); a row per stage (the time its steps covered) and one per run
-    for the time outside any step (process start, code location, run bookkeeping). Peak PSS: the run's."""
+def _runs_phase(runs: list[tuple], scale, phase, days, env, run) -> list[dict]:
+    """One phase as make demo (two runs) or the daily job (one per landing day) runs it; a row per stage (the
+    time its steps covered, summed over the days) and one per run for the time outside any step (process
+    start, code location, run bookkeeping). Peak PSS: the largest run's."""
     rows = []
-    for what in DEMO_RUNS:
-        secs, peak = run(what, phase, days)
-        steps = step_seconds(env["JX_DAGSTER_STORAGE_URL"])
+    for what in runs:
+        secs, peak, steps = 0.0, 0, {}
+        for chunk in [[d] for d in days] if what[2] == "day" else [days]:
+            s, p = run(what, phase, chunk)
+            secs, peak = secs + s, max(peak, p)
+            for stage, step_secs in step_seconds(env["JX_DAGSTER_STORAGE_URL"]).items():
+                steps[stage] = steps.get(stage, 0.0) + step_secs
         outside = secs - steps.pop("")
         for stage, step_secs in steps.items():
             records = _records(env["JX_WAREHOUSE_URL"], stage, days)
@@ -382,10 +393,11 @@ def main() -> int:
     )
     p.add_argument(
         "--runs",
-        choices=["stages", "demo"],
+        choices=["stages", *RUNS],
         default="stages",
-        help="one `jx-pipeline materialize` per stage (its peak memory apart), or make demo's two runs per phase"
-        " (ingest; entities, links and marts), each stage timed by its steps' events (default stages)",
+        help="one `jx-pipeline materialize` per stage (its peak memory apart), make demo's two runs per phase"
+        " (ingest; entities, links and marts), or one run per phase as the daily job; each stage timed by its"
+        " steps' events (default stages)",
     )
     p.add_argument(
         "--snapshot",

@@ -229,7 +229,7 @@ def materialize(args: argparse.Namespace) -> int:
 
         _log(f"steps go to the Celery workers ({workers.check()} answering on the broker)")
     level = "WARNING" if args.progress else "INFO"
-    partition = []
+    partition = ["--partition", args.partition] if args.partition else []
     if args.partition_range:
         partition = [
             "--partition-range",
@@ -570,8 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="in_process (default, or JX_EXECUTOR): one process, no per-step start-up; multiprocess: steps in"
         " parallel; celery: steps on the Celery workers (jx-pipeline workers up)",
     )
-    mat.add_argument(
+    days = mat.add_mutually_exclusive_group()
+    days.add_argument(
         "--partition-range", help="START...END of daily partitions, or 'world' for the world's landing days"
+    )
+    days.add_argument(
+        "--partition",
+        help="one landing day (YYYY-MM-DD); unlike a range, the selection may also hold unpartitioned assets"
+        " (entities, links, marts): the whole day in one run, as the daily job runs it",
     )
     mat.add_argument(
         "--log-level",

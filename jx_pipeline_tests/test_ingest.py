@@ -250,3 +250,32 @@ def test_cli_backfills_a_department_over_the_world_days_in_one_run(world, source
     )
     n = len(DAYS) * sum(1 for f in load_catalog().feeds if f.department == "gaj")
     assert bad == 0 and loads == {"raw": n, "staged": n}  # the group holds both layers
+
+
+def test_cli_runs_a_day_with_unpartitioned_assets_in_one_run(world, source_url, dagster_url):
+    """``--partition DAY``: a day's feeds and the unpartitioned assets after them in one run, as the daily job
+    runs a landing day (a range with unpartitioned assets is refused by Dagster's CLI)."""
+    done = run_cli(
+        "materialize",
+        "--select",
+        "group:jyj or group:entities",
+        "--partition",
+        DAYS[-1],
+        env={"JX_SOURCE_DB_URL": source_url, "JX_WORLD_DIR": str(world)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from jx_pipeline.lib.pg import connect
+
+    with connect(dagster_url) as conn:
+        run_id, status = conn.execute(
+            "select run_id, status from runs order by create_timestamp desc limit 1"
+        ).fetchone()
+        made = conn.execute(
+            "select asset_key, coalesce(partition, '') from event_logs where run_id = %s"
+            " and dagster_event_type = 'ASSET_MATERIALIZATION'",
+            (run_id,),
+        ).fetchall()
+    jyj = sum(1 for f in load_catalog().feeds if f.department == "jyj")
+    assert status == "SUCCESS"
+    assert sum(1 for key, part in made if '"raw"' in key and part == DAYS[-1]) == jyj
+    assert {key for key, part in made if not part} == {'["core", "geo_entity"]', '["core", "address_point"]'}
