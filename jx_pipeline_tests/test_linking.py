@@ -273,6 +273,36 @@ def test_identity_in_sql_equals_the_rules_record_by_record(linked, wh):
     assert made - expected == set() and expected - made == set()
 
 
+def test_what_a_name_and_id_hold_is_read_from_the_memorys_index_alone(linked, warehouse_url):
+    """identity_scope.sql reads the birth dates, phones and door plates of a (kind, name, code)'s remembered
+    records (the held pairs) from the memory's index only (migration 0029): no heap page once the memory's
+    pages are all visible (autovacuum; here a vacuum). A field added to that read but not to the index fails."""
+    import re
+
+    from jx_pipeline.lib.pg import connect
+    from jx_pipeline.lib.warehouse import sql_file
+
+    held = re.search(
+        r"cross join lateral \((select .*?from staged\._ident_input i\s+where \(i\.kind, i\.name, i\.code\)"
+        r" = \(t\.kind, t\.name, t\.code\))\) m",
+        sql_file("core/identity_scope.sql"),
+        re.S,
+    )
+    assert held, "identity_scope.sql's held read changed shape: update this test with it"
+    query = held.group(1).replace("(t.kind, t.name, t.code)", "(%s, %s, %s)")
+    with connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("vacuum staged._ident_input")
+        key = conn.execute(
+            "select kind, name, code from staged._ident_input where code is not null and name is not null"
+            " group by 1, 2, 3 order by count(*) desc limit 1"
+        ).fetchone()
+        with conn.transaction():
+            conn.execute("set local enable_seqscan = off; set local enable_bitmapscan = off")
+            plan = "\n".join(r[0] for r in conn.execute(f"explain (analyze, costs off) {query}", key))
+    assert "Index Only Scan using _ident_input_name" in plan and "Heap Fetches: 0" in plan, plan
+    assert re.search(r"rows=([2-9]|\d\d)", plan), plan  # a name and ID held by several records
+
+
 def test_a_relink_parses_only_new_texts_and_equals_a_full_rebuild(linked, wh, warehouse_url):
     """The fixture linked twice: after every day but the last, then after the last day, parsing only the texts
     the last day brought. A full rebuild (every text parsed again) gives exactly the same links."""
