@@ -216,22 +216,29 @@ def test_wrong_encoding_names_feed_file_and_row(tmp_path, wh):
     wh.rollback()
 
 
-def test_cli_backfills_a_department_over_the_world_days_in_one_run(world, source_url, dagster_url, wh):
+def _materialize(world, source_url, dagster_url, select: str, *days: str) -> tuple[str, str]:
+    """``jx-pipeline materialize`` of the selection for the days (CLI arguments); the run's id and status."""
     done = run_cli(
         "materialize",
         "--select",
-        "group:gaj",
-        "--partition-range",
-        "world",
+        select,
+        *days,
         env={"JX_SOURCE_DB_URL": source_url, "JX_WORLD_DIR": str(world)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     from jx_pipeline.lib.pg import connect
 
     with connect(dagster_url) as conn:
-        run_id, status = conn.execute(
+        return conn.execute(
             "select run_id, status from runs order by create_timestamp desc limit 1"
         ).fetchone()
+
+
+def test_cli_backfills_a_department_over_the_world_days_in_one_run(world, source_url, dagster_url, wh):
+    run_id, status = _materialize(world, source_url, dagster_url, "group:gaj", "--partition-range", "world")
+    from jx_pipeline.lib.pg import connect
+
+    with connect(dagster_url) as conn:
         parts = conn.execute(
             "select count(distinct partition) from event_logs where run_id = %s"
             " and dagster_event_type = 'ASSET_MATERIALIZATION'",
@@ -255,21 +262,12 @@ def test_cli_backfills_a_department_over_the_world_days_in_one_run(world, source
 def test_cli_runs_a_day_with_unpartitioned_assets_in_one_run(world, source_url, dagster_url):
     """``--partition DAY``: a day's feeds and the unpartitioned assets after them in one run, as the daily job
     runs a landing day (a range with unpartitioned assets is refused by Dagster's CLI)."""
-    done = run_cli(
-        "materialize",
-        "--select",
-        "group:jyj or group:entities",
-        "--partition",
-        DAYS[-1],
-        env={"JX_SOURCE_DB_URL": source_url, "JX_WORLD_DIR": str(world)},
+    run_id, status = _materialize(
+        world, source_url, dagster_url, "group:jyj or group:entities", "--partition", DAYS[-1]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     from jx_pipeline.lib.pg import connect
 
     with connect(dagster_url) as conn:
-        run_id, status = conn.execute(
-            "select run_id, status from runs order by create_timestamp desc limit 1"
-        ).fetchone()
         made = conn.execute(
             "select asset_key, coalesce(partition, '') from event_logs where run_id = %s"
             " and dagster_event_type = 'ASSET_MATERIALIZATION'",
