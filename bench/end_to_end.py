@@ -56,7 +56,7 @@ INGEST_RUN = f"{INGEST_RAW} or tag:jx/staged=feed or key:quality/scorecard"
 CORE_RUN = "group:entities or group:linking or group:mart"
 RUNS = {
     "demo": [("ingest", INGEST_RUN, True), ("core and marts", CORE_RUN, False)],
-    "daily": [("daily", f"{INGEST_RUN} or {CORE_RUN}", "day")],  # one day per phase (the increment's)
+    "daily": [("daily", f"{INGEST_RUN} or {CORE_RUN}", "day")],  # a run per landing day of the phase
 }
 STEP_STAGE = [  # step key prefix -> stage; any other step is a mart's
     ("raw_", "raw"),

@@ -52,7 +52,7 @@ def test_an_aside_that_would_wait_for_the_steps_lock_gives_way_to_the_step(db):
 def test_an_aside_needs_a_snapshot_to_share(db):
     """Outside a REPEATABLE READ transaction there is no snapshot to export: the step's code must fail loudly,
     not count at another moment."""
-    with connect(db, autocommit=True) as step, pytest.raises(ValueError, match="snapshot"):
+    with connect(db, autocommit=True) as step, pytest.raises(ValueError, match="autocommit"):
         Aside(step, _count)
     with connect(db) as step, pytest.raises(ValueError, match="read committed"):
         Aside(step, _count)

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from jx_pipeline.lib.pg import SESSION_OPTIONS
+from jx_pipeline.lib.warehouse import session_memory
 
 T = TypeVar("T")
 LOCK_WAIT = "1s"
@@ -34,11 +35,11 @@ class Aside(Generic[T]):
         self._read = read
         self._value: T | None = None
         self.error: str | None = None  # why the aside did not count (then the step counted)
-        isolation, snapshot = conn.execute(
-            "select current_setting('transaction_isolation'), pg_export_snapshot()"
-        ).fetchone()
-        if isolation not in ("repeatable read", "serializable") or conn.autocommit:
-            raise ValueError(f"an aside shares a transaction's snapshot: the step's is {isolation}, not one")
+        isolation = conn.execute("select current_setting('transaction_isolation')").fetchone()[0]
+        if conn.autocommit or isolation not in ("repeatable read", "serializable"):
+            mode = "autocommit" if conn.autocommit else isolation
+            raise ValueError(f"an aside shares a transaction's snapshot: the step's is {mode}, not one")
+        snapshot = conn.execute("select pg_export_snapshot()").fetchone()[0]
         extra = {"password": conn.info.password} if conn.info.password else {}
         self._thread = threading.Thread(
             target=self._run, args=(conn.info.dsn, extra, snapshot), name="jx-aside", daemon=True
@@ -47,11 +48,12 @@ class Aside(Generic[T]):
 
     def _run(self, dsn: str, extra: dict, snapshot: str) -> None:
         try:
-            with psycopg.connect(dsn, options=SESSION_OPTIONS, connect_timeout=10, **extra) as conn:
+            options = f"{SESSION_OPTIONS} -c lock_timeout={LOCK_WAIT} -c application_name=jx-aside"
+            with psycopg.connect(dsn, options=options, connect_timeout=10, **extra) as conn:
+                session_memory(conn)  # the step's sort memory: the counts sort every staged table's versions
                 conn.isolation_level = IsolationLevel.REPEATABLE_READ
                 with conn.transaction():
                     conn.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
-                    conn.execute("select set_config('lock_timeout', %s, true)", (LOCK_WAIT,))
                     self._value = self._read(conn)
         except Exception as exc:  # any failure: the step reads itself
             self.error = (
