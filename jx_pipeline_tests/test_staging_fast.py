@@ -1,9 +1,8 @@
-"""Staging's fast path (lib/staging_fast.py, sql/staged/fast.sql) against the Python standardizers it stands in
-for, in the real PostgreSQL.
+"""Staging's fast path (lib/staging_fast.py) against the Python standardizers it stands in for.
 
-Each SQL function may accept a value only when the Python standardizer gives that same value with no reason; and
-it must accept the clean forms it was written for (else the path would be slow, not wrong: checked so that the
-test cannot pass by the SQL accepting nothing). Values are generated apart from the world generator: IDs and
+Each Arrow rule may accept a value only when the Python standardizer gives that same value with no reason (the
+text it copies in reads in PostgreSQL as that value); and it must accept the clean forms it was written for (else
+the path would be slow, not wrong: checked so that the test cannot pass by the rule accepting nothing). Values are generated apart from the world generator: IDs and
 credit codes with python-stdnum's check characters, every area code stdnum knows (retired ones at their last
 year), every whitespace character Python knows, dates around month ends, leap days and the range bounds. Then
 whole partitions are staged with the fast path and without it, and must be equal row for row and reject for
@@ -11,9 +10,10 @@ reject.
 """
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 from psycopg import sql
 from stdnum.cn import ric
@@ -111,7 +111,7 @@ def _texts() -> tuple[list[str], list[str]]:
 
 
 CASES = {
-    # field: (clean values the SQL must accept, other values it may accept only as Python does)
+    # field: (clean values the fast path must accept, other values it may accept only as Python does)
     "id_number": _ids(400),
     "credit_code": _credit_codes(300),
     "birth_date": _dates(150, "birth_date"),
@@ -157,64 +157,54 @@ CASES = {
 }
 
 
-def _sql_values(conn, field: str, declared: str, values: list[str]) -> list:
-    """What the fast path makes of each value (None: not fast), through the functions as the insert calls them."""
-    v = sql.SQL("v")
-    n = sql.SQL("pg_temp.jx_{}_ymd(v)").format(
-        sql.SQL(
-            {"jx_resident_id": "id", "jx_date": "date", "jx_timestamp": "timestamp"}.get(
-                staging_fast.FUNCTION.get(field), "date"
-            )
-        )
+def _fast_values(field: str, declared: str, values: list[str]) -> list:
+    """What the fast path makes of each value (None: not fast), as the split calls it."""
+    got = staging_fast.value(
+        field, pa.array(values, pa.string()), declared, LATEST, canonical.EARLIEST.get(field)
     )
-    area = sql.SQL("(select last from pg_temp.jx_area where area = left(v, 6))")
-    feed = type("F", (), {"date_format": declared})
-    earliest = staging_fast._ymd(canonical.EARLIEST[field]) if field in canonical.EARLIEST else None
-    expr, _prep = staging_fast._value(field, feed, v, v, n, area, staging_fast._ymd(LATEST), earliest)
-    rows = conn.execute(
-        sql.SQL("select {} from unnest(%s::text[]) with ordinality u(v, i) order by i").format(expr),
-        (values,),
-    ).fetchall()
-    return [r[0] for r in rows]
+    return got.to_pylist()
 
 
-def _same(sql_value, py_value) -> bool:
-    if isinstance(sql_value, date) and isinstance(py_value, str):
-        return sql_value.isoformat() == py_value
-    if isinstance(sql_value, Decimal):
-        return isinstance(py_value, Decimal) and str(sql_value) == str(py_value)
-    return type(sql_value) is type(py_value) and sql_value == py_value
+def _same(fast: str, py_value) -> bool:
+    """The fast path's COPY text reads in PostgreSQL as the Python standardizer's value."""
+    if isinstance(py_value, Decimal):
+        return str(Decimal(fast)) == str(py_value)
+    if isinstance(py_value, datetime):
+        return datetime.fromisoformat(fast) == py_value
+    if isinstance(py_value, date):
+        return fast == py_value.isoformat()
+    if isinstance(py_value, bool):
+        return fast == ("t" if py_value else "f")
+    return isinstance(py_value, str) and fast == py_value
 
 
 @pytest.mark.parametrize("field", sorted(CASES))
-def test_the_sql_accepts_a_value_only_as_the_python_standardizer_reads_it(warehouse_url, field):
+def test_the_fast_path_accepts_a_value_only_as_the_python_standardizer_reads_it(field):
     clean, other = CASES[field]
     declared_formats = sorted(staging_fast.DATE_FORMATS) if field in canonical.EARLIEST else ["%Y-%m-%d"]
-    with connect(warehouse_url) as conn:
-        staging_fast.prepare(conn)
-        for declared in declared_formats:
-            std = canonical.standardizers([field], declared, DAY)[field]
-            values = clean + other
-            got = _sql_values(conn, field, declared, values)
-            accepted = 0
-            for value, fast in zip(values, got, strict=True):
-                py_value, reason = std(value)
-                if value == "":  # the row condition takes an empty value as fast and NULL
-                    assert (py_value, reason) == (None, None)
-                    continue
-                if fast is not None:
-                    accepted += 1
-                    assert reason is None and _same(fast, py_value), (
-                        field,
-                        declared,
-                        value,
-                        fast,
-                        py_value,
-                        reason,
-                    )
-            missed = [v for v, fast in zip(clean, got, strict=False) if fast is None]
-            assert not missed, f"{field} ({declared}): clean values left to Python: {missed[:5]}"
-            assert accepted >= len(clean)
+    for declared in declared_formats:
+        std = canonical.standardizers([field], declared, DAY)[field]
+        values = clean + other
+        got = _fast_values(field, declared, values)
+        accepted = 0
+        for value, fast in zip(values, got, strict=True):
+            py_value, reason = std(value)
+            if value == "":  # the row condition takes an empty value as fast and NULL
+                assert (py_value, reason) == (None, None)
+                continue
+            if fast is not None:
+                accepted += 1
+                assert reason is None and _same(fast, py_value), (
+                    field,
+                    declared,
+                    value,
+                    fast,
+                    py_value,
+                    reason,
+                )
+        missed = [v for v, fast in zip(clean, got, strict=False) if fast is None]
+        assert not missed, f"{field} ({declared}): clean values left to Python: {missed[:5]}"
+        assert accepted >= len(clean)
 
 
 def test_the_area_table_is_stdnums_rule_code_by_code():
@@ -234,21 +224,32 @@ def test_the_area_table_is_stdnums_rule_code_by_code():
         )
 
 
-def test_the_sqls_whitespace_is_pythons_for_every_character(warehouse_url):
-    """jx_text and jx_key list Python's whitespace (str.isspace, what re's \\s and str.strip use) one by one:
-    every Unicode character, inside a value and at its ends."""
-    with connect(warehouse_url) as conn:
-        staging_fast.prepare(conn)
-        rows = conn.execute(
-            "select i, pg_temp.jx_text('a' || chr(i) || 'b') is null, pg_temp.jx_text(chr(i) || 'a') is null"
-            " and pg_temp.jx_text('a' || chr(i)) is null, pg_temp.jx_key('a' || chr(i)) is null"
-            " and pg_temp.jx_key(chr(i) || 'a') is null, pg_temp.jx_key('a' || chr(i) || 'b') is null"
-            " from generate_series(1, 1114111) i where i not between 55296 and 57343"
-        ).fetchall()
-    assert len(rows) == 1114111 - 2048
-    for i, inside, start, end, key_inside in rows:
-        ws = chr(i).isspace()
-        assert (inside, start, end, key_inside) == (ws and i != 32, ws, ws, False), hex(i)
+def test_the_fast_paths_whitespace_is_pythons_for_every_character():
+    """Texts and keys are fast only without Python's whitespace (str.isspace, what re's \\s and str.strip use),
+    listed one by one for Arrow's regular expressions: every Unicode character, inside a value and at its ends."""
+    chars = [chr(i) for i in range(1, 0x110000) if not 0xD800 <= i <= 0xDFFF]
+
+    def rejected(fn, values: list[str]) -> list[bool]:
+        return fn(pa.array(values)).is_null().to_pylist()
+
+    inside = rejected(staging_fast._text, [f"a{c}b" for c in chars])
+    start = rejected(staging_fast._text, [f"{c}a" for c in chars])
+    end = rejected(staging_fast._text, [f"a{c}" for c in chars])
+    key_ends = [
+        a and b
+        for a, b in zip(
+            *(
+                rejected(staging_fast.key, [f(c) for c in chars])
+                for f in (lambda c: f"a{c}", lambda c: f"{c}a")
+            ),
+            strict=True,
+        )
+    ]
+    key_inside = rejected(staging_fast.key, [f"a{c}b" for c in chars])
+    assert len(chars) == 0x110000 - 1 - 2048
+    for c, *got in zip(chars, inside, start, end, key_ends, key_inside, strict=True):
+        ws = c.isspace()
+        assert tuple(got) == (ws and c != " ", ws, ws, ws, False), hex(ord(c))
 
 
 def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_scratch_db, monkeypatch):

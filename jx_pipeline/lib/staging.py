@@ -30,11 +30,10 @@ BBOX = (120.0, 30.2, 121.6, 31.2)
 CITY_MARGIN_M = 200
 CHUNK = 20000
 FAST = True  # the fast path (lib/staging_fast.py); tests turn it off to compare
-# partitions with fewer raw rows go the Python way only: there the fast path's statement costs what it saves
-# (463 demo partitions under 5,000 rows: 9.6 s with it, 9.1 s without), and a day's increment is made of them
+# partitions with fewer raw rows go the Python way only
 FAST_MIN_ROWS = 5000
-# what Python's str.strip() strips (str.isspace): a key is compared without it, in SQL as in Python
-WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last
+# what Python's str.strip() strips (str.isspace): a key is compared without it, in Arrow as in Python
+WHITESPACE = staging_fast.SPACE
 
 
 @dataclass
@@ -42,7 +41,7 @@ class StageResult:
     feed_id: str
     partition: str
     rows_read: int = 0
-    rows_fast: int = 0  # of rows_read: standardized by the fast path, in SQL (lib/staging_fast.py)
+    rows_fast: int = 0  # of rows_read: standardized by the fast path, in Arrow (lib/staging_fast.py)
     rows_staged: int = 0
     rows_rejected: int = 0
     values_nulled: int = 0
@@ -127,23 +126,6 @@ def ensure_staged_table(conn: psycopg.Connection, feed: Feed) -> None:
                     sql.SQL(canonical.sql_type(f).replace(" not null", "")),
                 )
             )
-
-
-def _duplicates(conn, feed: Feed, partition: str, key_col: str) -> dict[str, tuple[int, str, int]]:
-    """Keys delivered more than once in the partition -> the row kept, the last delivered:
-    (row id, file, row in the file)."""
-    rows = conn.execute(
-        sql.SQL(
-            # the repeated keys by a hash aggregate, then their rows (a window over every row sorted them all)
-            "select distinct on (k) k, _row_id, _source_file, _row_number from ("
-            " select btrim({k}, %(ws)s) k, _row_id, _source_file, _row_number from raw.{t}"
-            " where _partition = %(p)s and btrim({k}, %(ws)s) in ("
-            "  select btrim({k}, %(ws)s) from raw.{t} where _partition = %(p)s and btrim({k}, %(ws)s) <> ''"
-            "  group by 1 having count(*) > 1)) d order by k, _row_id desc"
-        ).format(k=sql.Identifier(key_col.lower()), t=sql.Identifier(feed.id)),
-        {"p": partition, "ws": WHITESPACE},
-    ).fetchall()
-    return {k: (row_id, path, number) for k, row_id, path, number in rows}
 
 
 def _coordinates(feed: Feed, xs: list, ys: list) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -240,39 +222,30 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
             "delete from quality.rejects where feed_id = %s and partition_key = %s and stage = 'staged'",
             (feed.id, partition),
         )
-        dups = _duplicates(conn, feed, partition, key_col)
         columns = [*names, "_batch_id", "_partition", "_source_file", "_row_number", "_row_id"]
-        select = sql.SQL(
-            "select {}, _source_file, _row_number, _row_id from raw.{} where _partition = {} order by _row_id"
-        ).format(
-            sql.SQL(", ").join(sql.Identifier(c.lower()) for c in src),
-            sql.Identifier(feed.id),
-            sql.Literal(partition),
+        copy_slow = sql.SQL("copy {} ({}) from stdin").format(
+            day, sql.SQL(", ").join(map(sql.Identifier, columns))
         )
-        fast = None
-        if FAST and audit[0] >= FAST_MIN_ROWS:
-            staging_fast.prepare(conn)
-            latest = canonical.latest_date(date.fromisoformat(partition))
-            fast = staging_fast.insert(
-                conn, feed, partition, day, columns, source_of, dups, batch_id, latest, canonical.EARLIEST
-            )
-        if fast is not None:  # the rows standard as written are in; the rest are read from a temporary table
-            result.rows_fast, select = fast
-            result.rows_read = result.rows_fast
-        target = sql.SQL(", ").join(map(sql.Identifier, columns))
-        col_index = {c: i for i, c in enumerate(src)}
-        tail = "\t".join(copy_text(v) for v in (batch_id, partition))
-        stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects, tail)
-        copy_in = sql.SQL("copy {} ({}) from stdin").format(day, target)
-        with conn.cursor(name=f"stage_{feed.id}") as cur:
-            cur.execute(select if select is not None else "select where false")
-            while chunk := cur.fetchmany(
-                CHUNK
-            ):  # a connection cannot read a cursor while it COPYs: alternate
-                result.rows_read += len(chunk)
-                data = stager.copy_data(chunk)
-                with conn.cursor().copy(copy_in) as copy:
-                    copy.write(data)
+        fast = FAST and audit[0] >= FAST_MIN_ROWS and staging_fast.fast_way(feed)
+        latest = canonical.latest_date(date.fromisoformat(partition))
+        tail = (batch_id, partition)
+        with staging_fast.spooled(conn, feed, partition) as spool:
+            dups = staging_fast.duplicates(spool, key_col)
+            col_index = {c: i for i, c in enumerate(src)}
+            text_tail = "\t".join(copy_text(v) for v in tail)
+            stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects, text_tail)
+            for batch in spool.batches():
+                result.rows_read += batch.num_rows
+                if fast:  # the rows standard as written are copied in; the rest go the Python way
+                    rows, batch = staging_fast.split(
+                        feed, batch, names, dups, tail, latest, canonical.EARLIEST
+                    )
+                    result.rows_fast += staging_fast.copy_in(conn, day, rows)
+                slow = list(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+                for i in range(0, len(slow), CHUNK):
+                    if data := stager.copy_data(slow[i : i + CHUNK]):
+                        with conn.cursor().copy(copy_slow) as copy:
+                            copy.write(data)
         for path, row, value in _outside_city(conn, feed, partition):
             rejects.append(
                 (path, row, f"{source_of['lon']},{source_of['lat']}", "coord_outside_jiaxing", value, "value")

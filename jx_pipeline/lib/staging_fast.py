@@ -1,52 +1,83 @@
-"""Staging's fast path: the rows whose every value is already written the standard way are standardized and
-copied from raw to staged by one SQL statement, inside PostgreSQL; only the other rows are read into Python.
+"""Staging's fast path: a partition's raw rows are read once by COPY into Arrow, the rows whose every value is
+already written the standard way are standardized there column by column (Arrow compute and numpy, no Python
+loop per value) and copied into staged by COPY; only the other rows go through the Python standardizers.
 
-Most rows of a real feed are clean: reading each one into Python, standardizing it there and writing it back was
-most of staging's time (`bench/staging_throughput.py`). The SQL functions in ``sql/staged/fast.sql`` accept only
-the forms whose standard value is certain (an 18-character ID with a right check character, ``2024-03-07``, a
-mobile number in 11 digits, plain text): each returns exactly what the Python standardizer returns for it, and
-NULL for any other form. A row with any other value goes the Python way (lib/staging.py), which decides the reject
-and its reason, so rejects and their messages are the Python path's alone. Rows with an empty or repeated key go
-that way too.
+Most rows of a real feed are clean: standardizing every value in Python, then in SQL functions evaluated row by
+row inside PostgreSQL, held staging at 53k and 80-90k rows/s (`bench/staging_throughput.py`). Each function here
+accepts only the forms whose standard value is certain (an 18-character ID with a right check character,
+``2024-03-07``, a mobile number in 11 digits, plain text) and gives exactly the text the Python standardizer's
+value is written as; NULL for any other form. A row with any other value goes the Python way (lib/staging.py),
+which decides the reject and its reason, so rejects and their messages are the Python path's alone. Rows with an
+empty or repeated key go that way too.
+
+Memory stays flat in the partition's size: the rows read are spooled to a temporary file and standardized in
+batches (``BATCH``), each copied in as it is done. The keys (to find those delivered twice) are the only column
+held whole.
 """
 
 from __future__ import annotations
 
+import io
+import tempfile
+from contextlib import contextmanager
 from datetime import date
 from functools import cache
 
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 from psycopg import sql
 from stdnum import numdb
 
 from jx_pipeline.catalog.schema import Feed
-from jx_pipeline.lib import settings, standardize
+from jx_pipeline.lib import standardize
 
-# a field's SQL function (sql/staged/fast.sql); lon and lat: _lonlat; any other field is text (jx_text)
+# a field's rule below; lon and lat: _degrees with the box; any other field is text (_text)
 FUNCTION = {
-    "id_number": "jx_resident_id",
-    "legal_rep_id": "jx_resident_id",
-    "credit_code": "jx_credit_code",
-    "phone": "jx_phone",
-    "gender": "jx_gender",
-    "birth_date": "jx_date",
-    "reg_date": "jx_date",
-    "event_date": "jx_date",
-    "period": "jx_period",
-    "reg_capital": "jx_amount",
-    "amount": "jx_amount",
-    "updated_at": "jx_timestamp",
-    "deleted": "jx_deleted",
-    "change_type": "jx_change_type",
+    "id_number": "resident_id",
+    "legal_rep_id": "resident_id",
+    "credit_code": "credit_code",
+    "phone": "phone",
+    "gender": "gender",
+    "birth_date": "date",
+    "reg_date": "date",
+    "event_date": "date",
+    "period": "period",
+    "reg_capital": "amount",
+    "amount": "amount",
+    "updated_at": "timestamp",
+    "deleted": "deleted",
+    "change_type": "change_type",
 }
-# declared date formats under which a y-m-d value reads as jx_date reads it (a format such as %d/%m/%Y does not:
+# declared date formats under which a y-m-d value reads as _date reads it (a format such as %d/%m/%Y does not:
 # its feed's dates all go the Python way)
 DATE_FORMATS = frozenset({"%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"})
-SLOW = "jx_slow_rows"  # the rows left to Python: a temporary table of their raw columns
+BATCH = 1 << 24  # bytes of CSV standardized at a time (~100k rows of six columns)
+# Python's whitespace (str.isspace, which re's \s and str.strip use); a text may hold the ASCII space alone
+SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last
+_OTHER_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in SPACE if c != " ") + "]"
+_ANY_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in SPACE) + "]"
+_GENDER = {v: "M" for v in ("男", "男性", "1", "M", "m", "MALE", "male", "Male")} | {
+    v: "F" for v in ("女", "女性", "2", "F", "f", "FEMALE", "female", "Female")
+}
+_DELETED = {v: "t" for v in ("1", "Y", "y", "TRUE", "true", "True", "是")} | {
+    v: "f" for v in ("0", "N", "n", "FALSE", "false", "False", "否")
+}
+_CHANGE = {"I": "I", "U": "U", "D": "D", "i": "I", "u": "U", "d": "D"}
+# a date in one of the feeds' y-m-d forms (with or without a time, which does not change the day)
+_YMD = (
+    r"^(?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}/[0-9]{2}/[0-9]{2}|[0-9]{4}\.[0-9]{2}\.[0-9]{2}"
+    r"|[0-9]{4}年[0-9]{2}月[0-9]{2}日|[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{2}:[0-9:]{2}:[0-9:]{2})$"
+)
 
 
 def _ymd(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
+
+
+ID_EARLIEST = _ymd(standardize.ID_EARLIEST_BIRTH)
 
 
 @cache
@@ -71,157 +102,302 @@ def area_last_years() -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def prepare(conn: psycopg.Connection) -> None:
-    """The session's functions and its table of area codes, made once per connection."""
-    if conn.execute("select to_regclass('pg_temp.jx_area')").fetchone()[0] is not None:
-        return
-    psycopg.ClientCursor(conn).execute((settings.SQL_DIR / "staged" / "fast.sql").read_text(encoding="utf-8"))
-    conn.execute("create temp table jx_area (area text primary key, last int not null)")
-    with conn.cursor().copy("copy jx_area from stdin") as copy:
-        for row in area_last_years():
-            copy.write_row(row)
-    conn.execute("analyze jx_area")
+@cache
+def _areas() -> tuple[pa.Array, np.ndarray]:
+    codes, last = zip(*area_last_years(), strict=True)
+    return pa.array(codes), np.array(last, dtype=np.int64)
 
 
-def _value(field: str, feed: Feed, col, raw_col, n, area, latest: int, earliest: int | None):
-    """The SQL that standardizes one raw column the fast way (``col``), and the SQL (or None) that prepares, from
-    ``raw_col``, the int the first reads as ``n`` (a date's digits); None when the field never goes that way."""
+def _bytes(values: pa.Array, width: int) -> np.ndarray:
+    """The characters of strings that are all ``width`` ASCII characters long, as a (rows, width) array."""
+    values = _chunked(pc.cast(values, pa.large_string()))
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    return data[offsets[0] : offsets[-1]].reshape(len(values), width)
+
+
+def _chunked(values) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _where(ok, values) -> pa.Array:
+    """``values`` where ``ok`` is true, else null (null ``ok`` too)."""
+    return pc.if_else(pc.fill_null(ok, False), values, pa.scalar(None, pa.string()))
+
+
+def _int(values: pa.Array) -> np.ndarray:
+    """Digit strings as ints, 0 where null."""
+    return pc.fill_null(pc.cast(values, pa.int64()), 0).to_numpy(zero_copy_only=False)
+
+
+def _calendar(ymd: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Whether each yyyymmdd is a calendar date from lo to hi."""
+    y, m, d = ymd // 10000, ymd // 100 % 100, ymd % 100
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    days = np.where(np.isin(m, (4, 6, 9, 11)), 30, np.where(m != 2, 31, np.where(leap, 29, 28)))
+    return (ymd >= lo) & (ymd <= hi) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= days)
+
+
+def _iso(digits: pa.Array) -> pa.Array:
+    """yyyymmdd as yyyy-mm-dd."""
+    part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 4), (4, 6), (6, 8))]
+    return pc.binary_join_element_wise(*part, "-")
+
+
+def _text(v: pa.Array) -> pa.Array:
+    bad = pc.or_(
+        pc.or_(pc.match_substring_regex(v, _OTHER_SPACE), pc.match_substring(v, "  ")),
+        pc.or_(pc.starts_with(v, " "), pc.ends_with(v, " ")),
+    )
+    return _where(pc.and_(pc.invert(bad), pc.not_equal(v, "")), v)
+
+
+def key(v: pa.Array) -> pa.Array:
+    """A record key: text with no whitespace at either end (Python strips it)."""
+    bad = pc.match_substring_regex(v, f"^{_ANY_SPACE}|{_ANY_SPACE}$")
+    return _where(pc.and_(pc.invert(bad), pc.not_equal(v, "")), v)
+
+
+def _date(v: pa.Array, lo: int | None, hi: int) -> pa.Array:
+    if lo is None:
+        return pa.nulls(len(v), pa.string())
+    shaped = pc.match_substring_regex(v, _YMD)
+    digits = pc.utf8_slice_codeunits(pc.replace_substring_regex(_where(shaped, v), "[^0-9]", ""), 0, 8)
+    return _where(pa.array(_calendar(_int(digits), lo, hi)), _iso(digits))
+
+
+def _resident_id(v: pa.Array, latest: int) -> pa.Array:
+    shaped = pc.fill_null(pc.match_substring_regex(v, "^[0-9]{17}[0-9X]$"), False)
+    ids = pc.filter(v, shaped)
+    ok = np.zeros(len(ids), dtype=bool)
+    if len(ids):
+        chars = _bytes(ids, 18)
+        digits = chars[:, :17].astype(np.int64) - 48
+        check = np.frombuffer(b"10X98765432", dtype=np.uint8)[digits @ np.array(_ID_WEIGHTS) % 11]
+        ymd = _int(pc.utf8_slice_codeunits(ids, 6, 14))
+        codes, last = _areas()
+        where = pc.index_in(pc.utf8_slice_codeunits(ids, 0, 6), value_set=codes)
+        area_last = np.where(pc.is_null(where).to_numpy(zero_copy_only=False), -1, last[_int(where)])
+        ok = (check == chars[:, 17]) & (area_last >= ymd // 10000) & _calendar(ymd, ID_EARLIEST, latest)
+    accepted = np.zeros(len(v), dtype=bool)
+    accepted[np.flatnonzero(shaped.to_numpy(zero_copy_only=False))] = ok
+    return _where(pa.array(accepted), v)
+
+
+_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]  # GB 11643: 2^(17-i) mod 11
+_USCC = np.full(256, -1, dtype=np.int64)
+_USCC[np.frombuffer(standardize.USCC_ALPHABET.encode(), dtype=np.uint8)] = np.arange(31)
+
+
+def _credit_code(v: pa.Array) -> pa.Array:
+    shaped = pc.fill_null(
+        pc.match_substring_regex(v, "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"), False
+    )
+    codes = pc.filter(v, shaped)
+    ok = np.zeros(len(codes), dtype=bool)
+    if len(codes):
+        chars = _bytes(codes, 18)
+        total = _USCC[chars[:, :17]] @ np.array([pow(3, i, 31) for i in range(17)])
+        alphabet = np.frombuffer(standardize.USCC_ALPHABET.encode(), dtype=np.uint8)
+        ok = alphabet[(31 - total % 31) % 31] == chars[:, 17]
+    accepted = np.zeros(len(v), dtype=bool)
+    accepted[np.flatnonzero(shaped.to_numpy(zero_copy_only=False))] = ok
+    return _where(pa.array(accepted), v)
+
+
+def _period(v: pa.Array) -> pa.Array:
+    shaped = pc.match_substring_regex(v, "^[0-9]{4}-?[0-9]{2}$")
+    year, month = _int(pc.utf8_slice_codeunits(v, 0, 4)), _int(pc.utf8_slice_codeunits(v, -2, None))
+    ok = pc.and_(shaped, pa.array((year >= 1949) & (year <= 2100) & (month >= 1) & (month <= 12)))
+    first = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(v, 0, 4), pc.utf8_slice_codeunits(v, -2, None), "01", "-"
+    )
+    return _where(ok, first)
+
+
+def _timestamp(v: pa.Array) -> pa.Array:
+    shaped = pc.match_substring_regex(v, "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
+    parts = [_int(pc.utf8_slice_codeunits(v, a, a + 2)) for a in (11, 14, 17)]
+    ymd = _int(pc.replace_substring_regex(pc.utf8_slice_codeunits(_where(shaped, v), 0, 10), "-", ""))
+    ok = _calendar(ymd, 10101, 99991231) & (parts[0] <= 23) & (parts[1] <= 59) & (parts[2] <= 59)
+    return _where(pc.and_(shaped, pa.array(ok)), v)
+
+
+def _mapped(v: pa.Array, table: dict[str, str]) -> pa.Array:
+    keys = list(table)
+    where = pc.index_in(v, value_set=pa.array(keys))
+    return pc.take(pa.array([table[k] for k in keys]), where)
+
+
+def _degrees(v: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A coordinate in plain decimal degrees, and its value (NaN where it is not)."""
+    ok = pc.and_(pc.match_substring_regex(v, r"^-?[0-9]+(\.[0-9]+)?$"), pc.less(pc.utf8_length(v), 30))
+    text = _where(ok, v)
+    return text, pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def value(
+    field: str, v: pa.Array, declared: str | None, latest: date, earliest: date | None
+) -> pa.Array | None:
+    """The COPY text of each raw value of ``field`` standardized the fast way (null: empty, or not fast); None
+    when the field never goes that way (a date under a declared format the rule does not read)."""
+    v = _chunked(v)
     fn = FUNCTION.get(field)
     if fn is None:
-        return sql.SQL("pg_temp.jx_text({})").format(col), None
-    if fn == "jx_date":
-        if feed.date_format not in DATE_FORMATS:
+        return _text(v)
+    if fn == "date":
+        if declared not in DATE_FORMATS:
             return None
-        value = sql.SQL("pg_temp.jx_ymd({}, {}, {})").format(n, sql.Literal(earliest), sql.Literal(latest))
-        return value, sql.SQL("pg_temp.jx_date_ymd({})").format(raw_col)
-    if fn == "jx_resident_id":
-        value = sql.SQL("pg_temp.jx_resident_id({}, {}, {}, {})").format(col, n, sql.Literal(latest), area)
-        return value, sql.SQL("pg_temp.jx_id_ymd({})").format(raw_col)
-    if fn == "jx_timestamp":
-        value = sql.SQL("pg_temp.jx_timestamp({}, {})").format(col, n)
-        return value, sql.SQL("pg_temp.jx_timestamp_ymd({})").format(raw_col)
-    return sql.SQL("pg_temp.{}({})").format(sql.Identifier(fn), col), None
+        return _date(v, _ymd(earliest) if earliest else None, _ymd(latest))
+    if fn == "resident_id":
+        return _resident_id(v, _ymd(latest))
+    if fn == "credit_code":
+        return _credit_code(v)
+    if fn == "phone":
+        return _where(pc.match_substring_regex(v, "^1[3-9][0-9]{9}$"), v)
+    if fn == "period":
+        return _period(v)
+    if fn == "amount":
+        return _where(pc.match_substring_regex(v, r"^[0-9]+(\.[0-9]+)?$"), v)
+    if fn == "timestamp":
+        return _timestamp(v)
+    return _mapped(v, {"gender": _GENDER, "deleted": _DELETED, "change_type": _CHANGE}[fn])
 
 
-def _lonlat(feed: Feed, plain, f: dict) -> tuple[sql.Composable, sql.Composable, sql.Composable] | None:
-    """lon and lat, and the condition on the columns they became (``f``) that both are usable as written or both
-    empty; None for a feed whose coordinates need a datum shift (GCJ-02, BD-09: numpy's, in Python, so that every
-    row of the feed gets the same arithmetic)."""
-    if feed.coordinates.crs != "cgcs2000":
-        return None
-    from jx_pipeline.lib.staging import BBOX  # staging imports this module
+META = ("_source_file", "_row_number", "_row_id")
+_CSV_PARSE = pcsv.ParseOptions(newlines_in_values=True)
 
-    x, y = plain(feed.coordinates.x), plain(feed.coordinates.y)
-    lon, lat = (sql.SQL("pg_temp.jx_degrees({})").format(c) for c in (x, y))
-    # both empty (no point), or both plain decimals inside the box; NULL (one missing) is made false by insert's
-    # verdict, as any field's NULL is
-    ok = sql.SQL(
-        "((coalesce({x}, '') = '' and coalesce({y}, '') = '')"
-        " or ({lon} between {x0} and {x1} and {lat} between {y0} and {y1}))"
-    ).format(
-        x=x,
-        y=y,
-        lon=f["lon"],
-        lat=f["lat"],
-        **{k: sql.Literal(v) for k, v in zip(("x0", "y0", "x1", "y1"), BBOX, strict=True)},
+
+class Spool:
+    """One raw partition's rows (the feed's columns and their lineage, in delivery order) in a temporary CSV file,
+    read back in batches of strings (lineage numbers as ints, NULL kept apart from the empty string)."""
+
+    def __init__(self, file, columns: list[str]):
+        self.file, self.columns = file, columns
+
+    def batches(self, columns: list[str] | None = None):
+        if not self.file.seek(0, 2):  # no row: Arrow's reader wants at least one
+            return
+        self.file.seek(0)
+        types = {c: pa.int64() if c in META[1:] else pa.string() for c in self.columns}
+        yield from pcsv.open_csv(
+            self.file,
+            read_options=pcsv.ReadOptions(column_names=self.columns, block_size=BATCH, use_threads=False),
+            parse_options=_CSV_PARSE,
+            convert_options=pcsv.ConvertOptions(
+                column_types=types,
+                include_columns=columns or [],
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+
+@contextmanager
+def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
+    """The partition's raw rows as a ``Spool`` (COPY out once), for the block's duration."""
+    columns = [*feed.columns, *META]
+    query = sql.SQL(
+        "copy (select {} from raw.{} where _partition = {} order by _row_id) to stdout (format csv)"
     )
-    return lon, lat, ok
+    with tempfile.TemporaryFile() as file:
+        with conn.cursor().copy(
+            query.format(
+                sql.SQL(", ").join(sql.Identifier(c.lower()) for c in columns),
+                sql.Identifier(feed.id),
+                sql.Literal(partition),
+            )
+        ) as copy:
+            for chunk in copy:
+                file.write(chunk)
+        yield Spool(file, columns)
 
 
-def insert(
-    conn: psycopg.Connection,
+def duplicates(spool: Spool, key_col: str) -> dict[str, tuple[int, str, int]]:
+    """Keys delivered more than once in the partition (compared as Python strips them) -> the row kept, the
+    last delivered: (row id, file, row in the file)."""
+    parts = [b for b in spool.batches([key_col, "_row_id", "_source_file", "_row_number"])]
+    if not parts:
+        return {}
+    rows = pa.Table.from_batches(parts)
+    keys = pc.utf8_trim(rows[key_col], characters=SPACE)
+    rows = rows.append_column("k", keys).filter(pc.fill_null(pc.not_equal(keys, ""), False))
+    counts = rows.group_by("k").aggregate([("k", "count")])
+    rows = rows.filter(pc.is_in(rows["k"], value_set=counts.filter(pc.greater(counts["k_count"], 1))["k"]))
+    out: dict[str, tuple[int, str, int]] = {}
+    for k, row_id, path, number in zip(
+        *(rows[c].to_pylist() for c in ("k", "_row_id", "_source_file", "_row_number")), strict=True
+    ):
+        if k not in out or row_id > out[k][0]:
+            out[k] = (row_id, path, number)
+    return out
+
+
+def fast_way(feed: Feed) -> bool:
+    """Whether any row of the feed can go the fast way: not when its dates are declared in a form the rule does
+    not read, nor when its coordinates need a datum shift (GCJ-02, BD-09: numpy's, in Python, so that every row
+    of the feed gets the same arithmetic)."""
+    if feed.coordinates and feed.coordinates.crs != "cgcs2000":
+        return False
+    return (
+        not any(FUNCTION.get(f) == "date" for f in feed.columns.values()) or feed.date_format in DATE_FORMATS
+    )
+
+
+def split(
     feed: Feed,
-    partition: str,
-    day: sql.Composable,
-    target: list[str],
-    source_of: dict[str, str],
+    batch: pa.RecordBatch,
+    names: list[str],
     dups: dict,
-    batch_id: str,
+    tail: tuple[str, str],
     latest: date,
     earliest: dict[str, date],
-) -> tuple[int, sql.Composable | None] | None:
-    """Copies the partition's rows that are standard as written into ``day``; the rest go into a temporary
-    table (``SLOW``, their raw columns). Returns the rows copied and the query that reads the rest (None when
-    no row is left), or None when the feed has no fast way (then nothing was copied).
+) -> tuple[pa.Table, pa.RecordBatch]:
+    """A batch of raw rows (``Spool.batches``) as the staged rows of those standard as written (``names``, then
+    batch id and partition (``tail``), then the lineage), and the other rows as read."""
+    from jx_pipeline.lib.staging import BBOX  # staging imports this module
 
-    Three levels, each computed once a row: ``p`` reads raw (the area codes joined, dates' digits as ints),
-    ``s`` the standard values, ``t`` whether the row is fast."""
-
-    def qualified(column: str) -> sql.Composable:
-        return sql.SQL("r.{}").format(sql.Identifier(column.lower()))
-
-    def plain(column: str) -> sql.Composable:
-        return sql.Identifier(column.lower())
-
-    names = target[: target.index("_batch_id")]
-    f = {n: sql.Identifier(f"jx_f{i}") for i, n in enumerate(names)}
-    lonlat = None
-    if feed.coordinates and (lonlat := _lonlat(feed, plain, f)) is None:
-        return None
-    values, prep, ok, joins = [], [], [], []
-    for i, n in enumerate(names):
+    source_of = {canon: s for s, canon in feed.columns.items()}
+    out, ok = {}, pa.array(np.ones(batch.num_rows, dtype=bool))
+    for n in names:
         if n in ("lon", "lat"):
-            values.append(lonlat[0] if n == "lon" else lonlat[1])
             continue
-        col = source_of[n]
+        raw = batch.column(source_of[n])
         if n == "record_key":
-            values.append(sql.SQL("pg_temp.jx_key({})").format(plain(col)))
-            ok.append(sql.SQL("{} is not null").format(f[n]))
-            if dups:
-                ok.append(sql.SQL("not ({} = any({}::text[]))").format(f[n], sql.Literal(list(dups))))
+            out[n] = key(raw)
+            fresh = pc.invert(pc.is_in(out[n], value_set=pa.array(list(dups), pa.string())))
+            ok = pc.and_(ok, pc.and_(pc.is_valid(out[n]), fresh))
             continue
-        number, area, joined = (sql.Identifier(f"jx_{k}{i}") for k in ("n", "a", "area"))
-        bounds = (_ymd(latest), _ymd(earliest[n]) if n in earliest else None)
-        made = _value(n, feed, plain(col), qualified(col), number, area, *bounds)
-        if made is None:
-            return None
-        values.append(made[0])
-        if made[1] is not None:
-            prep.append(sql.SQL("{} {}").format(made[1], number))
-        if FUNCTION.get(n) == "jx_resident_id":
-            joins.append(
-                sql.SQL(" left join pg_temp.jx_area {a} on {a}.area = left({c}, 6)").format(
-                    a=joined, c=qualified(col)
-                )
-            )
-            prep.append(sql.SQL("{}.last {}").format(joined, area))
-        ok.append(sql.SQL("({c} is null or {c} = '' or {v} is not null)").format(c=plain(col), v=f[n]))
-    if lonlat is not None:
-        ok.append(lonlat[2])
-    columns = [*feed.columns, "_source_file", "_row_number", "_row_id"]
-    slow_cols = sql.SQL(", ").join(map(plain, columns))
-    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(SLOW)))
-    conn.execute(
-        sql.SQL("create temp table {} on commit drop as select {} from raw.{} with no data").format(
-            sql.Identifier(SLOW), slow_cols, sql.Identifier(feed.id)
-        )
+        out[n] = value(n, raw, feed.date_format, latest, earliest.get(n))
+        empty = pc.fill_null(pc.equal(raw, ""), True)
+        ok = pc.and_(ok, pc.or_(empty, pc.is_valid(out[n])))
+    if feed.coordinates:
+        x, y = batch.column(feed.coordinates.x), batch.column(feed.coordinates.y)
+        (out["lon"], lon), (out["lat"], lat) = _degrees(_chunked(x)), _degrees(_chunked(y))
+        empty = pc.and_(pc.equal(pc.fill_null(x, ""), ""), pc.equal(pc.fill_null(y, ""), ""))
+        inside = (lon >= BBOX[0]) & (lon <= BBOX[2]) & (lat >= BBOX[1]) & (lat <= BBOX[3])
+        ok = pc.and_(ok, pc.or_(empty, pa.array(inside)))
+    ok = pc.fill_null(ok, False)
+    n_rows = batch.num_rows
+    columns = [out[n] for n in names]
+    columns += [pa.array([t] * n_rows, pa.string()) if n_rows else pa.array([], pa.string()) for t in tail]
+    columns += [batch.column(c) for c in META]
+    fast = pa.Table.from_arrays(columns, names=[*names, "_batch_id", "_partition", *META]).filter(ok)
+    return fast, batch.filter(pc.invert(ok))
+
+
+def copy_in(conn: psycopg.Connection, day: sql.Composable, fast: pa.Table) -> int:
+    """The fast rows of a batch into the staged partition ``day`` (COPY, CSV); their count."""
+    if not fast.num_rows:
+        return 0
+    data = io.BytesIO()
+    pcsv.write_csv(
+        fast, data, write_options=pcsv.WriteOptions(include_header=False, quoting_style="all_valid")
     )
-    fast, slow = conn.execute(
-        sql.SQL(
-            "with t as (select *, coalesce({ok}, false) as jx_fast from ("
-            "  select *, {vals} from ("
-            "   select {src}{prep} from raw.{t} r{joins} where r._partition = {p} offset 0) p offset 0) s),"
-            " ins as (insert into {day} ({target}) select {fs}, {b}, {p}, _source_file, _row_number, _row_id"
-            " from t where jx_fast returning 1),"
-            " slow as (insert into {slow} select {slow_cols} from t where not jx_fast returning 1)"
-            " select (select count(*) from ins), (select count(*) from slow)"
-        ).format(
-            src=sql.SQL(", ").join(map(qualified, columns)),
-            prep=sql.SQL("").join(sql.SQL(", {}").format(x) for x in prep),
-            vals=sql.SQL(", ").join(
-                sql.SQL("{} {}").format(v, f[n]) for v, n in zip(values, names, strict=True)
-            ),
-            t=sql.Identifier(feed.id),
-            joins=sql.SQL("").join(joins),
-            p=sql.Literal(partition),
-            ok=sql.SQL(" and ").join(ok),
-            day=day,
-            target=sql.SQL(", ").join(map(sql.Identifier, target)),
-            fs=sql.SQL(", ").join(f[n] for n in names),
-            b=sql.Literal(batch_id),
-            slow=sql.Identifier(SLOW),
-            slow_cols=slow_cols,
-        )
-    ).fetchone()
-    read_slow = sql.SQL("select {} from {} order by _row_id").format(slow_cols, sql.Identifier(SLOW))
-    return fast, (read_slow if slow else None)
+    target = sql.SQL(", ").join(map(sql.Identifier, fast.column_names))
+    with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin (format csv)").format(day, target)) as copy:
+        copy.write(data.getbuffer())
+    return fast.num_rows
