@@ -213,9 +213,11 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
         ensure_staged_table(conn, feed)
         day = staged_table(feed, partition)
         conn.execute(sql.SQL("drop table if exists {}").format(day))
+        # made apart, filled, indexed, then attached: an index built over the rows costs a fifth of one kept up
+        # row by row (0.2 s against 1.0 s of COPY for 642k rows), and attaching takes a lighter lock than creating
         conn.execute(
-            sql.SQL("create table {} partition of {} for values in ({})").format(
-                day, staged_table(feed), sql.Literal(partition)
+            sql.SQL("create table {} (like {} including defaults including generated)").format(
+                day, staged_table(feed)
             )
         )
         conn.execute(
@@ -246,6 +248,12 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
                     if data := stager.copy_data(slow[i : i + CHUNK]):
                         with conn.cursor().copy(copy_slow) as copy:
                             copy.write(data)
+        conn.execute(sql.SQL("create index on {} (record_key)").format(day))
+        conn.execute(
+            sql.SQL("alter table {} attach partition {} for values in ({})").format(
+                staged_table(feed), day, sql.Literal(partition)
+            )
+        )
         for path, row, value in _outside_city(conn, feed, partition):
             rejects.append(
                 (path, row, f"{source_of['lon']},{source_of['lat']}", "coord_outside_jiaxing", value, "value")

@@ -10,8 +10,9 @@ value is written as; NULL for any other form. A row with any other value goes th
 which decides the reject and its reason, so rejects and their messages are the Python path's alone. Rows with an
 empty or repeated key go that way too.
 
-Memory stays flat in the partition's size: the rows read are spooled to a temporary file and standardized in
-batches (``BATCH``), each copied in as it is done. The keys (to find those delivered twice) are the only column
+Memory is bounded whatever the partition's size: the rows read are spooled to a temporary file and standardized
+in batches (``BATCH``), each copied in as it is done; the parsed batches are held between the two passes (the
+keys delivered twice, then the rows) only for a file up to ``HELD`` bytes; past it, the keys are the only column
 held whole.
 """
 
@@ -55,6 +56,7 @@ FUNCTION = {
 # its feed's dates all go the Python way)
 DATE_FORMATS = frozenset({"%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"})
 BATCH = 1 << 24  # bytes of CSV standardized at a time (~100k rows of six columns)
+HELD = 1 << 27  # a partition read in at most this many bytes of CSV is parsed once (~1M rows of six columns)
 # Python's whitespace (str.isspace, which re's \s and str.strip use); a text may hold the ASCII space alone
 SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last
 _OTHER_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in SPACE if c != " ") + "]"
@@ -247,9 +249,18 @@ def value(
     fn = FUNCTION.get(field)
     if fn is None:
         return _text(v)
+    if fn == "date" and declared not in DATE_FORMATS:
+        return None
+    if fn in ("amount", "phone"):  # mostly distinct values, one cheap test
+        return _rule(fn, v, latest, earliest)
+    # dates, codes and IDs recur (a day's records share their dates, a person's records the ID): decided once
+    # per distinct value (dates: 0.37 s -> 0.02 s for 642k values)
+    distinct = pc.dictionary_encode(v)
+    return pc.take(_rule(fn, distinct.dictionary, latest, earliest), distinct.indices)
+
+
+def _rule(fn: str, v: pa.Array, latest: date, earliest: date | None) -> pa.Array:
     if fn == "date":
-        if declared not in DATE_FORMATS:
-            return None
         return _date(v, _ymd(earliest) if earliest else None, _ymd(latest))
     if fn == "resident_id":
         return _resident_id(v, _ymd(latest))
@@ -271,29 +282,42 @@ _CSV_PARSE = pcsv.ParseOptions(newlines_in_values=True)
 
 
 class Spool:
-    """One raw partition's rows (the feed's columns and their lineage, in delivery order) in a temporary CSV file,
-    read back in batches of strings (lineage numbers as ints, NULL kept apart from the empty string)."""
+    """One raw partition's rows (the feed's columns and their lineage) in a temporary CSV file, read back in
+    batches of strings (lineage numbers as ints, NULL kept apart from the empty string). A file of at most
+    ``HELD`` bytes is parsed once and its batches held for the next pass."""
 
     def __init__(self, file, columns: list[str]):
         self.file, self.columns = file, columns
+        self.size = file.seek(0, 2)
+        self._held: list[pa.RecordBatch] | None = None
 
     def batches(self, columns: list[str] | None = None):
-        if not self.file.seek(0, 2):  # no row: Arrow's reader wants at least one
+        """Every batch; with ``columns``, only those are needed (a large file parses only them)."""
+        if self._held is not None:
+            yield from self._held
             return
+        if not self.size:  # no row: Arrow's reader wants at least one
+            return
+        held = self.size <= HELD
         self.file.seek(0)
         types = {c: pa.int64() if c in META[1:] else pa.string() for c in self.columns}
-        yield from pcsv.open_csv(
+        reader = pcsv.open_csv(
             self.file,
             read_options=pcsv.ReadOptions(column_names=self.columns, block_size=BATCH, use_threads=False),
             parse_options=_CSV_PARSE,
             convert_options=pcsv.ConvertOptions(
                 column_types=types,
-                include_columns=columns or [],
+                include_columns=[] if held or columns is None else columns,
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),
         )
+        if held:
+            self._held = list(reader)
+            yield from self._held
+        else:
+            yield from reader
 
 
 @contextmanager
@@ -319,14 +343,17 @@ def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
 def duplicates(spool: Spool, key_col: str) -> dict[str, tuple[int, str, int]]:
     """Keys delivered more than once in the partition (compared as Python strips them) -> the row kept, the
     last delivered: (row id, file, row in the file)."""
-    parts = [b for b in spool.batches([key_col, "_row_id", "_source_file", "_row_number"])]
+    wanted = [key_col, "_row_id", "_source_file", "_row_number"]
+    parts = [b.select(wanted) for b in spool.batches(wanted)]
     if not parts:
         return {}
     rows = pa.Table.from_batches(parts)
     keys = pc.utf8_trim(rows[key_col], characters=SPACE)
-    rows = rows.append_column("k", keys).filter(pc.fill_null(pc.not_equal(keys, ""), False))
-    counts = rows.group_by("k").aggregate([("k", "count")])
-    rows = rows.filter(pc.is_in(rows["k"], value_set=counts.filter(pc.greater(counts["k_count"], 1))["k"]))
+    distinct = _chunked(pc.dictionary_encode(keys))  # a hash pass: value_counts took twice as long
+    index = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(index[index >= 0], minlength=len(distinct.dictionary))
+    repeated = (counts > 1) & pc.not_equal(distinct.dictionary, "").to_numpy(zero_copy_only=False)
+    rows = rows.append_column("k", keys).filter(pa.array((index >= 0) & repeated[index]))
     out: dict[str, tuple[int, str, int]] = {}
     for k, row_id, path, number in zip(
         *(rows[c].to_pylist() for c in ("k", "_row_id", "_source_file", "_row_number")), strict=True
@@ -383,7 +410,7 @@ def split(
     ok = pc.fill_null(ok, False)
     n_rows = batch.num_rows
     columns = [out[n] for n in names]
-    columns += [pa.array([t] * n_rows, pa.string()) if n_rows else pa.array([], pa.string()) for t in tail]
+    columns += [pa.repeat(pa.scalar(t, pa.string()), n_rows) for t in tail]
     columns += [batch.column(c) for c in META]
     fast = pa.Table.from_arrays(columns, names=[*names, "_batch_id", "_partition", *META]).filter(ok)
     return fast, batch.filter(pc.invert(ok))
