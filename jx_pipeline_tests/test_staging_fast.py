@@ -9,8 +9,9 @@ whole partitions are staged with the fast path and without it, and must be equal
 reject.
 """
 
+import io
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -136,7 +137,7 @@ CASES = {
     "change_type": (["I", "U", "D", "i", "d"], ["X", " I", "ı", "II"]),
     "period": (
         ["202403", "2024-03", "1949-01", "2100-12"],
-        ["202413", "1948-12", "2024-3", "2024/03", "20240"],
+        ["202413", "1948-12", "2024-3", "2024/03", "20240", "2024年3月", "2024/3", "2024-3 ", "2024-03 "],
     ),
     "amount": (
         ["0", "1", "007.50", "1234567.89", "99999999999999999999.5", "0.0000001"],
@@ -150,11 +151,18 @@ CASES = {
             "2026-10-31 23:59:60",
             "2023-02-29 00:00:00",
             "0000-01-01 00:00:00",
+            "2024-03-07",
+            "2024-03-07 08:00",
+            "2024/03/07",
+            "2024-03-07T08:00:00",
+            "2024-03-07 8:00:00",
         ],
     ),
     "person_name": _texts(),
     "address": _texts(),
 }
+for _clean, _other in CASES.values():  # an empty cell and a stray word in every field
+    _other += ["", " ", "无", "\ufeff1", "a,b", 'a"b', "\\."]
 
 
 def _fast_values(field: str, declared: str, values: list[str]) -> list:
@@ -165,46 +173,55 @@ def _fast_values(field: str, declared: str, values: list[str]) -> list:
     return got.to_pylist()
 
 
-def _same(fast: str, py_value) -> bool:
-    """The fast path's COPY text reads in PostgreSQL as the Python standardizer's value."""
-    if isinstance(py_value, Decimal):
-        return str(Decimal(fast)) == str(py_value)
-    if isinstance(py_value, datetime):
-        return datetime.fromisoformat(fast) == py_value
-    if isinstance(py_value, date):
-        return fast == py_value.isoformat()
-    if isinstance(py_value, bool):
-        return fast == ("t" if py_value else "f")
-    return isinstance(py_value, str) and fast == py_value
+def _read_in_postgresql(conn, field: str, texts: list[str | None]) -> list:
+    """The texts as PostgreSQL reads them into the field's staged column (what COPY does with them)."""
+    kind = sql.SQL(canonical.sql_type(field).replace(" not null", ""))
+    rows = conn.execute(
+        sql.SQL("select v::{} from unnest(%s::text[]) with ordinality u(v, i) order by i").format(kind),
+        (texts,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _same(read, py_value) -> bool:
+    if isinstance(read, date) and isinstance(py_value, str):  # a date standardizer gives ISO text
+        return read.isoformat() == py_value
+    if isinstance(read, Decimal):
+        return isinstance(py_value, Decimal) and str(read) == str(py_value)
+    return type(read) is type(py_value) and read == py_value
 
 
 @pytest.mark.parametrize("field", sorted(CASES))
-def test_the_fast_path_accepts_a_value_only_as_the_python_standardizer_reads_it(field):
+def test_the_fast_path_accepts_a_value_only_as_the_python_standardizer_reads_it(warehouse_url, field):
+    """Every value the rule accepts, its text read by PostgreSQL into the staged column, equals the Python
+    standardizer's value (with no reason); every clean value is accepted; no value makes the rule fail."""
     clean, other = CASES[field]
     declared_formats = sorted(staging_fast.DATE_FORMATS) if field in canonical.EARLIEST else ["%Y-%m-%d"]
-    for declared in declared_formats:
-        std = canonical.standardizers([field], declared, DAY)[field]
-        values = clean + other
-        got = _fast_values(field, declared, values)
-        accepted = 0
-        for value, fast in zip(values, got, strict=True):
-            py_value, reason = std(value)
-            if value == "":  # the row condition takes an empty value as fast and NULL
-                assert (py_value, reason) == (None, None)
-                continue
-            if fast is not None:
-                accepted += 1
-                assert reason is None and _same(fast, py_value), (
-                    field,
-                    declared,
-                    value,
-                    fast,
-                    py_value,
-                    reason,
-                )
-        missed = [v for v, fast in zip(clean, got, strict=False) if fast is None]
-        assert not missed, f"{field} ({declared}): clean values left to Python: {missed[:5]}"
-        assert accepted >= len(clean)
+    with connect(warehouse_url) as conn:
+        for declared in declared_formats:
+            std = canonical.standardizers([field], declared, DAY)[field]
+            values = clean + other
+            got = _fast_values(field, declared, values)
+            read = _read_in_postgresql(conn, field, got)
+            accepted = 0
+            for value, fast, value_read in zip(values, got, read, strict=True):
+                py_value, reason = std(value)
+                if value == "":  # the row condition takes an empty value as fast and NULL
+                    assert (py_value, reason, fast) == (None, None, None)
+                    continue
+                if fast is not None:
+                    accepted += 1
+                    assert reason is None and _same(value_read, py_value), (
+                        field,
+                        declared,
+                        value,
+                        fast,
+                        py_value,
+                        reason,
+                    )
+            missed = [v for v, fast in zip(clean, got, strict=False) if fast is None]
+            assert not missed, f"{field} ({declared}): clean values left to Python: {missed[:5]}"
+            assert accepted >= len(clean)
 
 
 def test_the_area_table_is_stdnums_rule_code_by_code():
@@ -235,27 +252,18 @@ def test_the_fast_paths_whitespace_is_pythons_for_every_character():
     inside = rejected(staging_fast._text, [f"a{c}b" for c in chars])
     start = rejected(staging_fast._text, [f"{c}a" for c in chars])
     end = rejected(staging_fast._text, [f"a{c}" for c in chars])
-    key_ends = [
-        a and b
-        for a, b in zip(
-            *(
-                rejected(staging_fast.key, [f(c) for c in chars])
-                for f in (lambda c: f"a{c}", lambda c: f"{c}a")
-            ),
-            strict=True,
-        )
-    ]
+    key_end = rejected(staging_fast.key, [f"a{c}" for c in chars])
+    key_start = rejected(staging_fast.key, [f"{c}a" for c in chars])
     key_inside = rejected(staging_fast.key, [f"a{c}b" for c in chars])
     assert len(chars) == 0x110000 - 1 - 2048
-    for c, *got in zip(chars, inside, start, end, key_ends, key_inside, strict=True):
+    for c, *got in zip(chars, inside, start, end, key_start, key_end, key_inside, strict=True):
         ws = c.isspace()
-        assert tuple(got) == (ws and c != " ", ws, ws, ws, False), hex(ord(c))
+        assert tuple(got) == (ws and c != " ", ws, ws, ws, ws, False), hex(ord(c))
 
 
 def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_scratch_db, monkeypatch):
     """Every file feed's first day of the session's world (its noise: bad IDs, dates in other formats, stray
     whitespace, repeated keys, coordinates in three systems), staged both ways: the same rows, the same rejects."""
-    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)  # the test world's partitions are small
     feeds = [f for f in load_catalog().feeds if f.source.kind == "file"]
     day = sorted(p.name for p in (world / "landing" / feeds[0].department / feeds[0].id).iterdir())[0]
     fast_rows = read = 0
@@ -287,10 +295,12 @@ def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_s
     assert 0.5 * read < fast_rows < read
 
 
-def _stage_both_ways(tmp_path, make_scratch_db, monkeypatch, feed_id, columns, lines, select, **extra):
+def _stage_both_ways(
+    tmp_path, make_scratch_db, monkeypatch, feed_id, columns, lines, select, raw_select=None, **extra
+):
     """A feed of ``columns`` (a CSV day of ``lines``) landed, loaded and staged without the fast path, then with
     it (at any partition size). Per way: (rows read, staged, rejected, the rows ``select`` reads, the rejects),
-    and the rows that went fast."""
+    the rows that went fast, and the raw rows as a plain cursor reads them (``raw_select``, when given)."""
     doc = {
         "id": feed_id,
         "department": "gaj",
@@ -309,11 +319,12 @@ def _stage_both_ways(tmp_path, make_scratch_db, monkeypatch, feed_id, columns, l
     folder = tmp_path / "world" / "landing" / "gaj" / feed.id / day
     folder.mkdir(parents=True)
     (folder / f"{feed.id}_{DAY:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setattr(staging, "FAST_MIN_ROWS", 0)
-    staged, fast_rows = {}, 0
+    staged, fast_rows, raw = {}, 0, None
     with connect(make_scratch_db()) as conn:
         migrate(conn)
         ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
+        if raw_select:
+            raw = conn.execute(sql.SQL(raw_select).format(sql.Identifier(feed.id))).fetchall()
         for fast in (False, True):
             monkeypatch.setattr(staging, "FAST", fast)
             result = staging.stage_partition(conn, feed, day, "b1")
@@ -325,7 +336,7 @@ def _stage_both_ways(tmp_path, make_scratch_db, monkeypatch, feed_id, columns, l
             ).fetchall()
             staged[fast] = (result.rows_read, result.rows_staged, result.rows_rejected, rows, rejects)
             fast_rows = result.rows_fast
-    return staged, fast_rows
+    return staged, fast_rows, raw
 
 
 COORDS = [  # (x, y) as a clerk may write them: clean, empty, half empty, signed, padded, exponent, outside, bad
@@ -348,7 +359,7 @@ def test_coordinates_half_empty_or_odd_stage_the_same_both_ways(tmp_path, make_s
     """A CGCS2000 feed's points, every form above: each row staged (or rejected) as the Python way does, none
     lost between the two ways (a point with one side missing once put its row on neither side)."""
     lines = ["BH,DZ,X,Y"] + [f'K{i},嘉兴市南湖区中山路{i}号,"{x}","{y}"' for i, (x, y) in enumerate(COORDS)]
-    staged, fast_rows = _stage_both_ways(
+    staged, fast_rows, _ = _stage_both_ways(
         tmp_path,
         make_scratch_db,
         monkeypatch,
@@ -368,11 +379,11 @@ def test_coordinates_half_empty_or_odd_stage_the_same_both_ways(tmp_path, make_s
 
 def test_keys_repeated_but_for_whitespace_are_one_key_both_ways(tmp_path, make_scratch_db, monkeypatch):
     """'K1', 'K1<tab>' and '<ideographic space>K1' are the key K1 (Python strips them so): the last delivered is
-    staged, the others are duplicate_key rejects, with the fast path and without; PostgreSQL's plain btrim strips
-    only spaces, and once staged all three."""
+    staged, the others are duplicate_key rejects, with the fast path and without (PostgreSQL's plain btrim strips
+    only spaces: it once staged all three)."""
     assert "".join(WHITESPACE) == staging.WHITESPACE
     keys = ["K1", "K1\t", "\u3000K1", "K2", "K1\u00a0"]
-    staged, _ = _stage_both_ways(
+    staged, _, _ = _stage_both_ways(
         tmp_path,
         make_scratch_db,
         monkeypatch,
@@ -385,3 +396,53 @@ def test_keys_repeated_but_for_whitespace_are_one_key_both_ways(tmp_path, make_s
     assert staged[True][3] == [("K1", "地址4"), ("K2", "地址3")]  # the last delivered K1
     assert staged[True][:3] == (5, 2, 3)
     assert [r[2] for r in staged[True][4]] == ["duplicate_key"] * 3
+
+
+def _spool(text: str, columns: list[str]) -> staging_fast.Spool:
+    """A spool of the given CSV text, as COPY TO writes it (an unquoted empty field is NULL)."""
+    file = io.BytesIO(text.encode())
+    return staging_fast.Spool(file, columns)
+
+
+def test_repeated_keys_are_found_as_python_strips_them_and_null_keys_are_none():
+    """The last delivered row of each key found more than once (compared as str.strip leaves it), none for a
+    NULL or empty key; a partition whose every key is NULL has none (it once failed on an empty dictionary)."""
+    columns = ["_row_id", "BH", "_source_file", "_row_number"]
+    rows = [
+        "1,K1,f.csv,2",
+        '2,"K1\t",f.csv,3',
+        "3,,f.csv,4",
+        '4,"",f.csv,5',
+        "5,K2,f.csv,6",
+        '6,"\u3000K1",g.csv,2',
+    ]
+    got = staging_fast.duplicates(_spool("\n".join(rows) + "\n", columns), "BH")
+    assert got == {"K1": (6, "g.csv", 2)}
+    assert staging_fast.duplicates(_spool("1,,f.csv,2\n2,,f.csv,3\n", columns), "BH") == {}
+    assert staging_fast.duplicates(_spool("", columns), "BH") == {}
+
+
+def test_raw_values_reach_staged_as_a_cursor_reads_them(tmp_path, make_scratch_db, monkeypatch):
+    """Values COPY's CSV must quote or that Arrow's reader might take for something else (a byte-order mark
+    opening the first row, quotes, commas, line breaks, COPY's end marker, an empty string): staged as the
+    Python standardizer makes of the raw value read by a plain cursor, not through the spool."""
+    odd = ["\ufeffK0", 'a "quoted" word', "a,b", "line\nbreak", "\\.", "\\N", "   ", "路(东)", "𠀀𠀁"]
+    lines = ["BH,DZ"] + [
+        f'"{v.replace(chr(34), chr(34) * 2)}","{v.replace(chr(34), chr(34) * 2)}"' for v in odd
+    ]
+    staged, fast_rows, raw = _stage_both_ways(
+        tmp_path,
+        make_scratch_db,
+        monkeypatch,
+        "gaj_fast_odd_test",
+        {"BH": "record_key", "DZ": "address"},
+        lines,
+        "select record_key, address from staged.{} order by _row_id",
+        raw_select="select bh, dz from raw.{} order by _row_id",
+    )
+    assert staged[True] == staged[False]
+    assert fast_rows > 0
+    std = canonical.standardizers(["address"], "%Y-%m-%d", DAY)["address"]
+    want = [(k.strip(), std(a)[0]) for k, a in raw if k and k.strip()]
+    assert raw[0][0] == "\ufeffK0"  # the raw table holds the mark
+    assert staged[True][3] == want

@@ -105,7 +105,8 @@ def area_last_years() -> tuple[tuple[str, int], ...]:
 
 
 @cache
-def _areas() -> tuple[pa.Array, np.ndarray]:
+def areas() -> tuple[pa.Array, np.ndarray]:
+    """``area_last_years`` as the ID rule reads it: the codes, and each one's last year."""
     codes, last = zip(*area_last_years(), strict=True)
     return pa.array(codes), np.array(last, dtype=np.int64)
 
@@ -179,7 +180,7 @@ def _resident_id(v: pa.Array, latest: int) -> pa.Array:
         digits = chars[:, :17].astype(np.int64) - 48
         check = np.frombuffer(b"10X98765432", dtype=np.uint8)[digits @ np.array(_ID_WEIGHTS) % 11]
         ymd = _int(pc.utf8_slice_codeunits(ids, 6, 14))
-        codes, last = _areas()
+        codes, last = areas()
         where = pc.index_in(pc.utf8_slice_codeunits(ids, 0, 6), value_set=codes)
         area_last = np.where(pc.is_null(where).to_numpy(zero_copy_only=False), -1, last[_int(where)])
         ok = (check == chars[:, 17]) & (area_last >= ymd // 10000) & _calendar(ymd, ID_EARLIEST, latest)
@@ -210,21 +211,19 @@ def _credit_code(v: pa.Array) -> pa.Array:
 
 
 def _period(v: pa.Array) -> pa.Array:
-    shaped = pc.match_substring_regex(v, "^[0-9]{4}-?[0-9]{2}$")
-    year, month = _int(pc.utf8_slice_codeunits(v, 0, 4)), _int(pc.utf8_slice_codeunits(v, -2, None))
-    ok = pc.and_(shaped, pa.array((year >= 1949) & (year <= 2100) & (month >= 1) & (month <= 12)))
-    first = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(v, 0, 4), pc.utf8_slice_codeunits(v, -2, None), "01", "-"
-    )
-    return _where(ok, first)
+    v = _where(pc.match_substring_regex(v, "^[0-9]{4}-?[0-9]{2}$"), v)  # digits only from here
+    year, month = pc.utf8_slice_codeunits(v, 0, 4), pc.utf8_slice_codeunits(v, -2, None)
+    y, m = _int(year), _int(month)
+    ok = pa.array((y >= 1949) & (y <= 2100) & (m >= 1) & (m <= 12))
+    return _where(ok, pc.binary_join_element_wise(year, month, "01", "-"))
 
 
 def _timestamp(v: pa.Array) -> pa.Array:
-    shaped = pc.match_substring_regex(v, "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
-    parts = [_int(pc.utf8_slice_codeunits(v, a, a + 2)) for a in (11, 14, 17)]
-    ymd = _int(pc.replace_substring_regex(pc.utf8_slice_codeunits(_where(shaped, v), 0, 10), "-", ""))
-    ok = _calendar(ymd, 10101, 99991231) & (parts[0] <= 23) & (parts[1] <= 59) & (parts[2] <= 59)
-    return _where(pc.and_(shaped, pa.array(ok)), v)
+    v = _where(pc.match_substring_regex(v, "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"), v)
+    hour, minute, second = (_int(pc.utf8_slice_codeunits(v, a, a + 2)) for a in (11, 14, 17))
+    ymd = _int(pc.replace_substring_regex(pc.utf8_slice_codeunits(v, 0, 10), "-", ""))
+    ok = _calendar(ymd, 10101, 99991231) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    return _where(pa.array(ok), v)
 
 
 def _mapped(v: pa.Array, table: dict[str, str]) -> pa.Array:
@@ -323,9 +322,10 @@ class Spool:
 @contextmanager
 def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
     """The partition's raw rows as a ``Spool`` (COPY out once), for the block's duration."""
-    columns = [*feed.columns, *META]
+    # a bigint first: Arrow's reader drops a byte-order mark opening the file, which a raw value may hold
+    columns = ["_row_id", *feed.columns, *META[:2]]
     query = sql.SQL(
-        "copy (select {} from raw.{} where _partition = {} order by _row_id) to stdout (format csv)"
+        "copy (select {} from raw.{} where _partition = {} order by _row_id) to stdout (format csv, encoding 'UTF8')"
     )
     with tempfile.TemporaryFile() as file:
         with conn.cursor().copy(
@@ -353,7 +353,9 @@ def duplicates(spool: Spool, key_col: str) -> dict[str, tuple[int, str, int]]:
     index = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False)
     counts = np.bincount(index[index >= 0], minlength=len(distinct.dictionary))
     repeated = (counts > 1) & pc.not_equal(distinct.dictionary, "").to_numpy(zero_copy_only=False)
-    rows = rows.append_column("k", keys).filter(pa.array((index >= 0) & repeated[index]))
+    if not repeated.any():  # also: every key NULL, an empty dictionary
+        return {}
+    rows = rows.append_column("k", keys).filter(pa.array((index >= 0) & repeated[np.maximum(index, 0)]))
     out: dict[str, tuple[int, str, int]] = {}
     for k, row_id, path, number in zip(
         *(rows[c].to_pylist() for c in ("k", "_row_id", "_source_file", "_row_number")), strict=True
@@ -425,6 +427,8 @@ def copy_in(conn: psycopg.Connection, day: sql.Composable, fast: pa.Table) -> in
         fast, data, write_options=pcsv.WriteOptions(include_header=False, quoting_style="all_valid")
     )
     target = sql.SQL(", ").join(map(sql.Identifier, fast.column_names))
-    with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin (format csv)").format(day, target)) as copy:
+    with conn.cursor().copy(
+        sql.SQL("copy {} ({}) from stdin (format csv, encoding 'UTF8')").format(day, target)
+    ) as copy:
         copy.write(data.getbuffer())
     return fast.num_rows

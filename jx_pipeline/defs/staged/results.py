@@ -128,7 +128,7 @@ def stage_department(
     parallel = len(feeds) > 1 and rows >= PARALLEL_ROWS
     if parallel:
         expectations.prepare([f for f, _ in feeds])  # built once here, shared by the forked workers
-        staging_fast.area_last_years()  # the same
+        staging_fast.areas()  # the same
     work = fork_pool.on_connections(conn, url, lambda c, feed: stage_feed(c, feed, partitions, batch_id))
     batches = [[f] for f, _ in feeds]
     for (_, key), [done] in zip(feeds, fork_pool.imap_batches(work, batches, parallel), strict=True):
