@@ -25,6 +25,7 @@ from jx_pipeline.lib.migrations import migrate
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.standardize import USCC_ALPHABET, area_code_years, credit_code_check
 from jx_pipeline_tests.conftest import catalog_with
+from jx_pipeline_tests.test_standardize_vectors import STDNUM_RIC_VECTORS, USCC_PUBLISHED
 
 DAY = date(2026, 11, 1)
 LATEST = canonical.latest_date(DAY)
@@ -446,3 +447,23 @@ def test_raw_values_reach_staged_as_a_cursor_reads_them(tmp_path, make_scratch_d
     want = [(k.strip(), std(a)[0]) for k, a in raw if k and k.strip()]
     assert raw[0][0] == "\ufeffK0"  # the raw table holds the mark
     assert staged[True][3] == want
+
+
+def test_the_fast_path_on_published_examples():
+    """The standards' worked examples and python-stdnum's published vectors: a value the fast path accepts is the
+    vector's standard value with no reason; the clean, valid ones are all accepted (GB 11643's example, genuine
+    IDs stdnum's birthplace rule rejects, credit codes published as valid)."""
+    ids = [*STDNUM_RIC_VECTORS, ("11010519491231002X", ("11010519491231002X", None))]
+    ids.append(("110111198012010078", ("110111198012010078", None)))  # a code introduced after the birth
+    got = _fast_values("id_number", "%Y-%m-%d", [raw for raw, _ in ids])
+    for (raw, (value, reason)), fast in zip(ids, got, strict=True):
+        if fast is not None:
+            assert (fast, reason) == (value, None), raw
+        if raw == value and reason is None:
+            assert fast == raw, raw
+    codes = [*USCC_PUBLISHED, "91350100M000100Y43"]  # GB 32100's example
+    assert _fast_values("credit_code", "%Y-%m-%d", codes) == codes
+    assert _fast_values("credit_code", "%Y-%m-%d", ["91350100M000100Y4Z", "91350100M000100Y44"]) == [
+        None,
+        None,
+    ]
