@@ -209,6 +209,9 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
                 fix=f"materialize raw/{feed.department}/... for {partition} first (the staged asset's upstream)",
             )
         ensure_staged_table(conn, feed)
+        # the lock the attach at the end needs, taken first (not an upgrade from the read of the parent by
+        # ``like`` below); readers of the parent are not blocked by it
+        conn.execute(sql.SQL("lock table only {} in share update exclusive mode").format(staged_table(feed)))
         day = staged_table(feed, partition)
         conn.execute(sql.SQL("drop table if exists {}").format(day))
         # made apart, filled, indexed, then attached: an index built over the rows costs a fifth of one kept up
