@@ -236,6 +236,7 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
         with staging_fast.spooled(conn, feed, partition) as spool:
             dups = staging_fast.duplicates(spool, key_col)
             col_index = {c: i for i, c in enumerate(src)}
+            order = (*src, *staging_fast.META)  # as _ChunkStager reads a row
             text_tail = "\t".join(copy_text(v) for v in tail)
             stager = _ChunkStager(feed, names, std, source_of, col_index, key_col, dups, rejects, text_tail)
             for batch in spool.batches():
@@ -245,7 +246,6 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
                         feed, batch, names, dups, tail, latest, canonical.EARLIEST
                     )
                     result.rows_fast += staging_fast.copy_in(conn, day, rows)
-                order = (*src, *staging_fast.META)  # as _ChunkStager reads a row
                 slow = list(zip(*(batch.column(c).to_pylist() for c in order), strict=True))
                 for i in range(0, len(slow), CHUNK):
                     if data := stager.copy_data(slow[i : i + CHUNK]):

@@ -75,6 +75,13 @@ _YMD = (
 )
 
 
+def _among(v: pa.Array, shaped: pa.Array, ok: np.ndarray) -> pa.Array:
+    """``v`` where it is ``shaped`` and the test ``ok`` of the shaped values (in order) holds, else null."""
+    accepted = np.zeros(len(v), dtype=bool)
+    accepted[np.flatnonzero(shaped.to_numpy(zero_copy_only=False))] = ok
+    return _where(pa.array(accepted), v)
+
+
 def _ymd(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
@@ -184,9 +191,7 @@ def _resident_id(v: pa.Array, latest: int) -> pa.Array:
         where = pc.index_in(pc.utf8_slice_codeunits(ids, 0, 6), value_set=codes)
         area_last = np.where(pc.is_null(where).to_numpy(zero_copy_only=False), -1, last[_int(where)])
         ok = (check == chars[:, 17]) & (area_last >= ymd // 10000) & _calendar(ymd, ID_EARLIEST, latest)
-    accepted = np.zeros(len(v), dtype=bool)
-    accepted[np.flatnonzero(shaped.to_numpy(zero_copy_only=False))] = ok
-    return _where(pa.array(accepted), v)
+    return _among(v, shaped, ok)
 
 
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]  # GB 11643: 2^(17-i) mod 11
@@ -205,9 +210,7 @@ def _credit_code(v: pa.Array) -> pa.Array:
         total = _USCC[chars[:, :17]] @ np.array([pow(3, i, 31) for i in range(17)])
         alphabet = np.frombuffer(standardize.USCC_ALPHABET.encode(), dtype=np.uint8)
         ok = alphabet[(31 - total % 31) % 31] == chars[:, 17]
-    accepted = np.zeros(len(v), dtype=bool)
-    accepted[np.flatnonzero(shaped.to_numpy(zero_copy_only=False))] = ok
-    return _where(pa.array(accepted), v)
+    return _among(v, shaped, ok)
 
 
 def _period(v: pa.Array) -> pa.Array:
