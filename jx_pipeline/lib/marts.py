@@ -99,15 +99,20 @@ def _feeds(conn: psycopg.Connection, catalog: Catalog) -> None:
             copy.write_row((q["feed_id"], q["partition"], q["reason"]))
 
 
-def _records(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> sql.Composable | None:
-    """Every feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a later
-    change of its partition reads it again), or only those of the temporary table ``keys`` (feed_id,
-    record_key); None when no feed was staged yet."""
-    selects = [
+def _selects(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> list[sql.Composed]:
+    """Each staged feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a
+    later change of its partition reads it again), or only those of the temporary table ``keys`` (feed_id,
+    record_key)."""
+    return [
         _record_select(feed, latest)
         for feed in catalog.feeds
         if (latest := staging.current(conn, feed, keys, READ_FIELDS)) is not None
     ]
+
+
+def _records(conn: psycopg.Connection, catalog: Catalog) -> sql.Composable | None:
+    """Every feed's current records in one select; None when no feed was staged yet."""
+    selects = _selects(conn, catalog)
     return sql.SQL(" union all ").join(selects) if selects else None
 
 
@@ -119,12 +124,21 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
     """What the kept inputs are made from: each feed's select, domain and department, the link rows' SQL, and
     the core tables they read (a table swapped in whole by lib/rebuild.py is a new one, its rows not noted)."""
     made = [sql_file(f) for f in ("mart/link_rows.sql", "mart/sums_delta.sql")]
-    made += [sql_file(f"mart/sums/{f}.sql") for f, _ in SUMS.values()]
+    made += [sql_file(f"mart/sums/{f}.sql") for f, *_ in (*COUNTS.values(), *SUMS.values())]
     made += [
         inspect.getsource(f)
-        for f in (staging.current, quarantine.good_partitions, _inputs, _records, _sum, _sums)
+        for f in (
+            staging.current,
+            quarantine.good_partitions,
+            _inputs,
+            _selects,
+            _records,
+            _counts,
+            _sum,
+            _sums,
+        )
     ]
-    made.append(repr(SUMS))
+    made += [repr(COUNTS), repr(SUMS)]
     made += [str(conn.execute("select %s::regclass::oid", (t,)).fetchone()[0]) for t in NOTED]
     made += [
         f"{f.id}|{f.domain}|{f.department}|{_record_select(f, sql.SQL('t')).as_string(conn)}"
@@ -166,22 +180,35 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
             "create temp table mart_record_new (feed_id text, record_key text, _partition text, record_date date,"
             " amount numeric, flat text, alive boolean) on commit drop"
         )
-        if (records := _records(conn, catalog, "mart_want")) is not None:
-            conn.execute(sql.SQL("insert into mart_record_new {}").format(records))
-        conn.execute("analyze mart_record_new, mart_want")
-        _key_indexes(conn)
-        # the records read again, deleted by key when they are few (scale 0.1: a day's 64k of 9.2M; hashing
-        # every kept row took 2.3-3.0 s and 3.3-4.3 s)
+        conn.execute("analyze mart_want")
         read = conn.execute("select count(*) from mart_want").fetchone()[0]
+        # the records read again, a feed at a time, found by key in each partition when they are few (scale 0.1:
+        # a day's 64k of 9.2M, 2.2 s; the planner hashed every feed's rows, 8.7-15 s; and one statement for all
+        # feeds by key took 100 s)
+        with by_key(conn, read, "staged._mart_record"):
+            for select in _selects(conn, catalog, "mart_want"):
+                conn.execute(sql.SQL("insert into mart_record_new {}").format(select))
+        conn.execute("analyze mart_record_new")
+        _key_indexes(conn)
+        # and deleted by key (hashing every kept row took 2.3-3.0 s and 3.3-4.3 s), kept for the counts
+        # (_counts), as are the link rows removed and added, for the sums (_sums)
+        for table, like in (
+            ("mart_record_gone", "_mart_record"),
+            ("mart_link_gone", "_mart_link"),
+            ("mart_link_came", "_mart_link"),
+        ):
+            conn.execute(
+                sql.SQL("create temp table {} (like {}) on commit drop").format(
+                    sql.Identifier(table), sql.Identifier("staged", like)
+                )
+            )
         with by_key(conn, read, "staged._mart_record"):
             conn.execute(
-                "delete from staged._mart_record a using mart_want w"
-                " where a.feed_id = w.feed_id and a.record_key = w.record_key"
+                "with d as (delete from staged._mart_record a using mart_want w"
+                " where a.feed_id = w.feed_id and a.record_key = w.record_key returning a.*)"
+                " insert into mart_record_gone select * from d"
             )
         conn.execute("insert into staged._mart_record select * from mart_record_new")
-        # the link rows removed and added, kept for the sums (_sums)
-        conn.execute("create temp table mart_link_gone (like staged._mart_link) on commit drop")
-        conn.execute("create temp table mart_link_came (like staged._mart_link) on commit drop")
         with by_key(conn, read, "staged._mart_record"):
             conn.execute(
                 "with d as (delete from staged._mart_link a using mart_want w"
@@ -217,6 +244,7 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         _key_indexes(conn)
     # read whole by hash aggregates: no index (one on entity_id cost 5.8 s at scale 0.1)
     conn.execute("analyze staged._mart_link")
+    _counts(conn, delta)
     _sums(conn, delta)
     conn.execute("delete from staged._mart_change where id <= %s", (noted,))
     changes.remember(conn, "mart")
@@ -260,6 +288,51 @@ def _key_indexes(conn: psycopg.Connection) -> None:
         )
 
 
+# the kept counts per feed: table -> its select (sql/mart/sums/), its key, the kept input it counts and the
+# temporary tables of the rows a refresh adds to that input and removes from it (``_inputs``)
+COUNTS = {
+    "_mart_feed_day": (
+        "feed_day",
+        ("feed_id", "partition_key"),
+        "_mart_record",
+        "mart_record_new",
+        "mart_record_gone",
+    ),
+    "_mart_feed_method": (
+        "feed_method",
+        ("feed_id", "method"),
+        "_mart_link",
+        "mart_link_came",
+        "mart_link_gone",
+    ),
+}
+
+
+def _counts(conn: psycopg.Connection, delta: bool) -> None:
+    """Make the kept counts per feed (``COUNTS``) from the kept inputs or, when ``delta``, add the difference the
+    rows a refresh read again make: feed_link_coverage.sql then reads no record (two passes over 9.2M rows at
+    scale 0.1, 3.1 s with them in memory, 52 s from disk)."""
+    for table, (name, keys, source, came, gone) in COUNTS.items():
+        target = sql.Identifier("staged", table)
+        key = sql.SQL(", ").join(map(sql.Identifier, keys))
+        select = sql.SQL(sql_file(f"mart/sums/{name}.sql"))
+        if delta:
+            rows = sql.SQL("(select 1 as s, * from {} union all select -1, * from {}) l").format(
+                sql.Identifier(came), sql.Identifier(gone)
+            )
+            conn.execute(
+                sql.SQL(
+                    "insert into {} as t {} on conflict ({}) do update set records = t.records + excluded.records"
+                ).format(target, select.format(rows=rows), key)
+            )
+            conn.execute(sql.SQL("delete from {} where records = 0").format(target))
+            continue
+        rows = sql.SQL("(select 1 as s, * from {}) l").format(sql.Identifier("staged", source))
+        conn.execute(sql.SQL("drop table if exists {}").format(target))
+        conn.execute(sql.SQL("create unlogged table {} as {}").format(target, select.format(rows=rows)))
+        conn.execute(sql.SQL("alter table {} add primary key ({})").format(target, key))
+
+
 # the kept sums over staged._mart_link the marts read instead of every link row: table -> its select
 # (sql/mart/sums/), and the key by which a refresh makes it again for the keys touched (None: it adds the
 # differences, sql/mart/sums_delta.sql)
@@ -269,7 +342,7 @@ SUMS = {
     "_mart_org_entity": ("org_entity", "org_key"),
     "_mart_economy": ("economy", "entity_id"),
 }
-KEPT = ("_mart_record", "_mart_link", *SUMS)  # the kept inputs, in staged
+KEPT = ("_mart_record", "_mart_link", *COUNTS, *SUMS)  # the kept inputs, in staged
 
 
 def _sum(table: str, rows: str, only: sql.Composable | None = None) -> sql.Composed:
@@ -327,9 +400,7 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
 
 def _service_rows(conn: psycopg.Connection, catalog: Catalog, counts: dict[str, int]) -> list[tuple]:
     days = dict(
-        conn.execute(
-            "select feed_id, max(_partition) from staged._mart_record where alive group by 1"
-        ).fetchall()
+        conn.execute("select feed_id, max(partition_key) from staged._mart_feed_day group by 1").fetchall()
     )
     refreshed = conn.execute("select now()").fetchone()[0]
     rows = []

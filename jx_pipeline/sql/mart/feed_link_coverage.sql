@@ -1,21 +1,20 @@
 -- Per department and feed: current records, how many were linked by each method, the unmatched share and the
 -- staged pass rate — how much of each department's data is attached to the map — and what was left out.
 create table mart.feed_link_coverage__next as
-with cur as (
-    select feed_id, count(*) as records, max(_partition) as data_day from staged._mart_record where alive
-     group by 1
-), link as (
+with cur as (  -- kept per feed and day (sql/mart/sums/feed_day.sql): a day's refresh reads no record for them
+    select feed_id, sum(records) as records, max(partition_key) as data_day from staged._mart_feed_day group by 1
+), link as (  -- kept per feed and method (sql/mart/sums/feed_method.sql)
     select feed_id,
-           count(*) filter (where method = 'address_exact')      as address_exact,
-           count(*) filter (where method = 'address_fuzzy')      as address_fuzzy,
-           count(*) filter (where method = 'name_in_village')    as name_in_village,
-           count(*) filter (where method = 'coordinate_polygon') as coordinate_polygon,
-           count(*) filter (where method = 'coordinate_nearest') as coordinate_nearest,
-           count(*) filter (where method = 'identity')           as identity,
-           count(*) filter (where method = 'outside_city')       as outside_city,
-           count(*) filter (where method = 'unmatched')          as unmatched,
-           count(*)                                              as rows
-      from staged._mart_link group by 1
+           sum(records) filter (where method = 'address_exact')      as address_exact,
+           sum(records) filter (where method = 'address_fuzzy')      as address_fuzzy,
+           sum(records) filter (where method = 'name_in_village')    as name_in_village,
+           sum(records) filter (where method = 'coordinate_polygon') as coordinate_polygon,
+           sum(records) filter (where method = 'coordinate_nearest') as coordinate_nearest,
+           sum(records) filter (where method = 'identity')           as identity,
+           sum(records) filter (where method = 'outside_city')       as outside_city,
+           sum(records) filter (where method = 'unmatched')          as unmatched,
+           sum(records)                                              as rows
+      from staged._mart_feed_method group by 1
 ), quality as (  -- the staged pass rate over the partitions that are published (quarantined ones left out)
     select s.feed_id, count(*) as partitions,
            round(case when sum(s.rows_read) = 0 then 1 else sum(s.pass_rate * s.rows_read) / sum(s.rows_read) end, 4)
