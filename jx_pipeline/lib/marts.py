@@ -215,11 +215,14 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
                 " where a.feed_id = w.feed_id and a.record_key = w.record_key returning a.*)"
                 " insert into mart_link_gone select * from d"
             )
-        conn.execute(
-            sql.SQL(
-                "with n as (insert into staged._mart_link {} returning *) insert into mart_link_came select * from n"
-            ).format(_link_rows("mart_record_new"))
-        )
+        # their links and memberships found by key too (3.0 s by hash joins over both core tables at 0.1)
+        with by_key(conn, read, "core.entity_link"):
+            conn.execute(
+                sql.SQL(
+                    "with n as (insert into staged._mart_link {} returning *)"
+                    " insert into mart_link_came select * from n"
+                ).format(_link_rows("mart_record_new"))
+            )
     else:
         conn.execute("drop table if exists staged._mart_record, staged._mart_link")
         # one statement: the feeds' latest versions are sorted by parallel workers (18 s -> 11 s at scale 0.1)
