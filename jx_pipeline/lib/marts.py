@@ -4,8 +4,9 @@ What they are built from is kept between refreshes and read again only where it 
 dates, amounts and flats (staged._mart_record) and their links and master keys (staged._mart_link), for the
 records of staged partitions changed since the last refresh and those whose link or identity changed (noted in
 staged._mart_change by triggers on ``NOTED``, sql/migrations/0025_change_notes.sql). So are the sums the marts
-read (``SUMS``), brought up to date from the link rows read again. At scale 0.1 a day's refresh took 71 s when it
-read every record and grouped every link row; it takes ~33 s now, ~7 s of it for the inputs.
+read (``SUMS``) and the counts per feed (``COUNTS``), brought up to date from the rows read again. At scale 0.1 a
+day's refresh took 71 s when it read every record and grouped every link row; ~22 s now with its tables in memory
+(bench/mart_refresh.py).
 
 Every mart is built aside (``mart.<name>__next``) and swapped in by renaming, all in one transaction: a reader
 sees the previous marts until the commit and the new ones after it, never a half-built or empty table, and a
@@ -150,8 +151,8 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
 def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
     """Bring the kept inputs up to date (call inside the staged snapshot): staged._mart_record (every current
     record: its date, amount, flat and whether it is alive, not a deletion — never its name, ID, phone or
-    address) and staged._mart_link (those of them linked, with their link and master keys), and the sums over
-    them (``_sums``). Only the records of staged partitions changed since the last refresh (lib/changes.py) and
+    address) and staged._mart_link (those of them linked, with their link and master keys), and the counts and
+    sums over them (``_counts``, ``_sums``). Only the records of staged partitions changed since the last refresh (lib/changes.py) and
     those whose link or identity changed (``staged._mart_change``) are read again; every record when ``full``, on a first refresh, after a crash, a core table swapped in or truncated,
     or a change of the catalog's feeds (``_input_key``). Returns {"mode", "records_read"}."""
     _feeds(conn, catalog)
@@ -183,15 +184,15 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
         conn.execute("analyze mart_want")
         read = conn.execute("select count(*) from mart_want").fetchone()[0]
         # the records read again, a feed at a time, found by key in each partition when they are few (scale 0.1:
-        # a day's 64k of 9.2M, 2.2 s; the planner hashed every feed's rows, 8.7-15 s; and one statement for all
-        # feeds by key took 100 s)
+        # a day's 64k of 9.2M, 0.9-1.3 s; the planner hashed every feed's rows, 5.7-6.3 s, and 1.7-3.0 s for one
+        # statement over all feeds by key)
         with by_key(conn, read, "staged._mart_record"):
             for select in _selects(conn, catalog, "mart_want"):
                 conn.execute(sql.SQL("insert into mart_record_new {}").format(select))
         conn.execute("analyze mart_record_new")
         _key_indexes(conn)
         # and deleted by key (hashing every kept row took 2.3-3.0 s and 3.3-4.3 s), kept for the counts
-        # (_counts), as are the link rows removed and added, for the sums (_sums)
+        # (_counts), as are the link rows removed and added, for the counts and the sums (_sums)
         for table, like in (
             ("mart_record_gone", "_mart_record"),
             ("mart_link_gone", "_mart_link"),
@@ -330,7 +331,10 @@ def _counts(conn: psycopg.Connection, delta: bool) -> None:
                 ).format(target, select.format(rows=rows), key)
             )
             conn.execute(sql.SQL("delete from {} where records = 0").format(target))
-            continue
+            if not conn.execute(
+                sql.SQL("select exists (select 1 from {} where records < 0)").format(target)
+            ).fetchone()[0]:
+                continue  # below zero only if the table was written outside a refresh: counted whole again
         rows = sql.SQL("(select 1 as s, * from {}) l").format(sql.Identifier("staged", source))
         conn.execute(sql.SQL("drop table if exists {}").format(target))
         conn.execute(sql.SQL("create unlogged table {} as {}").format(target, select.format(rows=rows)))
