@@ -10,7 +10,8 @@ digest of every mart, and the run fails if one differs from the first round's or
 ``--adopt-key`` writes this code's key of the kept inputs before each round, so that code of another version (a
 worktree on ``PYTHONPATH``) and this one can be compared on one warehouse without each reading every record the
 first time; only for a scratch warehouse whose kept inputs both versions make alike (code without the kept
-counts per feed leaves them as they were: right only because the rounds change no record).
+counts per feed leaves them as they were: right only because the rounds change no record). That code needs
+``marts.compared_columns`` (lib/marts.py), which this bench reads.
 
     .venv/bin/python bench/mart_refresh.py --rounds 3 --warehouse URL
 """
@@ -33,14 +34,7 @@ def digest(conn) -> dict[str, str]:
     """Per mart, a digest of its rows in order (the service catalog's refresh time left out) and their count."""
     out = {}
     for name in marts.MARTS:
-        cols = [
-            c
-            for (c,) in conn.execute(
-                "select column_name from information_schema.columns where table_schema = 'mart'"
-                " and table_name = %s and column_name <> 'refreshed_at' order by ordinal_position",
-                (name,),
-            )
-        ]
+        cols = marts.compared_columns(conn, name)
         row = sql.SQL("row({})::text").format(sql.SQL(", ").join(map(sql.Identifier, cols)))
         out[name] = "{} rows {}".format(
             *conn.execute(

@@ -872,14 +872,7 @@ def _marts(conn) -> dict[str, list]:
     """Every mart's rows as text, sorted (the service catalog's refresh time left out)."""
     out = {}
     for name in marts.MARTS:
-        cols = [
-            c
-            for (c,) in conn.execute(
-                "select column_name from information_schema.columns where table_schema = 'mart'"
-                " and table_name = %s and column_name <> 'refreshed_at' order by ordinal_position",
-                (name,),
-            )
-        ]
+        cols = marts.compared_columns(conn, name)
         rows = conn.execute(
             sql.SQL("select {} from {}").format(
                 sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in cols),

@@ -454,6 +454,19 @@ def _service_rows(conn: psycopg.Connection, catalog: Catalog, counts: dict[str, 
     return rows
 
 
+def compared_columns(conn: psycopg.Connection, name: str) -> list[str]:
+    """A published mart's columns but the service catalog's refresh time: what two refreshes of the same data
+    publish alike (the tests and bench/mart_refresh.py compare them)."""
+    return [
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'mart'"
+            " and table_name = %s and column_name <> 'refreshed_at' order by ordinal_position",
+            (name,),
+        )
+    ]
+
+
 def _swap(conn: psycopg.Connection) -> None:
     """Replace each published mart by its new build: drop, rename the table and its indexes (one transaction)."""
     for name in MARTS:
