@@ -135,6 +135,7 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
             _selects,
             _records,
             _counts,
+            _signed,
             _sum,
             _sums,
         )
@@ -322,9 +323,7 @@ def _counts(conn: psycopg.Connection, delta: bool) -> None:
         key = sql.SQL(", ").join(map(sql.Identifier, keys))
         select = sql.SQL(sql_file(f"mart/sums/{name}.sql"))
         if delta:
-            rows = sql.SQL("(select 1 as s, * from {} union all select -1, * from {}) l").format(
-                sql.Identifier(came), sql.Identifier(gone)
-            )
+            rows = _signed(sql.Identifier(came), sql.Identifier(gone))
             conn.execute(
                 sql.SQL(
                     "insert into {} as t {} on conflict ({}) do update set records = t.records + excluded.records"
@@ -335,7 +334,7 @@ def _counts(conn: psycopg.Connection, delta: bool) -> None:
                 sql.SQL("select exists (select 1 from {} where records < 0)").format(target)
             ).fetchone()[0]:
                 continue  # below zero only if the table was written outside a refresh: counted whole again
-        rows = sql.SQL("(select 1 as s, * from {}) l").format(sql.Identifier("staged", source))
+        rows = _signed(sql.Identifier("staged", source))
         conn.execute(sql.SQL("drop table if exists {}").format(target))
         conn.execute(sql.SQL("create unlogged table {} as {}").format(target, select.format(rows=rows)))
         conn.execute(sql.SQL("alter table {} add primary key ({})").format(target, key))
@@ -353,9 +352,18 @@ SUMS = {
 KEPT = ("_mart_record", "_mart_link", *COUNTS, *SUMS)  # the kept inputs, in staged
 
 
-def _sum(table: str, rows: str, only: sql.Composable | None = None) -> sql.Composed:
+def _signed(came: sql.Composable, gone: sql.Composable | None = None) -> sql.Composed:
+    """The rows of ``came`` counted in (s = 1) and of ``gone`` counted out (s = -1), as the sums' and counts'
+    selects read them (sql/mart/sums/)."""
+    out = sql.SQL("select -1, * from {}").format(gone) if gone is not None else None
+    return sql.SQL("(select 1 as s, * from {}{}) l").format(
+        came, sql.SQL(" union all {}").format(out) if out is not None else sql.SQL("")
+    )
+
+
+def _sum(table: str, rows: sql.Composable, only: sql.Composable | None = None) -> sql.Composed:
     return sql.SQL(sql_file(f"mart/sums/{SUMS[table][0]}.sql")).format(
-        rows=sql.SQL(rows), only=only or sql.SQL("true")
+        rows=rows, only=only or sql.SQL("true")
     )
 
 
@@ -373,7 +381,8 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
     if not delta:
         conn.execute(sql.SQL("drop table if exists {}").format(sql.SQL(", ").join(tables)))
         for table, (_, key) in SUMS.items():
-            rows = "staged._mart_link" if key else "(select 1 as s, * from staged._mart_link) l"  # counted in
+            link = sql.Identifier("staged", "_mart_link")
+            rows = link if key else _signed(link)  # counted in
             conn.execute(
                 sql.SQL("create unlogged table {} as {}").format(
                     sql.Identifier("staged", table), _sum(table, rows)
@@ -383,7 +392,7 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
             "alter table staged._mart_entity_sum drop column gone_last, add primary key (entity_id, department)"
         )
     else:
-        signed = "(select 1 as s, * from mart_link_came union all select -1, * from mart_link_gone) l"
+        signed = _signed(sql.Identifier("mart_link_came"), sql.Identifier("mart_link_gone"))
         conn.execute(
             sql.SQL("create temp table mart_entity_delta on commit drop as {}").format(
                 _sum("_mart_entity_sum", signed)
@@ -399,7 +408,7 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
             conn.execute(sql.SQL("delete from {} where {}").format(sql.Identifier("staged", table), only))
             conn.execute(
                 sql.SQL("insert into {} {}").format(
-                    sql.Identifier("staged", table), _sum(table, "mart_link_touched", only)
+                    sql.Identifier("staged", table), _sum(table, sql.Identifier("mart_link_touched"), only)
                 )
             )
     for table in tables:
