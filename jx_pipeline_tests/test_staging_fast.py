@@ -297,11 +297,22 @@ def test_every_feed_stages_the_same_with_and_without_the_fast_path(world, make_s
 
 
 def _stage_both_ways(
-    tmp_path, make_scratch_db, monkeypatch, feed_id, columns, lines, select, raw_select=None, **extra
+    tmp_path,
+    make_scratch_db,
+    monkeypatch,
+    feed_id,
+    columns,
+    lines,
+    select,
+    raw_select=None,
+    raw_before=None,
+    **extra,
 ):
     """A feed of ``columns`` (a CSV day of ``lines``) landed, loaded and staged without the fast path, then with
     it (at any partition size). Per way: (rows read, staged, rejected, the rows ``select`` reads, the rejects),
-    the rows that went fast, and the raw rows as a plain cursor reads them (``raw_select``, when given)."""
+    the rows that went fast, and the raw rows as a plain cursor reads them (``raw_select``, when given);
+    ``raw_before``: a statement run on the raw table first. Either way, the staged partition is left with no
+    default for its lineage (the fast path's copy gives the shared values by defaults, then drops them)."""
     doc = {
         "id": feed_id,
         "department": "gaj",
@@ -324,11 +335,19 @@ def _stage_both_ways(
     with connect(make_scratch_db()) as conn:
         migrate(conn)
         ingest.load_partition(conn, feed, day, "b1", world=tmp_path / "world")
+        if raw_before:
+            conn.execute(sql.SQL(raw_before).format(sql.Identifier(feed.id)))
         if raw_select:
             raw = conn.execute(sql.SQL(raw_select).format(sql.Identifier(feed.id))).fetchall()
         for fast in (False, True):
             monkeypatch.setattr(staging, "FAST", fast)
             result = staging.stage_partition(conn, feed, day, "b1")
+            defaults = conn.execute(
+                "select a.attname from pg_attrdef d join pg_attribute a on (a.attrelid, a.attnum) ="
+                " (d.adrelid, d.adnum) where d.adrelid = %s::regclass and a.attname = any(%s)",
+                (staging.staged_table(feed, day).as_string(conn), list(staging_fast.SHARED)),
+            ).fetchall()
+            assert defaults == [], (fast, defaults)
             rows = conn.execute(sql.SQL(select).format(sql.Identifier(feed.id))).fetchall()
             rejects = conn.execute(
                 "select row_number, column_name, reason, value from quality.rejects where feed_id = %s"
@@ -397,6 +416,28 @@ def test_keys_repeated_but_for_whitespace_are_one_key_both_ways(tmp_path, make_s
     assert staged[True][3] == [("K1", "地址4"), ("K2", "地址3")]  # the last delivered K1
     assert staged[True][:3] == (5, 2, 3)
     assert [r[2] for r in staged[True][4]] == ["duplicate_key"] * 3
+
+
+def test_raw_rows_stored_out_of_delivery_order_stage_the_same(tmp_path, make_scratch_db, monkeypatch):
+    """Staging reads a raw partition in the order the table holds it, without sorting (the rows are written in
+    delivery order). Rows moved to the table's end (an update writes a row's new version there) are staged
+    the same both ways: the last delivered K1 is kept, not the last one stored."""
+    staged, fast_rows, raw = _stage_both_ways(
+        tmp_path,
+        make_scratch_db,
+        monkeypatch,
+        "gaj_fast_order_test",
+        {"BH": "record_key", "DZ": "address"},
+        ["BH,DZ", "K1,地址0", "K2,地址1", "K3,地址2", "K1,地址3", "K4,地址4"],
+        "select record_key, address, _row_id from staged.{} order by _row_id",
+        raw_select="select _row_id from raw.{}",  # as a sequential scan finds them
+        raw_before="update raw.{} set _row_number = _row_number where _row_id in (1, 3)",
+    )
+    assert [r[0] for r in raw] == [2, 4, 5, 1, 3]  # the order staging reads them in: the first K1 last
+    assert staged[True] == staged[False]
+    assert fast_rows == 3  # both K1 go the Python way
+    assert staged[True][3] == [("K2", "地址1", 2), ("K3", "地址2", 3), ("K1", "地址3", 4), ("K4", "地址4", 5)]
+    assert [r[2] for r in staged[True][4]] == ["duplicate_key"]
 
 
 def _spool(text: str, columns: list[str]) -> staging_fast.Spool:

@@ -242,15 +242,15 @@ def stage_partition(conn: psycopg.Connection, feed: Feed, partition: str, batch_
             for batch in spool.batches():
                 result.rows_read += batch.num_rows
                 if fast:  # the rows standard as written are copied in; the rest go the Python way
-                    rows, batch = staging_fast.split(
-                        feed, batch, names, dups, tail, latest, canonical.EARLIEST
-                    )
-                    result.rows_fast += staging_fast.copy_in(conn, day, rows)
+                    rows, batch = staging_fast.split(feed, batch, names, dups, latest, canonical.EARLIEST)
+                    result.rows_fast += staging_fast.copy_in(conn, day, rows, tail)
                 slow = list(zip(*(batch.column(c).to_pylist() for c in order), strict=True))
                 for i in range(0, len(slow), CHUNK):
                     if data := stager.copy_data(slow[i : i + CHUNK]):
                         with conn.cursor().copy(copy_slow) as copy:
                             copy.write(data)
+        if result.rows_fast:
+            staging_fast.shared_defaults(conn, day, None)
         conn.execute(sql.SQL("create index on {} (record_key)").format(day))
         conn.execute(
             sql.SQL("alter table {} attach partition {} for values in ({})").format(

@@ -327,9 +327,16 @@ def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
     """The partition's raw rows as a ``Spool`` (COPY out once), for the block's duration."""
     # a bigint first: Arrow's reader drops a byte-order mark opening the file, which a raw value may hold
     columns = ["_row_id", *feed.columns, *META[:2]]
+    # in the table's order, which is delivery order (raw numbers the rows as it writes them; nothing here depends
+    # on it: duplicates compare row ids). ``order by _row_id`` sorted 642k rows on disk with two parallel workers,
+    # 0.6 s; the scan runs in one process, as a parallel one would interleave its workers' rows
     query = sql.SQL(
-        "copy (select {} from raw.{} where _partition = {} order by _row_id) to stdout (format csv, encoding 'UTF8')"
+        "copy (select {} from raw.{} where _partition = {}) to stdout (format csv, encoding 'UTF8')"
     )
+    workers = conn.execute(
+        "select current_setting('max_parallel_workers_per_gather'),"
+        " set_config('max_parallel_workers_per_gather', '0', true)"
+    ).fetchone()[0]
     with tempfile.TemporaryFile() as file:
         with conn.cursor().copy(
             query.format(
@@ -340,6 +347,7 @@ def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
         ) as copy:
             for chunk in copy:
                 file.write(chunk)
+        conn.execute("select set_config('max_parallel_workers_per_gather', %s, true)", (workers,))
         yield Spool(file, columns)
 
 
@@ -384,12 +392,11 @@ def split(
     batch: pa.RecordBatch,
     names: list[str],
     dups: dict,
-    tail: tuple[str, str],
     latest: date,
     earliest: dict[str, date],
 ) -> tuple[pa.Table, pa.RecordBatch]:
     """A batch of raw rows (``Spool.batches``) as the staged rows of those standard as written (``names``, then
-    batch id and partition (``tail``), then the lineage), and the other rows as read."""
+    the lineage), and the other rows as read."""
     from jx_pipeline.lib.staging import BBOX  # staging imports this module
 
     source_of = {canon: s for s, canon in feed.columns.items()}
@@ -413,18 +420,27 @@ def split(
         inside = (lon >= BBOX[0]) & (lon <= BBOX[2]) & (lat >= BBOX[1]) & (lat <= BBOX[3])
         ok = pc.and_(ok, pc.or_(empty, pa.array(inside)))
     ok = pc.fill_null(ok, False)
-    n_rows = batch.num_rows
-    columns = [out[n] for n in names]
-    columns += [pa.repeat(pa.scalar(t, pa.string()), n_rows) for t in tail]
-    columns += [batch.column(c) for c in META]
-    fast = pa.Table.from_arrays(columns, names=[*names, "_batch_id", "_partition", *META]).filter(ok)
+    columns = [*(out[n] for n in names), *(batch.column(c) for c in META)]
+    fast = pa.Table.from_arrays(columns, names=[*names, *META]).filter(ok)
     return fast, batch.filter(pc.invert(ok))
 
 
-def copy_in(conn: psycopg.Connection, day: sql.Composable, fast: pa.Table) -> int:
-    """The fast rows of a batch into the staged partition ``day`` (COPY, CSV); their count."""
+SHARED = ("_batch_id", "_partition", "_source_file")  # lineage every row of a batch may share
+
+
+def copy_in(conn: psycopg.Connection, day: sql.Composable, fast: pa.Table, tail: tuple[str, str]) -> int:
+    """The fast rows of a batch (``split``) into the staged partition ``day`` (COPY, CSV), with the batch id and
+    partition ``tail``; their count. What every row shares (``tail``, and the source file when the batch comes
+    from one) is the table's default for the copy, not written row by row: a third of a row's bytes, and a
+    fifth of the server's COPY (1.0 -> 0.8 s for 615k rows). ``shared_defaults`` drops the defaults after."""
     if not fast.num_rows:
         return 0
+    shared = dict(zip(SHARED[:2], tail, strict=True))
+    files = fast.column("_source_file")
+    if not files.null_count and len(one := pc.unique(files)) == 1:
+        shared["_source_file"] = one[0].as_py()
+        fast = fast.drop_columns(["_source_file"])
+    shared_defaults(conn, day, shared)
     data = io.BytesIO()
     pcsv.write_csv(
         fast, data, write_options=pcsv.WriteOptions(include_header=False, quoting_style="all_valid")
@@ -435,3 +451,22 @@ def copy_in(conn: psycopg.Connection, day: sql.Composable, fast: pa.Table) -> in
     ) as copy:
         copy.write(data.getbuffer())
     return fast.num_rows
+
+
+def shared_defaults(conn: psycopg.Connection, day: sql.Composable, shared: dict[str, str] | None) -> None:
+    """The staged partition's defaults for the lineage its rows share (``copy_in``); None: none (as its
+    table's, before it is attached)."""
+    conn.execute(
+        sql.SQL("alter table {} {}").format(
+            day,
+            sql.SQL(", ").join(
+                sql.SQL("alter column {} {}").format(
+                    sql.Identifier(c),
+                    sql.SQL("drop default")
+                    if shared is None
+                    else sql.SQL("set default {}").format(sql.Literal(shared.get(c))),
+                )
+                for c in SHARED
+            ),
+        )
+    )
