@@ -275,7 +275,7 @@ def test_identity_in_sql_equals_the_rules_record_by_record(linked, wh):
 
 def test_what_a_name_and_id_hold_is_read_from_the_memorys_index_alone(linked, warehouse_url):
     """identity_scope.sql reads the birth dates, phones and door plates of a (kind, name, code)'s remembered
-    records (the held pairs) from the memory's index only (migration 0029): no heap page once the memory's
+    records (the held pairs) from the memory's index only (migrations 0029, 0030): no heap page once the memory's
     pages are all visible (autovacuum; here a vacuum). A field added to that read but not to the index fails."""
     import re
 
