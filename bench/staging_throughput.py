@@ -6,7 +6,7 @@ Reads partitions the warehouse already holds (the demo's by default: run `make d
 done inside a transaction that is rolled back, so the warehouse is left as it was. One core: staging is a
 single Python process per partition, and its server process works while it waits (and the other way round);
 rows per CPU second count the CPU time of both, and of every other server process meanwhile (parallel workers
-included), read from /proc when the server runs on this machine.
+included: run it on an otherwise idle server), read from /proc when the server runs on this machine.
 
     .venv/bin/python bench/staging_throughput.py --top 5
 """
@@ -50,18 +50,22 @@ def _ticks(pid: int | str, children: bool = False) -> tuple[int, int]:
 
 def server_cpu(conn) -> float | None:
     """CPU seconds the whole server has used: the postmaster and every process it started, alive or ended
-    (the connection's own, the parallel workers of its queries and index builds, and the background ones,
-    which makes the figure a little high). None when the server is not on this machine."""
+    (the connection's own, the parallel workers of its queries and index builds, the background ones, and any
+    other client's: run it on an otherwise idle server). None when the server is not on this machine."""
     try:
         postmaster = _ticks(conn.info.backend_pid)[0]
-        ticks = _ticks(postmaster, children=True)[1]
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    parent, used = _ticks(entry.name)
-                except OSError:  # ended meanwhile: reaped into the postmaster's
-                    continue
-                ticks += used if parent == postmaster else 0
+        while True:  # a process reaped between the two reads would be counted in neither: read again
+            reaped = _ticks(postmaster, children=True)[1]
+            ticks = reaped
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        parent, used = _ticks(entry.name)
+                    except OSError:  # ended meanwhile
+                        continue
+                    ticks += used if parent == postmaster else 0
+            if _ticks(postmaster, children=True)[1] == reaped:
+                break
     except OSError:
         return None
     return ticks / os.sysconf("SC_CLK_TCK")
@@ -100,7 +104,7 @@ def main() -> int:
                     ):  # the staging's transaction becomes a savepoint
                         got = staging.stage_partition(conn, feed, partition, "bench")
                     took[fast] = min(took.get(fast, 1e9), time.perf_counter() - started)
-                    # CPU of our process and the server's: the work per core, whatever else runs
+                    # CPU of our process and the server's: the work per core (the server otherwise idle)
                     used = time.process_time() - ours + ((server_cpu(conn) or 0) - (theirs or 0))
                     cpu[fast] = min(cpu.get(fast, 1e9), used)
                     result = got if fast else result

@@ -93,10 +93,11 @@ def _oracle(conn, feed) -> tuple[list, list]:
         ),
         (DAY,),
     ).fetchall()
-    last = {}  # key -> (row id, file, row) of its last delivery
+    last = {}  # key -> (row id, file, row) of its last delivery (the highest row id, whatever the read's order)
     for *values, path, number, row_id in raw:
-        if (values[0] or "").strip():
-            last[values[0].strip()] = (row_id, path, number)
+        key = (values[0] or "").strip()
+        if key and (key not in last or row_id > last[key][0]):
+            last[key] = (row_id, path, number)
     cols = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(canonical.sql_type(n))) for n in names
     )

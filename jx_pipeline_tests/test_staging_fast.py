@@ -312,7 +312,8 @@ def _stage_both_ways(
     it (at any partition size). Per way: (rows read, staged, rejected, the rows ``select`` reads, the rejects),
     the rows that went fast, and the raw rows as a plain cursor reads them (``raw_select``, when given);
     ``raw_before``: a statement run on the raw table first. Either way, the staged partition is left with no
-    default for its lineage (the fast path's copy gives the shared values by defaults, then drops them)."""
+    default for its lineage (the fast path's copy gives the shared values by defaults, then drops them), and the
+    session's parallel scans as they were (the raw read turns them off for itself)."""
     doc = {
         "id": feed_id,
         "department": "gaj",
@@ -339,9 +340,11 @@ def _stage_both_ways(
             conn.execute(sql.SQL(raw_before).format(sql.Identifier(feed.id)))
         if raw_select:
             raw = conn.execute(sql.SQL(raw_select).format(sql.Identifier(feed.id))).fetchall()
+        conn.execute("set max_parallel_workers_per_gather = 1")
         for fast in (False, True):
             monkeypatch.setattr(staging, "FAST", fast)
             result = staging.stage_partition(conn, feed, day, "b1")
+            assert conn.execute("show max_parallel_workers_per_gather").fetchone() == ("1",)
             defaults = conn.execute(
                 "select a.attname from pg_attrdef d join pg_attribute a on (a.attrelid, a.attnum) ="
                 " (d.adrelid, d.adnum) where d.adrelid = %s::regclass and a.attname = any(%s)",

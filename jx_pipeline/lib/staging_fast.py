@@ -327,16 +327,16 @@ def spooled(conn: psycopg.Connection, feed: Feed, partition: str):
     """The partition's raw rows as a ``Spool`` (COPY out once), for the block's duration."""
     # a bigint first: Arrow's reader drops a byte-order mark opening the file, which a raw value may hold
     columns = ["_row_id", *feed.columns, *META[:2]]
-    # in the table's order, which is delivery order (raw numbers the rows as it writes them; nothing here depends
-    # on it: duplicates compare row ids). ``order by _row_id`` sorted 642k rows on disk with two parallel workers,
-    # 0.6 s; the scan runs in one process, as a parallel one would interleave its workers' rows
+    # in the table's order, usually delivery order (raw numbers the rows as it writes them; an update moves a row
+    # to the end). Nothing here depends on it: repeated keys compare row ids. ``order by _row_id`` sorted 642k
+    # rows on disk with two parallel workers, 0.6 s. The scan runs in one process, so that the order stays the
+    # table's (a parallel scan interleaves its workers' rows); the setting is restored after (a failure rolls it
+    # back with the transaction)
     query = sql.SQL(
         "copy (select {} from raw.{} where _partition = {}) to stdout (format csv, encoding 'UTF8')"
     )
-    workers = conn.execute(
-        "select current_setting('max_parallel_workers_per_gather'),"
-        " set_config('max_parallel_workers_per_gather', '0', true)"
-    ).fetchone()[0]
+    workers = conn.execute("select current_setting('max_parallel_workers_per_gather')").fetchone()[0]
+    conn.execute("select set_config('max_parallel_workers_per_gather', '0', true)")
     with tempfile.TemporaryFile() as file:
         with conn.cursor().copy(
             query.format(
