@@ -21,6 +21,8 @@ WORLD ?= .jx/world
 # where the demo's steps run: in_process (one process), multiprocess, or celery (on WORKERS Celery workers)
 EXECUTOR ?= in_process
 WORKERS ?= 2
+# the suite's processes (pytest-xdist, a test file per process): one per core; TEST_WORKERS=0 runs it in this one
+TEST_WORKERS ?= $(shell nproc)
 
 .PHONY: demo test ui serve down db world workers lint lock browser
 
@@ -50,10 +52,10 @@ demo: world $(if $(filter celery,$(EXECUTOR)),workers)
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select '$(INGEST)' --partition-range world
 	@JX_WORLD_DIR="$(abspath $(WORLD))" $(JX) materialize --executor $(EXECUTOR) --select 'group:entities or group:linking or group:mart' --summary
 
-# the suite makes and drops its own databases (jx_test_<pid>_*) and fails if it changed the demo's;
+# the suite makes and drops its own databases (jx_test_<pid>_*, per process) and fails if it changed the demo's;
 # no test collected (pytest's exit 5, e.g. a PYTEST_ARGS that selects nothing) is a failure too
 test: db browser
-	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; exit $$rc
 
 # chromium + fonts-noto-cjk for the browser test of the UI (apt-get, only when missing)
