@@ -56,3 +56,16 @@ def test_an_aside_needs_a_snapshot_to_share(db):
         Aside(step, _count)
     with connect(db) as step, pytest.raises(ValueError, match="read committed"):
         Aside(step, _count)
+
+
+def test_an_aside_runs_in_one_process_beside_the_step(db):
+    """The aside reads whole tables on one core while the step goes on on the other: parallel workers would
+    take the step's core too. The step's own connection keeps the server's setting."""
+    setting = "select current_setting('max_parallel_workers_per_gather')"
+    with connect(db) as step:
+        step.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with step.transaction():
+            server = step.execute(setting).fetchone()[0]
+            aside = Aside(step, lambda c: c.execute(setting).fetchone()[0])
+            assert (aside.result(step), aside.error) == ("0", None)
+            assert step.execute(setting).fetchone()[0] == server != "0"

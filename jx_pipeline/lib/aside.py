@@ -5,6 +5,7 @@ population record) reads whole tables the step does not write. On the step's own
 step's work, and the step for it, on one core of the machine's two. ``Aside`` exports the step's snapshot
 (``pg_export_snapshot``) and runs the read in a thread, on a connection of its own that imports it: it sees the
 same moment as the step, none of the step's own writes, and nothing committed since. ``result`` waits for it.
+The aside's statements get no parallel workers, so that it keeps to the core the step leaves free.
 
 The step may hold a lock until it commits that the aside would wait for (or a writer queued behind the step's
 locks may stand in the aside's way); the aside gives up after ``LOCK_WAIT`` and the read runs on the step's
@@ -25,6 +26,9 @@ from jx_pipeline.lib.warehouse import session_memory
 
 T = TypeVar("T")
 LOCK_WAIT = "1s"
+# the aside reads in one process: with parallel workers it took the step's core too, and the step's own
+# single-process work beside it ran 1.5x slower, 0.92-1.0x so (bench/aside_contention.py)
+WORKERS = 0
 
 
 class Aside(Generic[T]):
@@ -48,7 +52,10 @@ class Aside(Generic[T]):
 
     def _run(self, dsn: str, extra: dict, snapshot: str) -> None:
         try:
-            options = f"{SESSION_OPTIONS} -c lock_timeout={LOCK_WAIT} -c application_name=jx-aside"
+            options = (
+                f"{SESSION_OPTIONS} -c lock_timeout={LOCK_WAIT} -c application_name=jx-aside"
+                f" -c max_parallel_workers_per_gather={WORKERS}"
+            )
             with psycopg.connect(dsn, options=options, connect_timeout=10, **extra) as conn:
                 session_memory(conn)  # the step's sort memory: the counts sort every staged table's versions
                 conn.isolation_level = IsolationLevel.REPEATABLE_READ
