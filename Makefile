@@ -21,8 +21,9 @@ WORLD ?= .jx/world
 # where the demo's steps run: in_process (one process), multiprocess, or celery (on WORKERS Celery workers)
 EXECUTOR ?= in_process
 WORKERS ?= 2
-# the suite's processes (pytest-xdist, a test file per process): one per core; TEST_WORKERS=0 runs it in this one
-TEST_WORKERS ?= $(shell nproc)
+# the suite's processes (pytest-xdist; each file's tests in one process): one per core, at most 4 (each runs real
+# Dagster runs and daemons on the one cluster's 200 connections); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
 
 .PHONY: demo test ui serve down db world workers lint lock browser
 

@@ -1,6 +1,11 @@
 """Tests run against the real PostgreSQL + PostGIS that ``make test`` started (or JX_* URLs point at), in
 databases of their own, created here and dropped at the end: ``make test`` never writes the demo's warehouse,
 Dagster storage or state, and the session fails if the demo's databases changed while it ran (db_snapshot).
+
+Under pytest-xdist (``make test`` runs a process per core) the controller runs no test: it only guards the demo,
+before any worker starts and after all have finished, and its exit status is the run's. Each worker is a session
+of its own (databases, state folder, pseudonym secret), started from the controller's environment, which the
+controller leaves as it found it but for ``JX_DB_PREFIX`` (the demo's is passed on as ``JX_TEST_DEMO_PREFIX``).
 """
 
 import os
@@ -20,9 +25,10 @@ import pytest
 
 # Before settings is imported: the local cluster's databases of this session are jx_test_<pid>_*, so that CLI
 # runs in LOCAL_MODE (no external URLs) use them too, never the demo's jx_*.
-DEMO_PREFIX = os.environ.get("JX_DB_PREFIX") or "jx"
+DEMO_PREFIX = os.environ.get("JX_TEST_DEMO_PREFIX") or os.environ.get("JX_DB_PREFIX") or "jx"
 TEST_PREFIX = f"jx_test_{os.getpid()}"
-os.environ["JX_DB_PREFIX"] = TEST_PREFIX
+os.environ.update({"JX_TEST_DEMO_PREFIX": DEMO_PREFIX, "JX_DB_PREFIX": TEST_PREFIX})
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # set by pytest-xdist in its workers, before this import
 
 from jx_pipeline.lib import settings  # noqa: E402
 from jx_pipeline.lib.errors import JxError  # noqa: E402
@@ -70,15 +76,17 @@ def _demo_snapshot(urls: list[str]) -> dict[str, dict]:
     return taken | {f"state folder {settings.STATE_DIR}": files(settings.STATE_DIR, DEMO_STATE)}
 
 
-def _start_session() -> tuple[list[str], dict[str, dict], str, str]:
-    """Snapshot the demo, create this session's databases and state folder, point the environment at them."""
+def _guard_demo() -> tuple[list[str], dict[str, dict], str]:
+    """The demo's databases that exist (none in a fresh clone), their snapshot, and a URL to create others."""
     demo = _demo_urls()
     admin = demo[0]
     connect(admin).close()
-    guarded = [
-        u for u in demo if database_exists(admin, urlsplit(u).path.lstrip("/"))
-    ]  # none in a fresh clone
-    before = _demo_snapshot(guarded) if GUARD else {}
+    guarded = [u for u in demo if database_exists(admin, urlsplit(u).path.lstrip("/"))]
+    return guarded, (_demo_snapshot(guarded) if GUARD and not WORKER else {}), admin
+
+
+def _start_session(admin: str) -> str:
+    """Create this session's databases and state folder, point the environment at them."""
     _drop_leftovers(admin)
     with connect(admin, autocommit=True) as conn:
         for name in TEST_DBS:
@@ -105,17 +113,29 @@ def _start_session() -> tuple[list[str], dict[str, dict], str, str]:
         role
     ) in roles.ROLES:  # roles are per server: every db up of the session (any state dir) keeps the checkout's
         os.environ.setdefault(role.password_env, role.password())
-    return guarded, before, admin, state
+    return state
 
 
-try:
-    DEMO_URLS, DEMO_BEFORE, ADMIN_URL, SESSION_STATE = _start_session()
-except JxError as exc:  # pragma: no cover - only when the database is not running
-    pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
+DEMO_URLS: list[str] = []
+DEMO_BEFORE: dict[str, dict] = {}
+ADMIN_URL = SESSION_STATE = ""
+
+
+def _xdist_controller(session) -> bool:
+    return session.config.pluginmanager.hasplugin("dsession")
 
 
 def pytest_sessionstart(session):
-    """Warehouse migrations and Dagster's tables, made by the command a user runs (external URLs: ours)."""
+    """Snapshot the demo (not in a worker); then, unless this is the xdist controller, the session's databases,
+    migrated and given Dagster's tables by the command a user runs (external URLs: ours)."""
+    global DEMO_URLS, DEMO_BEFORE, ADMIN_URL, SESSION_STATE
+    try:
+        DEMO_URLS, DEMO_BEFORE, ADMIN_URL = _guard_demo()
+        if _xdist_controller(session):
+            return
+        SESSION_STATE = _start_session(ADMIN_URL)
+    except JxError as exc:  # pragma: no cover - only when the database is not running
+        pytest.exit(exc.render() + "\n(run the suite through `make test`, which starts it)", returncode=2)
     done = subprocess.run([JX, "db", "up"], capture_output=True, text=True, env=dict(os.environ))
     if done.returncode != 0:
         pytest.exit(
@@ -124,11 +144,15 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Drop this session's databases; fail the session if any table of the demo's databases changed."""
-    with connect(ADMIN_URL, autocommit=True) as conn:
-        for name in TEST_DBS:
-            conn.execute(f'drop database if exists "{name}" with (force)')
-    shutil.rmtree(SESSION_STATE, ignore_errors=True)
+    """Drop this session's databases; fail the session if any table of the demo's databases changed (not in a
+    worker: the controller guards the whole run)."""
+    if SESSION_STATE:
+        with connect(ADMIN_URL, autocommit=True) as conn:
+            for name in TEST_DBS:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+        shutil.rmtree(SESSION_STATE, ignore_errors=True)
+    if WORKER or not ADMIN_URL:
+        return
     after = _demo_snapshot(DEMO_URLS) if GUARD else {}
     changed = [
         f"{where}: {line}" for where in DEMO_BEFORE for line in differences(DEMO_BEFORE[where], after[where])

@@ -66,6 +66,8 @@ def test_an_aside_runs_in_one_process_beside_the_step(db):
         step.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with step.transaction():
             server = step.execute(setting).fetchone()[0]
+            if server == "0":
+                pytest.skip("the server gives no parallel workers: nothing to tell apart")
             aside = Aside(step, lambda c: c.execute(setting).fetchone()[0])
             assert (aside.result(step), aside.error) == ("0", None)
             assert step.execute(setting).fetchone()[0] == server != "0"

@@ -78,8 +78,10 @@ def test_writes_into_the_demo():
 """
 
 
-def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path):
-    """A whole pytest session under this conftest, whose 'demo' is a scratch database that one test writes."""
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two xdist workers"])
+def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path, workers):
+    """A whole pytest session under this conftest, whose 'demo' is a scratch database that one test writes; run
+    in one process, and as `make test` runs it, on xdist workers (the controller guards, a worker writes)."""
     demo_wh, demo_dg = make_scratch_db(), make_scratch_db()
     with connect(demo_wh, autocommit=True) as conn:
         conn.execute("create table guarded (k int, v text)")
@@ -94,13 +96,18 @@ def test_a_session_that_writes_the_demo_fails(make_scratch_db, tmp_path):
     )
     # roles are per server: the nested session keeps this one's passwords, or its `db up` would change them
     keep = {r.password_env for r in roles.ROLES}
-    env = {k: v for k, v in os.environ.items() if k in keep or not k.startswith(("JX_", "DAGSTER_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep
+        or not k.startswith(("JX_", "DAGSTER_", "PYTEST_XDIST_"))  # not this session's, nor worker
+    }
     state = tmp_path / "demo-state"
     env |= {"JX_WAREHOUSE_URL": demo_wh, "JX_DAGSTER_STORAGE_URL": demo_dg, "JX_STATE_DIR": str(state)}
     env |= {"GUARD_DEMO_URL": demo_wh, "GUARD_STATE": str(state)}
     env["PYTHONPATH"] = str(settings.PROJECT_ROOT)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, str(tests)],
         capture_output=True,
         text=True,
         env=env,

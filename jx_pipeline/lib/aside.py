@@ -26,8 +26,9 @@ from jx_pipeline.lib.warehouse import session_memory
 
 T = TypeVar("T")
 LOCK_WAIT = "1s"
-# the aside reads in one process: with parallel workers it took the step's core too, and the step's own
-# single-process work beside it ran 1.5x slower, 0.92-1.0x so (bench/aside_contention.py)
+# the aside reads in one process: with parallel workers it took the step's core too. At scale 0.1 a step's
+# single-process read took 1.54x its time alone beside a 2-worker aside, 0.96x beside ours; 13.7 s vs 13.0 s
+# even when it then waited for ours, the slower aside (bench/aside_contention.py)
 WORKERS = 0
 
 

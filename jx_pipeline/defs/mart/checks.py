@@ -121,7 +121,8 @@ def population_persons(
     and the current versions need not be found again (15 s of a day's refresh at scale 0.1). ``from_links``
     forces the way (None: as above)."""
     population = [f for f in catalog.feeds if f.domain == "population"]
-    # grouped, not count(distinct): hashed in parallel, not sorted in one process (7.2 s -> 6.0 s at scale 0.1)
+    # grouped, not count(distinct): hashed, not sorted (7.2 s -> 6.0 s at scale 0.1 with parallel workers; counted
+    # aside, in one process: lib/aside.py)
     persons = sql.SQL(
         """select count(*) from (select m.master_key from core.identity_member m
              join core.entity_link l on l.feed_id = m.feed_id and l.record_key = m.record_key
