@@ -275,11 +275,10 @@ def test_quality_scorecard_table(site):
     # the UI draws a Markdown entry under 1000 characters in place, a longer one behind '[Show Markdown]'
     row = page.locator("tr").filter(has=page.get_by_text("departments", exact=True)).last
     site.wait(row, "no metadata entry 'departments'")
-    table = (
-        row.locator("table")
-        if row.locator("table").count()
-        else site.markdown_of("departments").locator("table")
-    )
+    # the row shows first, its table or button a moment later (on a loaded machine, seconds): wait for either
+    in_place = row.locator("table")
+    site.wait(in_place.or_(row.get_by_text("[Show Markdown]")).first, "no table nor button for 'departments'")
+    table = in_place if in_place.count() else site.markdown_of("departments").locator("table")
     table = table.first
     table.wait_for()
     table.scroll_into_view_if_needed()
