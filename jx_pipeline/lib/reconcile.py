@@ -269,8 +269,8 @@ def _compare(
     """(expected, found, missing, stray): the current records' keys against a core table's (``rows``: a query of
     its feed_id, record_key). First by count and a 64-bit hash of the keys on each side, each side read once
     (the current records' tally given as ``expected`` when counted aside, in the same snapshot and in one
-    process, lib/aside.py); only when these differ, one full join of the keys says which are missing or stray (scale 0.1,
-    links: 20 s with the join, 4.6 s by the tallies)."""
+    process, lib/aside.py); only when these differ, one full join of the keys says which are missing or stray
+    (scale 0.1, links: 20 s with the join, 4.6 s by the tallies)."""
     current = current or _EMPTY
     if expected is None:
         expected = key_tally(conn, sql.SQL("({}) c").format(current), _KEYS)
