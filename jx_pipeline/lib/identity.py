@@ -6,8 +6,8 @@ are far too common; an organisation without a code joins the one master of the s
 else stays a master of its own. Master keys are pseudonymous (HMAC of the ID with a secret from the environment),
 so marts can carry them.
 
-The rules run in SQL (``sql/core/identity.sql``) over temporary tables of the current records: in Python they held
-every record in memory (8.6 GB at scale 0.1) and took ~80 µs per record.
+The rules run in SQL (``sql/core/identity.sql``) over working tables of the current records (lib/work_schema.py):
+in Python they held every record in memory (8.6 GB at scale 0.1) and took ~80 µs per record.
 """
 
 import hashlib
@@ -20,7 +20,16 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import changes, fingerprints, locks, quarantine, rebuild, settings, staging
+from jx_pipeline.lib import (
+    changes,
+    fingerprints,
+    locks,
+    quarantine,
+    rebuild,
+    settings,
+    staging,
+    work_schema,
+)
 from jx_pipeline.lib.pg import by_key, few
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
@@ -43,7 +52,7 @@ def pseudonym(kind: str, value: str) -> str:
 def _gather(
     conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool, keys: str | None
 ) -> None:
-    """The feed's current records into a temporary table (texts empty -> null, as the rules read them), with
+    """The feed's current records into a working table (texts empty -> null, as the rules read them), with
     the partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
     mapped = set(feed.columns.values())
     latest = staging.current(conn, feed, keys, fields) if fields[1] in mapped else None
@@ -235,7 +244,7 @@ def _resolve(
         # what names the masters is kept with the memory (_naming); an empty one is lost (a new warehouse table)
         known = not full and MEMORY.known(conn, key) and _naming_kept(conn)
         relinked, link_table = _relinked(conn, known)
-        with locks.staged_snapshot(conn) as release:
+        with locks.staged_snapshot(conn) as release, work_schema.opened(conn, work_schema.IDENTITY):
             if at_snapshot:
                 at_snapshot(conn)
             run_sql(conn, "core/identity_records.sql")

@@ -17,7 +17,16 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import changes, fingerprints, link_texts, locks, quarantine, rebuild, staging
+from jx_pipeline.lib import (
+    changes,
+    fingerprints,
+    link_texts,
+    locks,
+    quarantine,
+    rebuild,
+    staging,
+    work_schema,
+)
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
 NEAREST_M = 30
@@ -169,6 +178,7 @@ def link(
     with (
         locks.exclusive(conn, "core"),
         locks.staged_snapshot(conn, writes=(link_texts.CACHE,)) as release,
+        work_schema.opened(conn, work_schema.LINKING),
     ):
         if at_snapshot:
             at_snapshot(conn)
@@ -187,7 +197,7 @@ def link(
                 run_sql(conn, "core/link_delta.sql")
             scope = MEMORY.scope_rows(conn, known)
             conn.execute(
-                "create temp table link_round on commit drop as select feed_id, record_key from link_scope s"
+                "create unlogged table link_round as select feed_id, record_key from link_scope s"
                 " where not exists"
                 " (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
             )

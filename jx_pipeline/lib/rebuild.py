@@ -1,8 +1,8 @@
 """Writing a rebuilt core table: only the rows that changed, or the whole table swapped in when most did.
 
-Linking and identity resolution compute every row of their tables into a temporary table. Inserting 0.9M rows
-into ``core.entity_link`` with its key, index and foreign key in place took 17 s (a check and two index entries
-per row); into a bare table with the indexes built afterwards, 4 s. A day's increment changes ~1 % of the rows:
+Linking and identity resolution compute every row of their tables into a working table (lib/work_schema.py).
+Inserting 0.9M rows into ``core.entity_link`` with its key, index and foreign key in place took 17 s (a check and
+two index entries per row); into a bare table with the indexes built afterwards, 4 s. A day's increment changes ~1 % of the rows:
 deleting and inserting only those is cheaper still, and leaves the other rows as they were.
 """
 
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from jx_pipeline.lib import work_schema
 from jx_pipeline.lib.pg import by_key
 
 SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuilt aside and swapped in
@@ -27,11 +28,13 @@ def write(
     swap: bool | None = None,
     scope: str | None = None,
 ) -> dict:
-    """Make ``core.<table>`` hold exactly the rows of the temporary table ``rows`` (the same columns, in order).
-    ``swap`` forces the way (None: by the share of rows that differ). ``scope``: a temporary table of keys; only
+    """Make ``core.<table>`` hold exactly the rows of the working table ``rows`` (the same columns, in order).
+    ``swap`` forces the way (None: by the share of rows that differ). ``scope``: a working table of keys; only
     the table's rows with those keys are compared with ``rows`` (which holds rows of those keys only) and
     written, the others are left alone (never swapped). Returns {"mode", "deleted", "inserted"}."""
     target = sql.Identifier("core", table)
+    # its own working tables where the rebuild keeps its others, for parallel workers to read (lib/work_schema.py)
+    made = sql.SQL("create unlogged table" if work_schema.active(conn) else "create temp table")
     on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
     old_rows = target
     if scope is not None:
@@ -43,9 +46,8 @@ def write(
         with by_key(conn, n, f"core.{table}", ratio=40):
             conn.execute(
                 sql.SQL(
-                    "create temp table rebuild_old on commit drop as select b.* from (select distinct {} from {}) a"
-                    " join {} b on {}"
-                ).format(keys, sql.Identifier(scope), target, on_keys)
+                    "{} rebuild_old as select b.* from (select distinct {} from {}) a join {} b on {}"
+                ).format(made, keys, sql.Identifier(scope), target, on_keys)
             )
         old_rows = sql.Identifier("rebuild_old")
         swap = False
@@ -82,9 +84,9 @@ def write(
     # one pass (a full join on the key) finds both: rows to delete (old side) and rows to insert (new side)
     conn.execute(
         sql.SQL(
-            "create temp table rebuild_diff on commit drop as select {old}, {new} from {target} a"
-            " full join {rows} b on {on} where {differ}"
+            "{made} rebuild_diff as select {old}, {new} from {target} a full join {rows} b on {on} where {differ}"
         ).format(
+            made=made,
             old=sql.SQL(", ").join(
                 sql.SQL("a.{} as {}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
             ),

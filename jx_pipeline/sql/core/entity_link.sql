@@ -3,13 +3,13 @@
 set local work_mem = '256MB';
 
 -- a village's natural entity by name (two of one name: the first id, so a rerun links the same way)
-create temp table link_natural on commit drop as
+create unlogged table link_natural as
 select distinct on (village_code, name) village_code, name, entity_id
   from core.geo_entity where entity_type = any(%(natural)s) and name is not null
  order by village_code, name, entity_id;
 
 -- each (village name, entity name) written with its natural entity: few pairs, resolved once
-create temp table link_named on commit drop as
+create unlogged table link_named as
 select x.village_name, x.entity_name, n.entity_id
   from (select distinct village_name, entity_name from link_rec
          where village_name is not null and entity_name is not null) x
@@ -18,7 +18,7 @@ select x.village_name, x.entity_name, n.entity_id
 analyze link_named;
 
 -- the address (door plate, exact or a typo fixed; or outside the city), else the entity's name in its village
-create temp table link_step on commit drop as
+create unlogged table link_step as
 select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
        case when a.outside then 'outside_city'
             when a.entity_id is not null then case when a.fuzzy then 'address_fuzzy' else 'address_exact' end
@@ -36,16 +36,16 @@ select r.feed_id, r.record_key, r.identity, r.lon, r.lat,
 analyze link_step;
 
 -- coordinates of the rest: inside a natural entity's polygon, else the nearest door plate within %(nearest_m)s m
-create temp table link_pt on commit drop as
+create unlogged table link_pt as
 select feed_id, record_key, st_setsrid(st_makepoint(lon, lat), 4490) as geom
   from link_step where method is null and lon is not null and lat is not null;
 create index on link_pt using gist (geom);
 analyze link_pt;
-create temp table link_poly on commit drop as
+create unlogged table link_poly as
 select distinct on (p.feed_id, p.record_key) p.feed_id, p.record_key, e.entity_id
   from link_pt p join core.geo_entity e on e.entity_type = any(%(natural)s) and st_intersects(e.geom, p.geom)
  order by p.feed_id, p.record_key, e.entity_id;
-create temp table link_near on commit drop as
+create unlogged table link_near as
 select p.feed_id, p.record_key, a.entity_id,
        st_distance(st_transform(a.geom, 4549), st_transform(p.geom, 4549)) as d
   from link_pt p
@@ -59,7 +59,7 @@ delete from link_near where d > %(nearest_m)s;
 analyze link_poly;
 analyze link_near;
 
-create temp table link_found on commit drop as
+create unlogged table link_found as
 select s.feed_id, s.record_key, md5(s.identity)::uuid as identity,  -- the identity's hash, computed once
        coalesce(s.entity_id, g.entity_id, nr.entity_id) as entity_id,
        coalesce(s.method, case when g.entity_id is not null then 'coordinate_polygon'
@@ -74,7 +74,7 @@ analyze link_found;
 
 -- identity: the entity most often linked for the same ID number or credit code (ties: the first id), with the
 -- votes of the records a relink left as they are (link_scope.sql); by the identity's hash
-create temp table link_vote on commit drop as
+create unlogged table link_vote as
 select distinct on (identity) identity, entity_id, round(n / total, 3) as score
   from (select identity, entity_id, count(*) as n, sum(count(*)) over (partition by identity) as total
           from (select identity, entity_id from link_found
@@ -86,7 +86,7 @@ select distinct on (identity) identity, entity_id, round(n / total, 3) as score
 analyze link_vote;
 
 -- the rebuilt table, written by lib/rebuild.py (only the rows that changed, or swapped in whole)
-create temp table link_new (like core.entity_link including defaults) on commit drop;
+create unlogged table link_new (like core.entity_link including defaults);
 insert into link_new (feed_id, record_key, entity_id, entity_type, village_code, method, score)
 select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
        coalesce(f.method, case when v.entity_id is not null then 'identity' else 'unmatched' end),

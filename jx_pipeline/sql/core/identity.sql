@@ -10,7 +10,7 @@ create or replace function pg_temp.master_key(prefix text, kind text, v text, k 
 $$ select prefix || left(encode(hmac(convert_to(kind || ':' || v, 'UTF8'), k, 'sha256'), 'hex'), 20) $$;
 
 -- persons: a master per ID number (an ID holder read for the per-name keys only keeps its membership)
-create temp table ident_member (
+create unlogged table ident_member (
     feed_id     text not null,
     record_key  text not null,
     kind        text not null,
@@ -19,7 +19,7 @@ create temp table ident_member (
     code        text,
     name        text,
     birth_date  date
-) on commit drop;
+);
 
 insert into ident_member
 select p.feed_id, p.record_key, 'person', pg_temp.master_key('P', 'person', p.id_number, s.k), 'id_number',
@@ -30,21 +30,21 @@ select p.feed_id, p.record_key, 'person', pg_temp.master_key('P', 'person', p.id
 -- a record without an ID joins the one master (with an ID) of the same name and birth date, phone, door plate,
 -- or of the name alone; a key two masters share identifies nobody (min = max: one ID, by a hash aggregate;
 -- count(distinct) sorted every group). Only the keys of the records resolved are looked up.
-create temp table ident_keyless on commit drop as
+create unlogged table ident_keyless as
 select name, birth_date, phone, entity_id from ident_person where id_number is null and name is not null;
-create temp table ix_name_birth on commit drop as
+create unlogged table ix_name_birth as
 select name, birth_date, min(id_number) id from ident_person
  where id_number is not null and (name, birth_date) in (select name, birth_date from ident_keyless)
  group by 1, 2 having min(id_number) = max(id_number);
-create temp table ix_name_phone on commit drop as
+create unlogged table ix_name_phone as
 select name, phone, min(id_number) id from ident_person
  where id_number is not null and (name, phone) in (select name, phone from ident_keyless)
  group by 1, 2 having min(id_number) = max(id_number);
-create temp table ix_name_place on commit drop as
+create unlogged table ix_name_place as
 select name, entity_id, min(id_number) id from ident_person
  where id_number is not null and (name, entity_id) in (select name, entity_id from ident_keyless)
  group by 1, 2 having min(id_number) = max(id_number);
-create temp table ix_name on commit drop as
+create unlogged table ix_name as
 select name, min(id_number) id from ident_person
  where id_number is not null and name in (select name from ident_keyless)
  group by 1 having min(id_number) = max(id_number);
@@ -80,7 +80,7 @@ select o.feed_id, o.record_key, 'legal_person', pg_temp.master_key('O', 'org', o
  where o.credit_code is not null and o.resolve;
 
 -- an organisation without a code joins the one master of the same standardized name, else stands alone
-create temp table ix_org_name on commit drop as
+create unlogged table ix_org_name as
 select name_key, min(credit_code) code from ident_org_named
  where credit_code is not null
    and name_key in (select name_key from ident_org_named where credit_code is null)
@@ -97,6 +97,6 @@ select o.feed_id, o.record_key, 'legal_person',
 
 -- the rebuilt memberships, written by lib/rebuild.py (only the rows that changed, or swapped in whole); the
 -- masters: identity_masters.sql
-create temp table identity_member_new (like core.identity_member including defaults) on commit drop;
+create unlogged table identity_member_new (like core.identity_member including defaults);
 insert into identity_member_new (feed_id, record_key, kind, master_key, method)
 select feed_id, record_key, kind, master_key, method from ident_member;

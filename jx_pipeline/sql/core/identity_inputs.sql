@@ -5,12 +5,12 @@
 set local datestyle = 'ISO';  -- a birth date's text in the fingerprint must not follow the client's setting
 
 -- the standardized name: no 浙江省 / 嘉兴市 prefix (province, city), 有限责任公司 = 有限公司 (limited company), no suffix
-create temp table ident_org_named on commit drop as
+create unlogged table ident_org_named as
 select o.*, nullif(regexp_replace(replace(regexp_replace(btrim(o.name), '^(浙江省)?(嘉兴市|嘉兴)?', ''),
                                           '有限责任公司', '有限公司'), '有限公司$', ''), '') as name_key
   from ident_org o;
 
-create temp table ident_fp on commit drop as
+create unlogged table ident_fp as
 select feed_id, record_key, 'person' as kind,
        hashtextextended(row(id_number, name, birth_date, phone, entity_id)::text, 0) as fp,
        md5(name)::uuid as name, _partition, id_number as code, name as given, null::text as name_key, birth_date, phone, entity_id

@@ -11,7 +11,7 @@
 -- ident_fp's key for the joins below, built here: a full resolution joins it by none (7 s at scale 0.1)
 create unique index on ident_fp (feed_id, record_key, kind);
 -- (a record read without a membership counts as changed: a run repairs it)
-create temp table ident_changed on commit drop as
+create unlogged table ident_changed as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        coalesce(n.kind, o.kind) as kind, n.name as new_name, o.name as old_name,
        n.feed_id is not null and n.code is null as new_keyless, o.feed_id is not null and o.code is null as old_keyless
@@ -28,7 +28,7 @@ select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.recor
 -- pair no remembered record held, or takes away one no record holds after: a day's new record of a person
 -- already known with the same name and keys moves none (scale 0.1: most of 37k names, each read whole below).
 -- The changed records' pairs, old (-1) and new (+1) versions:
-create temp table ident_pairs on commit drop as
+create unlogged table ident_pairs as
 select r.kind, r.name, r.code, x.part, x.v, sum(r.sign)::int as delta
   from (select n.kind, n.name, n.code, 1 as sign, n.birth_date::text as b, n.phone as p, n.entity_id as e
           from ident_fp n join ident_changed c using (feed_id, record_key, kind)
@@ -42,13 +42,13 @@ select r.kind, r.name, r.code, x.part, x.v, sum(r.sign)::int as delta
  group by 1, 2, 3, 4, 5;
 -- the remembered records (the old versions of all) of those names and codes, found one (kind, name, code) at a
 -- time by the memory's index (lateral: a hash join would read all 8.1M at scale 0.1)
-create temp table ident_held on commit drop as
+create unlogged table ident_held as
 select m.*
   from (select distinct kind, name, code from ident_pairs) t
  cross join lateral (select i.kind, i.name, i.code, i.birth_date::text as b, i.phone as p, i.entity_id as e
                        from staged._ident_input i
                       where (i.kind, i.name, i.code) = (t.kind, t.name, t.code)) m;
-create temp table ident_names on commit drop as
+create unlogged table ident_names as
 select kind, new_name as name from ident_changed where new_keyless and new_name is not null
 union
 select kind, old_name from ident_changed where old_keyless and old_name is not null
@@ -63,7 +63,7 @@ having (count(h.code) = 0) <> (count(h.code) + p.delta = 0);
 analyze ident_names;
 -- the records read that the rules need (changed, or of those names: the others keep their memberships); of those
 -- of the names, the ones with an ID or credit code are read for the per-name keys only (resolve false)
-create temp table ident_read_named on commit drop as
+create unlogged table ident_read_named as
 select f.feed_id, f.record_key, f.kind, f.code is null as keyless
   from ident_fp f join ident_names c on (c.kind, c.name) = (f.kind, f.name);
 delete from ident_person p
@@ -87,7 +87,7 @@ update ident_org_named o set resolve = false
 
 -- the other records of those names, as remembered (not read: their partitions did not change); those without
 -- an ID or credit code are resolved again, and remembered again from here
-create temp table ident_from_memory on commit drop as
+create unlogged table ident_from_memory as
 select m.*
   from staged._ident_input m
   join ident_names c on (c.kind, c.name) = (m.kind, m.name)
@@ -101,7 +101,7 @@ select feed_id, record_key, code, given, _partition, code is null, name_key
 insert into ident_fp select * from ident_from_memory where code is null;
 analyze ident_person, ident_org_named;
 
-create temp table ident_scope on commit drop as
+create unlogged table ident_scope as
 select feed_id, record_key, kind from ident_changed
 union
 select feed_id, record_key, kind from ident_read_named where keyless

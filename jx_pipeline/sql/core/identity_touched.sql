@@ -17,7 +17,7 @@ delete from ident_member m
 -- their old masters found by key, one by one (113k at scale 0.1: 0.5 s; a hash join read all 8.1M: 3.8 s)
 set local enable_hashjoin = off;
 set local enable_mergejoin = off;
-create temp table ident_touched on commit drop as
+create unlogged table ident_touched as
 select kind, master_key from ident_member
 union
 select m.kind, m.master_key
@@ -27,9 +27,9 @@ select m.kind, m.master_key
 set local enable_hashjoin = on;
 set local enable_mergejoin = on;
 analyze ident_touched;
-create temp table ident_touched_person on commit drop as
+create unlogged table ident_touched_person as
 select master_key as person_key from ident_touched where kind = 'person';
-create temp table ident_touched_org on commit drop as
+create unlogged table ident_touched_org as
 select master_key as org_key from ident_touched where kind = 'legal_person';
 
 -- what names and counts the touched masters (ident_naming_new, read by identity_masters.sql): their rows kept in
@@ -41,14 +41,14 @@ select set_config(s, case when (select count(*) from ident_member) + (select cou
                                (select reltuples from pg_class where oid = 'core.identity_member'::regclass)
                           then 'off' else 'on' end, true)
   from (values ('enable_hashjoin'), ('enable_mergejoin')) v(s);
-create temp table ident_naming_old on commit drop as
+create unlogged table ident_naming_old as
 select m.kind, m.master_key, m.method,
        case when m.method in ('id_number', 'credit_code') then i.code end as code, i.given as name, i.birth_date
   from (select feed_id, record_key, kind from ident_member
         union select feed_id, record_key, kind from ident_changed) s
   join core.identity_member m using (feed_id, record_key, kind)
   left join staged._ident_input i using (feed_id, record_key, kind);
-create temp table ident_naming_new on commit drop as
+create unlogged table ident_naming_new as
 select kind, master_key, method, code, name, birth_date, sum(n)::int as n
   from (select g.kind, g.master_key, g.method, g.code, g.name, g.birth_date, g.n
           from ident_touched t

@@ -6,7 +6,7 @@
 -- link_whole.sql's or link_delta.sql's.
 -- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
 -- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
-create temp table link_scope on commit drop as
+create unlogged table link_scope as
 select coalesce(n.feed_id, o.feed_id) as feed_id, coalesce(n.record_key, o.record_key) as record_key,
        n.identity as new_identity, o.identity as old_identity
   from link_fp n
@@ -20,15 +20,15 @@ select l.feed_id, l.record_key, null, null
  where not exists (select 1 from link_fp f where f.feed_id = l.feed_id and f.record_key = l.record_key)
    and not exists (select 1 from link_known i where i.feed_id = l.feed_id and i.record_key = l.record_key);
 -- those whose fingerprints differ: the only ones the memory writes again (lib/fingerprints.py)
-create temp table link_changed on commit drop as select feed_id, record_key from link_scope;
+create unlogged table link_changed as select feed_id, record_key from link_scope;
 -- every remembered record of those identities with its link, in one pass: the followers come from it here, the
 -- votes of the records left as they are in link_kept.sql (two passes over both tables took 4.6 s + 6.8 s at 0.1)
-create temp table link_ids on commit drop as
+create unlogged table link_ids as
 select new_identity as identity from link_scope where new_identity is not null
 union
 select old_identity from link_scope where old_identity is not null;
 analyze link_ids;
-create temp table link_same_identity on commit drop as
+create unlogged table link_same_identity as
 select f.feed_id, f.record_key, f.identity, l.method, l.entity_id
   from staged._link_input f
   join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
