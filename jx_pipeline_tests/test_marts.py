@@ -545,3 +545,52 @@ def test_the_refresh_bench_reads_a_day_again_and_leaves_the_marts_as_they_were(b
     assert len({json.dumps(r["marts"], sort_keys=True) for r in rounds}) == 1
     assert summary["records_read"] == days[0]["records_read"]
     assert summary["full_refresh_s"] == full["seconds"]
+
+
+def test_the_rebuilds_keep_their_working_tables_where_parallel_workers_read_them(built, warehouse_url, wh):
+    """Linking, identity resolution and the marts' refresh run again (lib/work_schema.py): before each commits,
+    one of its working tables is unlogged in the rebuild's own schema, and a table made there as the rebuild
+    makes its own (a bare name; a run that changed nothing leaves some of its own empty) is read by parallel
+    workers. After it, neither the schema nor a table is left anywhere, in ``public`` neither."""
+    from jx_pipeline.lib import identity, linking, work_schema
+    from jx_pipeline_tests.test_work_schema import workers_launched
+
+    if int(wh.execute("select current_setting('max_parallel_workers')").fetchone()[0]) == 0:
+        pytest.skip("the server allows no parallel workers")
+    catalog = built[0]
+    where = (
+        "select n.nspname, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where c.relname = %s"
+    )
+    public = "select count(*) from pg_class where relnamespace = 'public'::regnamespace"
+    tables_before = wh.execute(public).fetchone()[0]
+    seen = {}
+
+    def probe(table: str):
+        def look(conn) -> None:
+            conn.execute("create unlogged table probe_rows as select g from generate_series(1, 50000) g")
+            conn.execute("analyze probe_rows")
+            seen[table] = (
+                conn.execute(where, (table,)).fetchall(),
+                conn.execute(where, ("probe_rows",)).fetchall(),
+                workers_launched(conn, "probe_rows"),
+            )
+            conn.execute("drop table probe_rows")
+
+        return look
+
+    with connect(warehouse_url) as conn:
+        linking.link(conn, catalog, before_commit=probe("link_rec"))
+        identity.resolve(conn, catalog, before_commit=probe("ident_person"))
+        marts.refresh(conn, catalog, before_commit=probe("mart_resident"))
+    schemas = {
+        "link_rec": work_schema.LINKING,
+        "ident_person": work_schema.IDENTITY,
+        "mart_resident": work_schema.MARTS,
+    }
+    for table, schema in schemas.items():
+        assert seen[table][:2] == ([(schema, "u")], [(schema, "u")]), seen
+        assert seen[table][2] >= 1, seen
+        assert wh.execute(where, (table,)).fetchall() == []
+        assert wh.execute("select to_regnamespace(%s)", (schema,)).fetchone() == (None,)
+    assert wh.execute(public).fetchone()[0] == tables_before

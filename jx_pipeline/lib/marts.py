@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog, Feed
-from jx_pipeline.lib import changes, linking, locks, quarantine, staging, tallies
+from jx_pipeline.lib import changes, linking, locks, quarantine, staging, tallies, work_schema
 from jx_pipeline.lib.pg import by_key, settings_for
 from jx_pipeline.lib.warehouse import run_sql, session_memory, sql_file
 
@@ -91,9 +91,7 @@ def _feeds(conn: psycopg.Connection, catalog: Catalog) -> None:
     with conn.cursor().copy("copy staged._mart_feed from stdin") as copy:
         for f in catalog.feeds:
             copy.write_row((f.id, f.department, depts[f.department].name, f.name, f.name_en, f.domain))
-    conn.execute(
-        "create temp table mart_quarantine (feed_id text, partition_key text, reason text) on commit drop"
-    )
+    conn.execute("create unlogged table mart_quarantine (feed_id text, partition_key text, reason text)")
     left_out = quarantine.listing(conn)  # the records themselves come through staging.current(), without them
     with conn.cursor().copy("copy mart_quarantine from stdin") as copy:
         for q in left_out:  # its reason reads "<check>: <what failed>; ..."
@@ -179,8 +177,8 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
             (noted,),
         )
         conn.execute(
-            "create temp table mart_record_new (feed_id text, record_key text, _partition text, record_date date,"
-            " amount numeric, flat text, alive boolean) on commit drop"
+            "create unlogged table mart_record_new (feed_id text, record_key text, _partition text, record_date date,"
+            " amount numeric, flat text, alive boolean)"
         )
         conn.execute("analyze mart_want")
         read = conn.execute("select count(*) from mart_want").fetchone()[0]
@@ -200,7 +198,7 @@ def _inputs(conn: psycopg.Connection, catalog: Catalog, full: bool) -> dict:
             ("mart_link_came", "_mart_link"),
         ):
             conn.execute(
-                sql.SQL("create temp table {} (like {}) on commit drop").format(
+                sql.SQL("create unlogged table {} (like {})").format(
                     sql.Identifier(table), sql.Identifier("staged", like)
                 )
             )
@@ -295,7 +293,7 @@ def _key_indexes(conn: psycopg.Connection) -> None:
 
 
 # the kept counts per feed: table -> its select (sql/mart/sums/), its key, the kept input it counts and the
-# temporary tables of the rows a refresh adds to that input and removes from it (``_inputs``)
+# working tables of the rows a refresh adds to that input and removes from it (``_inputs``)
 COUNTS = {
     "_mart_feed_day": (
         "feed_day",
@@ -394,9 +392,7 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
     else:
         signed = _signed(sql.Identifier("mart_link_came"), sql.Identifier("mart_link_gone"))
         conn.execute(
-            sql.SQL("create temp table mart_entity_delta on commit drop as {}").format(
-                _sum("_mart_entity_sum", signed)
-            )
+            sql.SQL("create unlogged table mart_entity_delta as {}").format(_sum("_mart_entity_sum", signed))
         )
         run_sql(conn, "mart/sums_delta.sql")
         for table, (_, key) in SUMS.items():
@@ -525,7 +521,11 @@ def refresh(
     params = {"min_persons": SUPPRESS_BELOW}
     session_memory(conn)
     tallies.ensure(conn, ENTITY_TABLES)  # before the snapshot (its marks say whether the entities changed)
-    with locks.exclusive(conn, "mart"), locks.staged_snapshot(conn, reads=CORE_READ) as release:
+    with (
+        locks.exclusive(conn, "mart"),
+        locks.staged_snapshot(conn, reads=CORE_READ) as release,
+        work_schema.opened(conn, work_schema.MARTS),
+    ):
         if at_snapshot:
             at_snapshot(conn)
         read = _inputs(conn, catalog, full)

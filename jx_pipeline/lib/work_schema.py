@@ -4,7 +4,7 @@ A temporary table lives in its session's local buffers, which a parallel worker 
 touches one scans it in the leading process, and the plan around that scan mostly stays there too. Linking's
 followers of the changed identities, found through a temporary table of 41k identities in the 0.1 warehouse's
 9.1M links, took 7.5-8.0 s in one process; through an unlogged table, 2.1 s with two workers beside it. So
-linking and identity resolution make their working tables in a schema of their own transaction, unlogged (no
+linking, identity resolution and the marts' refresh make their working tables in a schema of their own transaction, unlogged (no
 WAL, as a temporary table), first in the search path (their SQL names them bare, as before) and dropped before
 the transaction commits. No other session sees the schema: a rolled-back rebuild leaves nothing behind, and a
 second rebuild of the same name waits for the first (the ``core`` lock already makes it wait).
@@ -20,6 +20,7 @@ from psycopg import sql
 
 LINKING = "link_work"
 IDENTITY = "ident_work"
+MARTS = "mart_work"
 
 
 @contextmanager
@@ -36,4 +37,4 @@ def opened(conn: psycopg.Connection, name: str) -> Iterator[None]:
 
 def active(conn: psycopg.Connection) -> bool:
     """True inside ``opened``: a bare ``create unlogged table`` lands in the work schema, not in ``public``."""
-    return conn.execute("select current_schema() in (%s, %s)", (LINKING, IDENTITY)).fetchone()[0]
+    return conn.execute("select current_schema() = any(%s)", ([LINKING, IDENTITY, MARTS],)).fetchone()[0]

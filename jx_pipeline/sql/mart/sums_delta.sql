@@ -2,7 +2,7 @@
 -- removed (mart_link_gone) and added (mart_link_came), lib/marts.py. The entity sums add the difference
 -- (mart_entity_delta); the sums per person, organisation and economy entity are made again for the keys those
 -- rows touch, from all their rows, read in one pass (mart_link_touched).
-create temp table mart_touched on commit drop as
+create unlogged table mart_touched as
 select distinct t.sum, t.key
   from (select * from mart_link_gone union all select * from mart_link_came) l
   cross join lateral (values ('_mart_person_entity', l.person_key), ('_mart_org_entity', l.org_key),
@@ -11,13 +11,13 @@ select distinct t.sum, t.key
 analyze mart_touched;
 
 -- the entity groups whose latest date may have left with a row counted out (none as late came in): read again
-create temp table mart_recheck on commit drop as
+create unlogged table mart_recheck as
 select d.entity_id, d.department
   from mart_entity_delta d join staged._mart_entity_sum t using (entity_id, department)
  where d.gone_last >= t.last_record_date and (d.last_record_date is null or d.last_record_date < t.last_record_date);
 analyze mart_recheck;
 
-create temp table mart_link_touched on commit drop as
+create unlogged table mart_link_touched as
 select l.* from staged._mart_link l
  where l.person_key in (select key from mart_touched where sum = '_mart_person_entity')
     or l.org_key in (select key from mart_touched where sum = '_mart_org_entity')
