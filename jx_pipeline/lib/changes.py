@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from jx_pipeline.catalog.schema import Catalog
-from jx_pipeline.lib import quarantine
+from jx_pipeline.lib import quarantine, work_schema
 
 _PARTITIONS = r"""
 select p.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), $$\('(.*)'\)$$))[1], c.relname,
@@ -47,13 +47,11 @@ def _good(conn: psycopg.Connection, catalog: Catalog) -> list[tuple[str, str, st
 
 
 def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
-    """A temporary table of the feeds' good partitions now: (feed_id, partition_key, child, version), which
+    """A working table (lib/work_schema.py) of the feeds' good partitions now: (feed_id, partition_key, child, version), which
     ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
     table = f"{consumer}_now"
     conn.execute(
-        sql.SQL(
-            "create temp table {} (feed_id text, partition_key text, child text, version text) on commit drop"
-        ).format(sql.Identifier(table))
+        work_schema.create(conn, table, "feed_id text, partition_key text, child text, version text")
     )
     good = _good(conn, catalog)  # read before the copy: one statement at a time on the connection
     with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(table))) as copy:
@@ -88,7 +86,7 @@ def loaded(conn: psycopg.Connection, consumer: str) -> list[tuple[str, str]]:
 
 
 def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], into: str) -> bool:
-    """Fill the temporary table ``into`` (feed_id, record_key; made here) with the records to read again: those
+    """Fill the working table ``into`` (feed_id, record_key; made here) with the records to read again: those
     of partitions new or replaced since the consumer's last run, and those its memories (``staged.<memory>``:
     feed_id, record_key, _partition) place in partitions replaced, quarantined or dropped since. False when the
     consumer remembers no partition (a first run, or its memory was lost): then every record is to be read.
@@ -96,9 +94,7 @@ def want(conn: psycopg.Connection, consumer: str, memories: tuple[str, ...], int
     parts = sql.Identifier(f"{consumer}_now")
     target = sql.Identifier(into)
     conn.execute(
-        sql.SQL(
-            "create temp table {} (feed_id text, record_key text, primary key (feed_id, record_key)) on commit drop"
-        ).format(target)
+        work_schema.create(conn, into, "feed_id text, record_key text, primary key (feed_id, record_key)")
     )
     seen = conn.execute(
         "select count(*) from staged._seen_partition where consumer = %s", (consumer,)

@@ -33,8 +33,6 @@ def write(
     the table's rows with those keys are compared with ``rows`` (which holds rows of those keys only) and
     written, the others are left alone (never swapped). Returns {"mode", "deleted", "inserted"}."""
     target = sql.Identifier("core", table)
-    # its own working tables where the rebuild keeps its others, for parallel workers to read (lib/work_schema.py)
-    made = sql.SQL("create unlogged table" if work_schema.active(conn) else "create temp table")
     on_keys = sql.SQL(" and ").join(sql.SQL("a.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
     old_rows = target
     if scope is not None:
@@ -45,9 +43,13 @@ def write(
         n = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(scope))).fetchone()[0]
         with by_key(conn, n, f"core.{table}", ratio=40):
             conn.execute(
-                sql.SQL(
-                    "{} rebuild_old as select b.* from (select distinct {} from {}) a join {} b on {}"
-                ).format(made, keys, sql.Identifier(scope), target, on_keys)
+                work_schema.create(
+                    conn,
+                    "rebuild_old",
+                    query=sql.SQL("select b.* from (select distinct {} from {}) a join {} b on {}").format(
+                        keys, sql.Identifier(scope), target, on_keys
+                    ),
+                )
             )
         old_rows = sql.Identifier("rebuild_old")
         swap = False
@@ -82,21 +84,17 @@ def write(
         + [sql.SQL("a.{0} is distinct from b.{0}").format(sql.Identifier(c)) for c in rest]
     )
     # one pass (a full join on the key) finds both: rows to delete (old side) and rows to insert (new side)
-    conn.execute(
-        sql.SQL(
-            "{made} rebuild_diff as select {old}, {new} from {target} a full join {rows} b on {on} where {differ}"
-        ).format(
-            made=made,
-            old=sql.SQL(", ").join(
-                sql.SQL("a.{} as {}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
-            ),
-            new=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(c)) for c in cols),
-            target=old_rows,
-            rows=sql.Identifier(rows),
-            on=on_keys,
-            differ=differ,
-        )
+    diff = sql.SQL("select {old}, {new} from {target} a full join {rows} b on {on} where {differ}").format(
+        old=sql.SQL(", ").join(
+            sql.SQL("a.{} as {}").format(sql.Identifier(k), sql.Identifier(f"old_{k}")) for k in key
+        ),
+        new=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(c)) for c in cols),
+        target=old_rows,
+        rows=sql.Identifier(rows),
+        on=on_keys,
+        differ=differ,
     )
+    conn.execute(work_schema.create(conn, "rebuild_diff", query=diff))
     old_key, new_key = sql.Identifier(f"old_{key[0]}"), sql.Identifier(key[0])
     stale, fresh = conn.execute(
         sql.SQL(

@@ -38,3 +38,15 @@ def opened(conn: psycopg.Connection, name: str) -> Iterator[None]:
 def active(conn: psycopg.Connection) -> bool:
     """True inside ``opened``: a bare ``create unlogged table`` lands in the work schema, not in ``public``."""
     return conn.execute("select current_schema() = any(%s)", ([LINKING, IDENTITY, MARTS],)).fetchone()[0]
+
+
+def create(
+    conn: psycopg.Connection, name: str, columns: str | None = None, query: sql.Composable | None = None
+) -> sql.Composed:
+    """The statement making the working table ``name`` of ``columns`` ("a text, b int") or as ``query``:
+    unlogged in the work schema inside ``opened``; elsewhere temporary, dropped at commit."""
+    body = sql.SQL("({})").format(sql.SQL(columns)) if query is None else sql.SQL("")
+    after = sql.SQL("") if query is None else sql.SQL(" as {}").format(query)
+    if active(conn):
+        return sql.SQL("create unlogged table {}{}{}").format(sql.Identifier(name), body, after)
+    return sql.SQL("create temp table {}{} on commit drop{}").format(sql.Identifier(name), body, after)
