@@ -3,6 +3,7 @@ workers where temporary tables are not, are seen by no other session, and leave 
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from jx_pipeline.lib import work_schema
 from jx_pipeline.lib.pg import connect, settings_for
@@ -68,3 +69,25 @@ def test_a_rolled_back_rebuild_leaves_nothing_and_no_other_session_sees_it(wareh
         with conn.transaction(), work_schema.opened(conn, work_schema.IDENTITY):
             conn.execute("create unlogged table probe (x int)")
         assert conn.execute("select to_regnamespace(%s)", (work_schema.IDENTITY,)).fetchone() == (None,)
+
+
+def test_a_working_table_is_temporary_outside_a_work_schema_and_unlogged_inside(warehouse_url):
+    """``create`` serves code that runs both inside a rebuild and outside one (a department's texts parsed ahead
+    read the partitions loaded since, lib/changes.py): outside, a temporary table gone at commit."""
+    persistence = "select relpersistence, relnamespace::regnamespace::text from pg_class where relname = %s"
+    with connect(warehouse_url) as conn:
+        with conn.transaction():
+            conn.execute(work_schema.create(conn, "probe_cols", "feed_id text, record_key text"))
+            conn.execute(work_schema.create(conn, "probe_query", query=sql.SQL("select 1 as one")))
+            assert conn.execute(persistence, ("probe_cols",)).fetchone()[0] == "t"
+            assert conn.execute(persistence, ("probe_query",)).fetchone()[0] == "t"
+        assert conn.execute("select to_regclass('probe_cols'), to_regclass('probe_query')").fetchone() == (
+            None,
+            None,
+        )
+        with conn.transaction(), work_schema.opened(conn, work_schema.MARTS):
+            conn.execute(work_schema.create(conn, "probe_cols", "feed_id text, record_key text"))
+            conn.execute(work_schema.create(conn, "probe_query", query=sql.SQL("select 1 as one")))
+            for table in ("probe_cols", "probe_query"):
+                assert conn.execute(persistence, (table,)).fetchone() == ("u", work_schema.MARTS)
+            assert conn.execute("select one from probe_query").fetchone() == (1,)
