@@ -47,8 +47,8 @@ def _good(conn: psycopg.Connection, catalog: Catalog) -> list[tuple[str, str, st
 
 
 def now(conn: psycopg.Connection, consumer: str, catalog: Catalog) -> str:
-    """A working table (lib/work_schema.py) of the feeds' good partitions now: (feed_id, partition_key, child, version), which
-    ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
+    """A working table (lib/work_schema.py) of the feeds' good partitions now: (feed_id, partition_key, child,
+    version), which ``want`` compares with those seen and ``remember`` keeps. Call inside the staged snapshot."""
     table = f"{consumer}_now"
     conn.execute(
         work_schema.create(conn, table, "feed_id text, partition_key text, child text, version text")

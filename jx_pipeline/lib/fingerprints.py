@@ -25,10 +25,10 @@ class Memory:
     table: str  # staged table of the fingerprints, e.g. "_link_input" (its key: "<table>_key")
     core: str  # the core table it describes, e.g. "core.entity_link"
     keys: tuple[str, ...]  # the record's key in both
-    fingerprints: str  # temporary table of this run's fingerprints, the same columns as ``table``
-    scope: str  # temporary table the scope file makes: the keys to redo
+    fingerprints: str  # working table of this run's fingerprints, the same columns as ``table``
+    scope: str  # working table the scope file makes: the keys to redo
     scope_sql: str  # e.g. "core/link_scope.sql"
-    changed: str  # temporary table the scope file makes: the keys of the scope whose fingerprints differ
+    changed: str  # working table the scope file makes: the keys of the scope whose fingerprints differ
     partitions: bool = False  # the table remembers each record's partition (lib/changes.py reads it)
 
     def known(self, conn: psycopg.Connection, key: str) -> bool:
@@ -58,7 +58,7 @@ class Memory:
         tallies.ensure(conn, {f"staged.{self.table}": self.keys, self.core: self.keys})
 
     def by_key(self, conn: psycopg.Connection, keys: str) -> AbstractContextManager:
-        """For the statements of the block, joins by index only when the temporary table ``keys`` holds few
+        """For the statements of the block, joins by index only when the working table ``keys`` holds few
         records of the memory's (``pg.few``): a day's changed partitions against every record remembered."""
         n = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(keys))).fetchone()[0]
         return by_key(conn, n, f"staged.{self.table}")

@@ -53,7 +53,7 @@ def _gather(
     conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool, keys: str | None
 ) -> None:
     """The feed's current records into a working table (texts empty -> null, as the rules read them), with
-    the partition of the version read; ``keys``: only those of that temporary table (lib/changes.py)."""
+    the partition of the version read; ``keys``: only those of that working table (lib/changes.py)."""
     mapped = set(feed.columns.values())
     latest = staging.current(conn, feed, keys, fields) if fields[1] in mapped else None
     if latest is None:

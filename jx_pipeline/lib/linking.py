@@ -57,7 +57,7 @@ def alive(feed: Feed) -> sql.Composable:
 
 def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
     """The feed's current records into ``link_rec`` (texts empty -> null; a deletion flagged ``dead``, for
-    ``_dead``); ``keys``: only those of that temporary table (lib/changes.py)."""
+    ``_dead``); ``keys``: only those of that working table (lib/changes.py)."""
     latest = staging.current(conn, feed, keys, READ_FIELDS)
     if latest is None:
         return
@@ -97,7 +97,7 @@ def _dead(conn: psycopg.Connection) -> None:
 
 
 def _remember_dead(conn: psycopg.Connection, read: tuple[str, ...] | None) -> None:
-    """``staged._link_dead`` := the deletions current now: those of the records read (temporary tables of keys)
+    """``staged._link_dead`` := the deletions current now: those of the records read (working tables of keys)
     replaced, or all of them when every record was read (``read`` None)."""
     if read is None:
         conn.execute("truncate staged._link_dead")

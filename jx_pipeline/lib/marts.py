@@ -100,7 +100,7 @@ def _feeds(conn: psycopg.Connection, catalog: Catalog) -> None:
 
 def _selects(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> list[sql.Composed]:
     """Each staged feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a
-    later change of its partition reads it again), or only those of the temporary table ``keys`` (feed_id,
+    later change of its partition reads it again), or only those of the working table ``keys`` (feed_id,
     record_key)."""
     return [
         _record_select(feed, latest)

@@ -2,8 +2,8 @@
 
 Linking and identity resolution compute every row of their tables into a working table (lib/work_schema.py).
 Inserting 0.9M rows into ``core.entity_link`` with its key, index and foreign key in place took 17 s (a check and
-two index entries per row); into a bare table with the indexes built afterwards, 4 s. A day's increment changes ~1 % of the rows:
-deleting and inserting only those is cheaper still, and leaves the other rows as they were.
+two index entries per row); into a bare table with the indexes built afterwards, 4 s. A day's increment changes
+~1 % of the rows: deleting and inserting only those is cheaper still, and leaves the other rows as they were.
 """
 
 from __future__ import annotations

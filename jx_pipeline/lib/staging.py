@@ -55,7 +55,7 @@ def current(
     conn: psycopg.Connection, feed: Feed, keys: str | None = None, read: Iterable[str] | None = None
 ) -> sql.Composed | None:
     """The latest version of every record of the feed (a subquery ``s``), or None before it was ever staged.
-    ``keys``: a temporary table (feed_id, record_key); only the records of the feed it names (found by index).
+    ``keys``: a working table (feed_id, record_key); only the records of the feed it names (found by index).
     ``read``: the fields the caller reads (those the feed maps are kept, with record_key and _partition); the
     versions are sorted with those only, not whole rows (at scale 0.1 the widest feeds' rows are ~210 bytes).
 
