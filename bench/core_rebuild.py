@@ -4,8 +4,8 @@
 already is, at any scale: ``core/entity_link`` as a day's run does it (only the records changed since the last
 run, and only texts not parsed before) and with ``full`` (every record linked, every text parsed again), then
 identity resolution the same two ways. Per step: wall time, µs per current record, records linked or resolved
-again, texts parsed, how the table was written, and this process's peak RSS (the rebuilds run in PostgreSQL; the PostgreSQL backend's
-memory is bounded by its work_mem and temp_buffers, lib/warehouse.session_memory).
+again, texts parsed, how the table was written, and this process's peak RSS (the rebuilds run in PostgreSQL; the
+PostgreSQL backend's memory is bounded by its work_mem and the shared buffers, lib/warehouse.session_memory).
 
     .venv/bin/python bench/core_rebuild.py --warehouse-url "$(.venv/bin/jx-pipeline db url)"
     .venv/bin/python bench/core_rebuild.py --warehouse-url "$(JX_DB_PREFIX=s01 .venv/bin/jx-pipeline db url)" --full

@@ -550,13 +550,11 @@ def test_the_refresh_bench_reads_a_day_again_and_leaves_the_marts_as_they_were(b
 def test_the_rebuilds_keep_their_working_tables_where_parallel_workers_read_them(built, warehouse_url, wh):
     """Linking, identity resolution and the marts' refresh run again (lib/work_schema.py): before each commits,
     one of its working tables is unlogged in the rebuild's own schema, and a table made there as the rebuild
-    makes its own (a bare name; a run that changed nothing leaves some of its own empty) is read by parallel
-    workers. After it, neither the schema nor a table is left anywhere, in ``public`` neither."""
+    makes its own (a bare name; a run that changed nothing leaves some of its own empty) can be read by
+    parallel workers. After it, neither the schema nor a table is left anywhere, in ``public`` neither."""
     from jx_pipeline.lib import identity, linking, work_schema
-    from jx_pipeline_tests.test_work_schema import workers_launched
+    from jx_pipeline_tests.test_work_schema import workers_planned
 
-    if int(wh.execute("select current_setting('max_parallel_workers')").fetchone()[0]) == 0:
-        pytest.skip("the server allows no parallel workers")
     catalog = built[0]
     where = (
         "select n.nspname, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace"
@@ -573,7 +571,7 @@ def test_the_rebuilds_keep_their_working_tables_where_parallel_workers_read_them
             seen[table] = (
                 conn.execute(where, (table,)).fetchall(),
                 conn.execute(where, ("probe_rows",)).fetchall(),
-                workers_launched(conn, "probe_rows"),
+                workers_planned(conn, "probe_rows"),
             )
             conn.execute("drop table probe_rows")
 

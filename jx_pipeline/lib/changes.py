@@ -147,8 +147,7 @@ def remember(conn: psycopg.Connection, consumer: str, good: list[tuple] | None =
 def gather(
     conn: psycopg.Connection, catalog: Catalog, read: Callable[..., None], keys: str | None = None
 ) -> None:
-    """``read(conn, feed, keys)`` for every feed, or, given the temporary table ``keys``, for the feeds it
-    names."""
+    """``read(conn, feed, keys)`` for every feed, or, given the working table ``keys``, for the feeds it names."""
     named = None
     if keys is not None:
         named = {

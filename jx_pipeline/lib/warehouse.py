@@ -25,8 +25,9 @@ def sql_file(relpath: str) -> str:
 
 
 def session_memory(conn: psycopg.Connection) -> None:
-    """Memory for a rebuild's sorts and temporary tables (marts, links, identities); local buffers can only grow
-    before a session first touches a temporary table: a connection that already did keeps its own."""
+    """Memory for a rebuild's sorts and hashes (marts, links, identities) and for its few temporary tables (its
+    working tables are in shared buffers, lib/work_schema.py); local buffers can only grow before a session
+    first touches a temporary table: a connection that already did keeps its own."""
     conn.commit()
     for setting in ("work_mem = '128MB'", "temp_buffers = '256MB'"):
         try:

@@ -7,7 +7,9 @@ followers of the changed identities, found through a temporary table of 41k iden
 linking, identity resolution and the marts' refresh make their working tables in a schema of their own transaction, unlogged (no
 WAL, as a temporary table), first in the search path (their SQL names them bare, as before) and dropped before
 the transaction commits. No other session sees the schema: a rolled-back rebuild leaves nothing behind, and a
-second rebuild of the same name waits for the first (the ``core`` lock already makes it wait).
+second rebuild of the same name waits for the first (the ``core`` and ``mart`` locks already make it wait).
+The schema comes before ``pg_temp`` in the path: a temporary table of the same name in the session, if one were
+ever made, could not stand in for a working table unseen.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 LINKING = "link_work"
 IDENTITY = "ident_work"
@@ -27,9 +30,13 @@ MARTS = "mart_work"
 def opened(conn: psycopg.Connection, name: str) -> Iterator[None]:
     """Inside the caller's transaction: ``name`` made, first in the search path; dropped with its tables at the end
     of the block (an error leaves it to the transaction's rollback)."""
+    if conn.info.transaction_status != TransactionStatus.INTRANS:
+        # outside a transaction the schema would be committed and the path not set: tables would land in public
+        raise RuntimeError("work_schema.opened needs an open transaction (the rebuild's)")
     path = conn.execute("select current_setting('search_path')").fetchone()[0]
     conn.execute(sql.SQL("create schema {}").format(sql.Identifier(name)))
-    conn.execute("select set_config('search_path', %s, true)", (f"{name}, {path}",))
+    first = ", ".join(p for p in (sql.Identifier(name).as_string(conn), "pg_temp", path) if p.strip())
+    conn.execute("select set_config('search_path', %s, true)", (first,))
     yield
     conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
     conn.execute("select set_config('search_path', %s, true)", (path,))
