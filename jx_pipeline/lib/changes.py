@@ -157,3 +157,13 @@ def gather(
     for feed in catalog.feeds:
         if named is None or feed.id in named:
             read(conn, feed, keys)
+
+
+def union(
+    conn: psycopg.Connection, catalog: Catalog, select: Callable[..., sql.Composable | None]
+) -> sql.Composable | None:
+    """Every feed's ``select(conn, feed)`` (None: the feed was never staged) in one statement, ``union all``;
+    None when no feed was. A table made from it is filled by parallel workers, each reading and sorting whole
+    feeds, where an insert per feed runs in one process."""
+    selects = [s for feed in catalog.feeds if (s := select(conn, feed)) is not None]
+    return sql.SQL(" union all ").join(selects) if selects else None

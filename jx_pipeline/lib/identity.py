@@ -10,6 +10,7 @@ The rules run in SQL (``sql/core/identity.sql``) over working tables of the curr
 in Python they held every record in memory (8.6 GB at scale 0.1) and took ~80 µs per record.
 """
 
+import functools
 import hashlib
 import hmac
 import inspect
@@ -49,38 +50,73 @@ def pseudonym(kind: str, value: str) -> str:
     return ("P" if kind == "person" else "O") + digest[:20]
 
 
-def _gather(
-    conn: psycopg.Connection, feed: Feed, table: str, fields: tuple[str, ...], place: bool, keys: str | None
-) -> None:
-    """The feed's current records into a working table (texts empty -> null, as the rules read them), with
-    the partition of the version read; ``keys``: only those of that working table (lib/changes.py)."""
+# what the rules read of each record: the working table, the fields read, its columns for them, and whether the
+# record's linked entity (its door plate) comes along
+READS = (
+    ("ident_person", PERSON_FIELDS, ("id_number", "name", "birth_date", "phone"), True),
+    ("ident_org", ORG_FIELDS, ("credit_code", "name"), False),
+)
+
+
+def _select(
+    conn: psycopg.Connection,
+    feed: Feed,
+    fields: tuple[str, ...],
+    columns: tuple[str, ...],
+    place: bool,
+    keys: str | None = None,
+) -> sql.Composed | None:
+    """The feed's current records as the working table's columns, typed as there (texts empty -> null, as the
+    rules read them), with the partition of the version read; ``keys``: only those of that working table
+    (lib/changes.py). None when the feed has no such records (no name field, or never staged)."""
     mapped = set(feed.columns.values())
     latest = staging.current(conn, feed, keys, fields) if fields[1] in mapped else None
     if latest is None:
-        return
+        return None
     cols = [
-        (sql.SQL("nullif(s.{}, '')") if f != "birth_date" else sql.SQL("s.{}")).format(sql.Identifier(f))
-        if f in mapped
-        else sql.SQL("null")
-        for f in fields
+        sql.SQL("{} as {}").format(
+            sql.SQL("null::{}".format("date" if f == "birth_date" else "text"))
+            if f not in mapped
+            else (sql.SQL("s.{}::date") if f == "birth_date" else sql.SQL("nullif(s.{}, '')::text")).format(
+                sql.Identifier(f)
+            ),
+            sql.Identifier(c),
+        )
+        for f, c in zip(fields, columns, strict=True)
     ]
     join = sql.SQL("")
     if place:
-        cols.append(sql.SQL("l.entity_id"))
+        cols.append(sql.SQL("l.entity_id::text as entity_id"))
         join = sql.SQL(
             " left join core.entity_link l on l.feed_id = {} and l.record_key = s.record_key"
         ).format(sql.Literal(feed.id))
-    conn.execute(
-        sql.SQL("insert into {} select {}, s.record_key, {}, s._partition from {}{}").format(
-            sql.Identifier(table), sql.Literal(feed.id), sql.SQL(", ").join(cols), latest, join
-        )
-    )
+    return sql.SQL(
+        "select {}::text as feed_id, s.record_key::text as record_key, {}, s._partition::text as _partition,"
+        " true as resolve from {}{}"
+    ).format(sql.Literal(feed.id), sql.SQL(", ").join(cols), latest, join)
 
 
 def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
     """What the rules read of the feed's records, as a person and as a legal person (``changes.gather``)."""
-    _gather(conn, feed, "ident_person", PERSON_FIELDS, True, keys)
-    _gather(conn, feed, "ident_org", ORG_FIELDS, False, keys)
+    for table, fields, columns, place in READS:
+        select = _select(conn, feed, fields, columns, place, keys)
+        if select is not None:
+            conn.execute(sql.SQL("insert into {} {}").format(sql.Identifier(table), select))
+
+
+def _read_whole(conn: psycopg.Connection, catalog: Catalog) -> None:
+    """Every feed's current records into both working tables, each made again from one statement over all feeds,
+    which parallel workers read and sort side by side (lib/linking.py's ``_gather_whole``)."""
+    for table, fields, columns, place in READS:
+        whole = changes.union(
+            conn, catalog, functools.partial(_select, fields=fields, columns=columns, place=place)
+        )
+        if whole is None:  # no feed staged yet: the table stays as made, empty
+            continue
+        name = sql.Identifier(table)
+        conn.execute(sql.SQL("drop table {}").format(name))
+        conn.execute(sql.SQL("create unlogged table {} as {}").format(name, whole))
+        conn.execute(sql.SQL("alter table {} alter resolve set default true").format(name))
 
 
 # the person records whose link (their door plate) changed since they were read: read again with the
@@ -175,7 +211,16 @@ def _key() -> str:
     h = hashlib.sha256(hashlib.sha256(settings.pseudonym_secret()).digest())
     for name in RULES:
         h.update(sql_file(name).encode())
-    read = (_gather, _read, _RELINKED, _NOTED, _relinked, staging.current, quarantine.good_partitions)
+    read = (
+        _select,
+        _read,
+        _read_whole,
+        _RELINKED,
+        _NOTED,
+        _relinked,
+        staging.current,
+        quarantine.good_partitions,
+    )
     read += (changes, fingerprints)
     for code in read:
         h.update((code if isinstance(code, str) else inspect.getsource(code)).encode())
@@ -256,7 +301,10 @@ def _resolve(
                 # most records to read again (every door plate moved: the entities swapped in): all are resolved,
                 # which is faster than finding so many by key (scale 0.01: > 9 min against 15 s)
                 delta = few(conn, wanted, f"staged.{MEMORY.table}", ratio=MOST)
-            changes.gather(conn, catalog, _read, "ident_want" if delta else None)
+            if delta:
+                changes.gather(conn, catalog, _read, "ident_want")
+            else:
+                _read_whole(conn, catalog)
             conn.execute("drop table if exists ident_relinked")
             release()
             read = conn.execute(

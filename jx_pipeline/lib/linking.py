@@ -55,36 +55,53 @@ def alive(feed: Feed) -> sql.Composable:
     return cond
 
 
-def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
-    """The feed's current records into ``link_rec`` (texts empty -> null; a deletion flagged ``dead``, for
-    ``_dead``); ``keys``: only those of that working table (lib/changes.py)."""
+def _select(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sql.Composed | None:
+    """The feed's current records as ``link_rec``'s columns, typed as there (texts empty -> null; a deletion
+    flagged ``dead``, for ``_dead``); ``keys``: only those of that working table (lib/changes.py). None before the
+    feed was ever staged."""
     latest = staging.current(conn, feed, keys, READ_FIELDS)
     if latest is None:
-        return
+        return None
     mapped = set(feed.columns.values())
 
-    def col(name: str, text: bool = True) -> sql.Composable:
+    def col(name: str, text: bool = True, cast: str = "text") -> sql.Composable:
         if name not in mapped:
-            return sql.SQL("null")
-        return sql.SQL("nullif({}, '')" if text else "{}").format(sql.Identifier(name))
+            return sql.SQL(f"null::{cast}")
+        return sql.SQL("nullif({}, '')" if text else "{}::" + cast).format(sql.Identifier(name))
 
-    conn.execute(
-        sql.SQL(
-            "insert into link_rec select {feed}, record_key, {addr}, {lon}, {lat}, nullif(coalesce({idno}, {code}), ''),"
-            " {name}, {village}, _partition, not ({alive}) from {latest}"
-        ).format(
-            feed=sql.Literal(feed.id),
-            addr=col("address"),
-            lon=col("lon", text=False),
-            lat=col("lat", text=False),
-            idno=col("id_number", text=False),
-            code=col("credit_code", text=False),
-            name=col("entity_name"),
-            village=col("village_name"),
-            latest=latest,
-            alive=alive(feed),
-        )
+    return sql.SQL(
+        "select {feed}::text as feed_id, record_key::text as record_key, {addr} as address, {lon} as lon,"
+        " {lat} as lat, nullif(coalesce({idno}, {code}), '') as identity, {name} as entity_name,"
+        " {village} as village_name, _partition::text as _partition, not ({alive}) as dead from {latest}"
+    ).format(
+        feed=sql.Literal(feed.id),
+        addr=col("address"),
+        lon=col("lon", text=False, cast="float8"),
+        lat=col("lat", text=False, cast="float8"),
+        idno=col("id_number", text=False),
+        code=col("credit_code", text=False),
+        name=col("entity_name"),
+        village=col("village_name"),
+        latest=latest,
+        alive=alive(feed),
     )
+
+
+def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None:
+    """The feed's current records (``_select``) into ``link_rec``."""
+    select = _select(conn, feed, keys)
+    if select is not None:
+        conn.execute(sql.SQL("insert into link_rec {}").format(select))
+
+
+def _gather_whole(conn: psycopg.Connection, catalog: Catalog) -> None:
+    """Every feed's current records into ``link_rec``, made again from one statement over all feeds: parallel
+    workers read and sort the feeds side by side, which the per-feed inserts of ``_gather`` cannot (at scale 0.1,
+    9.2M records: 14.2-15.5 s by insert, 7.7-8.1 s so)."""
+    whole = changes.union(conn, catalog, _select)
+    if whole is not None:  # no feed staged yet: link_rec stays as made, empty
+        conn.execute("drop table link_rec")
+        conn.execute(sql.SQL("create unlogged table link_rec as {}").format(whole))
 
 
 def _dead(conn: psycopg.Connection) -> None:
@@ -125,7 +142,7 @@ def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
     for name in READS_SQL:
         h.update(sql_file(name).encode())
     # how a record is read: a change there relinks every record
-    for code in (alive, _gather, _dead, staging.current, quarantine.good_partitions):
+    for code in (alive, _select, _gather, _gather_whole, _dead, staging.current, quarantine.good_partitions):
         h.update(inspect.getsource(code).encode())
     return h.hexdigest()[:20]
 
@@ -208,7 +225,7 @@ def link(
             run_sql(conn, "core/link_inputs.sql", {"first": False})
             run_sql(conn, "core/link_kept.sql")
         else:
-            changes.gather(conn, catalog, _gather)
+            _gather_whole(conn, catalog)
             _dead(conn)
             read = None
             release()
