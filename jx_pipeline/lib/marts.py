@@ -98,21 +98,22 @@ def _feeds(conn: psycopg.Connection, catalog: Catalog) -> None:
             copy.write_row((q["feed_id"], q["partition"], q["reason"]))
 
 
+def _select(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sql.Composed | None:
+    """The feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a later
+    change of its partition reads it again), or only those of the working table ``keys`` (feed_id, record_key);
+    None before the feed was ever staged."""
+    latest = staging.current(conn, feed, keys, READ_FIELDS)
+    return None if latest is None else _record_select(feed, latest)
+
+
 def _selects(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> list[sql.Composed]:
-    """Each staged feed's current records (``_record_select``; a deletion kept with ``alive`` false, so that a
-    later change of its partition reads it again), or only those of the working table ``keys`` (feed_id,
-    record_key)."""
-    return [
-        _record_select(feed, latest)
-        for feed in catalog.feeds
-        if (latest := staging.current(conn, feed, keys, READ_FIELDS)) is not None
-    ]
+    """Each staged feed's ``_select``."""
+    return [s for feed in catalog.feeds if (s := _select(conn, feed, keys)) is not None]
 
 
 def _records(conn: psycopg.Connection, catalog: Catalog) -> sql.Composable | None:
     """Every feed's current records in one select; None when no feed was staged yet."""
-    selects = _selects(conn, catalog)
-    return sql.SQL(" union all ").join(selects) if selects else None
+    return changes.union(conn, catalog, _select)
 
 
 def _link_rows(records: str) -> sql.Composable:
@@ -130,6 +131,7 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
             staging.current,
             quarantine.good_partitions,
             _inputs,
+            _select,
             _selects,
             _records,
             _counts,
