@@ -17,7 +17,7 @@ import json
 import time
 
 from jx_pipeline.catalog import load_catalog
-from jx_pipeline.lib import identity, linking, work_schema
+from jx_pipeline.lib import changes, identity, linking, work_schema
 from jx_pipeline.lib.pg import connect
 from jx_pipeline.lib.warehouse import run_sql, session_memory
 
@@ -38,7 +38,7 @@ def once(url: str, catalog, rebuild: str, way: str) -> dict:
                 for feed in catalog.feeds:
                     linking._gather(conn, feed)
             elif rebuild == "linking":
-                linking._gather_whole(conn, catalog)
+                changes.gather_whole(conn, catalog, linking._select, "link_rec")
             elif way == "per feed":
                 for feed in catalog.feeds:
                     identity._read(conn, feed)

@@ -167,3 +167,16 @@ def union(
     feeds, where an insert per feed runs in one process."""
     selects = [s for feed in catalog.feeds if (s := select(conn, feed)) is not None]
     return sql.SQL(" union all ").join(selects) if selects else None
+
+
+def gather_whole(
+    conn: psycopg.Connection, catalog: Catalog, select: Callable[..., sql.Composable | None], into: str
+) -> None:
+    """The working table ``into`` made again from every feed's current records (``select(conn, feed)``, typed as
+    its columns) in one statement over all feeds (``union``), which parallel workers read and sort side by side;
+    an insert per feed (``gather``) runs in one process (at scale 0.1: linking's 9.2M records 13.4-15.0 s by
+    insert, 7.7-8.0 s so; identity's 24 s and 14 s). Left as made when no feed was staged yet."""
+    whole = union(conn, catalog, select)
+    if whole is not None:
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(into)))
+        conn.execute(work_schema.create(conn, into, query=whole))

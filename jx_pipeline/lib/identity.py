@@ -105,18 +105,12 @@ def _read(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> None
 
 
 def _read_whole(conn: psycopg.Connection, catalog: Catalog) -> None:
-    """Every feed's current records into both working tables, each made again from one statement over all feeds,
-    which parallel workers read and sort side by side (lib/linking.py's ``_gather_whole``)."""
+    """Every feed's current records into both working tables, each made again from one statement over all feeds
+    (``changes.gather_whole``), with ``resolve``'s default as made."""
     for table, fields, columns, place in READS:
-        whole = changes.union(
-            conn, catalog, functools.partial(_select, fields=fields, columns=columns, place=place)
-        )
-        if whole is None:  # no feed staged yet: the table stays as made, empty
-            continue
-        name = sql.Identifier(table)
-        conn.execute(sql.SQL("drop table {}").format(name))
-        conn.execute(sql.SQL("create unlogged table {} as {}").format(name, whole))
-        conn.execute(sql.SQL("alter table {} alter resolve set default true").format(name))
+        select = functools.partial(_select, fields=fields, columns=columns, place=place)
+        changes.gather_whole(conn, catalog, select, table)
+        conn.execute(sql.SQL("alter table {} alter resolve set default true").format(sql.Identifier(table)))
 
 
 # the person records whose link (their door plate) changed since they were read: read again with the

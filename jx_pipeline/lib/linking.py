@@ -94,16 +94,6 @@ def _gather(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> No
         conn.execute(sql.SQL("insert into link_rec {}").format(select))
 
 
-def _gather_whole(conn: psycopg.Connection, catalog: Catalog) -> None:
-    """Every feed's current records into ``link_rec``, made again from one statement over all feeds: parallel
-    workers read and sort the feeds side by side, which the per-feed inserts of ``_gather`` cannot (at scale 0.1,
-    9.2M records: 14.2-15.5 s by insert, 7.7-8.1 s so)."""
-    whole = changes.union(conn, catalog, _select)
-    if whole is not None:  # no feed staged yet: link_rec stays as made, empty
-        conn.execute("drop table link_rec")
-        conn.execute(sql.SQL("create unlogged table link_rec as {}").format(whole))
-
-
 def _dead(conn: psycopg.Connection) -> None:
     """The deletions gathered leave ``link_rec`` for ``link_dead``: not linked, but remembered with their
     partition, so that one replaced, quarantined or dropped brings back the version it hid (lib/changes.py)."""
@@ -142,7 +132,7 @@ def _link_key(conn: psycopg.Connection, parser_key: str) -> str:
     for name in READS_SQL:
         h.update(sql_file(name).encode())
     # how a record is read: a change there relinks every record
-    for code in (alive, _select, _gather, _gather_whole, _dead, staging.current, quarantine.good_partitions):
+    for code in (alive, _select, _gather, _dead, staging.current, quarantine.good_partitions):
         h.update(inspect.getsource(code).encode())
     return h.hexdigest()[:20]
 
@@ -225,7 +215,7 @@ def link(
             run_sql(conn, "core/link_inputs.sql", {"first": False})
             run_sql(conn, "core/link_kept.sql")
         else:
-            _gather_whole(conn, catalog)
+            changes.gather_whole(conn, catalog, _select, "link_rec")
             _dead(conn)
             read = None
             release()
