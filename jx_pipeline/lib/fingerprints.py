@@ -73,10 +73,14 @@ class Memory:
             0
         ]
 
-    def remember(self, conn: psycopg.Connection, key: str, scope: int | None) -> None:
+    def remember(
+        self, conn: psycopg.Connection, key: str, scope: int | None, moved: str | None = None
+    ) -> None:
         """The stored fingerprints := this run's, of every record (scope None) or of the records whose
         fingerprints differ (``changed``): the rest of the records redone were read as they were, and a row is
-        made of its fingerprint's fields, but for the partition (updated below)."""
+        made of its fingerprint's fields, but for the partition (updated below). ``moved``: the working table
+        (feed_id, record_key) of the records read because their partitions changed (``changes.want``); None when
+        every record was read."""
         stored = sql.Identifier("staged", self.table)
         mine = sql.Identifier(self.fingerprints)
         if scope is None:
@@ -111,7 +115,13 @@ class Memory:
             if not self.partitions:
                 return
             # the records read but left as they were may have a version in another partition (re-delivered as
-            # they were): lib/changes.py finds a record by the partition remembered here
+            # they were): lib/changes.py finds a record by the partition remembered here. Only those of ``moved``
+            # can: a record of no new, replaced or dropped partition is where it was remembered (the others read
+            # for the scope: at scale 0.1, 325k probes of the memory for 14k rows moved, 2.1 s)
+            if moved is not None:
+                mine = sql.SQL("(select b.* from {} b join {} w using (feed_id, record_key))").format(
+                    mine, sql.Identifier(moved)
+                )
             conn.execute(
                 sql.SQL(
                     "update {} a set _partition = b._partition from {} b where {} and a._partition is distinct"

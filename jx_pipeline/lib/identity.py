@@ -327,7 +327,7 @@ def _resolve(
                 rebuild.write(
                     conn, table, f"{table}_new", key_cols, scope=None if scope is None else scopes[table]
                 )
-            MEMORY.remember(conn, key, scope)
+            MEMORY.remember(conn, key, scope, moved="ident_want")
             _remember_naming(conn, scope)
             changes.remember(conn, "ident")
             _taken(conn, link_table)

@@ -240,7 +240,7 @@ def link(
             ("feed_id", "record_key"),
             scope=None if scope is None else "link_scope",
         )
-        MEMORY.remember(conn, key, scope)
+        MEMORY.remember(conn, key, scope, moved=None if read is None else "link_want")
         _remember_dead(conn, read)
         changes.remember(conn, "link")
         if stats is not None:
