@@ -159,14 +159,24 @@ def gather(
             read(conn, feed, keys)
 
 
+def selects(
+    conn: psycopg.Connection,
+    catalog: Catalog,
+    select: Callable[..., sql.Composable | None],
+    keys: str | None = None,
+) -> list[sql.Composable]:
+    """Each feed's ``select(conn, feed, keys=keys)``, but for the feeds it gives None (never staged)."""
+    return [s for feed in catalog.feeds if (s := select(conn, feed, keys=keys)) is not None]
+
+
 def union(
     conn: psycopg.Connection, catalog: Catalog, select: Callable[..., sql.Composable | None]
 ) -> sql.Composable | None:
-    """Every feed's ``select(conn, feed)`` (None: the feed was never staged) in one statement, ``union all``;
-    None when no feed was. A table made from it is filled by parallel workers, each reading and sorting whole
-    feeds, where an insert per feed runs in one process."""
-    selects = [s for feed in catalog.feeds if (s := select(conn, feed)) is not None]
-    return sql.SQL(" union all ").join(selects) if selects else None
+    """Every feed's ``select(conn, feed)`` (``selects``) in one statement, ``union all``; None when no feed was
+    staged. A table made from it is filled by parallel workers, each reading and sorting whole feeds, where an
+    insert per feed runs in one process."""
+    each = selects(conn, catalog, select)
+    return sql.SQL(" union all ").join(each) if each else None
 
 
 def gather_whole(

@@ -108,7 +108,7 @@ def _select(conn: psycopg.Connection, feed: Feed, keys: str | None = None) -> sq
 
 def _selects(conn: psycopg.Connection, catalog: Catalog, keys: str | None = None) -> list[sql.Composed]:
     """Each staged feed's ``_select``."""
-    return [s for feed in catalog.feeds if (s := _select(conn, feed, keys)) is not None]
+    return changes.selects(conn, catalog, _select, keys)
 
 
 def _records(conn: psycopg.Connection, catalog: Catalog) -> sql.Composable | None:
