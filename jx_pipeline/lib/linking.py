@@ -207,6 +207,8 @@ def link(
                 "create unlogged table link_round as select feed_id, record_key from link_scope s"
                 " where not exists"
                 " (select 1 from link_rec r where (r.feed_id, r.record_key) = (s.feed_id, s.record_key))"
+                " and not exists"  # a follower is linked by its identity's vote, not read
+                " (select 1 from link_follow f where (f.feed_id, f.record_key) = (s.feed_id, s.record_key))"
             )
             changes.gather(conn, catalog, _gather, "link_round")
             _dead(conn)
@@ -245,7 +247,8 @@ def link(
         changes.remember(conn, "link")
         if stats is not None:
             relinked, read = conn.execute(
-                "select (select count(*) from link_rec), (select count(*) from link_fp)"
+                "select (select count(*) from link_rec) + (select count(*) from link_follow),"
+                " (select count(*) from link_fp)"
             ).fetchone()
             stats.update(texts_parsed=parsed, records_relinked=relinked, records_read=read, **written)
         counts = Counter(

@@ -126,7 +126,8 @@ def build_defs() -> dg.Definitions:
                 # that follow its vote, unless full), addresses parsed (new ones only, unless full), rows written
                 "records_relinked": stats["records_relinked"],
                 # records read from staged: those of partitions loaded, replaced or quarantined since the last
-                # run and those sharing an identity with a changed one (every current record when full)
+                # run and the changed ones' old versions (every current record when full); a record following
+                # its identity's vote is linked again from what linking remembers of it, not read
                 "records_read": stats["records_read"],
                 "texts_parsed": stats["texts_parsed"],
                 "rows_written": dg.MetadataValue.json({k: stats[k] for k in ("mode", "deleted", "inserted")}),

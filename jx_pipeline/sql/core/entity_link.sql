@@ -94,3 +94,10 @@ select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
   from link_found f
   left join link_vote v on v.identity = case when f.method is null then f.identity end
   left join core.geo_entity e on e.entity_id = coalesce(f.entity_id, v.entity_id);
+-- the scope's followers (link_scope.sql): no evidence of their own, as link_found's rows without any above
+insert into link_new (feed_id, record_key, entity_id, entity_type, village_code, method, score)
+select f.feed_id, f.record_key, e.entity_id, e.entity_type, e.village_code,
+       case when v.entity_id is not null then 'identity' else 'unmatched' end, coalesce(v.score, 0)
+  from link_follow f
+  left join link_vote v on v.identity = f.identity
+  left join core.geo_entity e on e.entity_id = v.entity_id;

@@ -26,3 +26,6 @@ create unlogged table link_fp (
     _partition text not null
 );
 create unlogged table link_kept_vote (identity uuid, entity_id text);
+-- the records of the scope that only follow their identity's vote (link_scope.sql): their own evidence is none and
+-- unchanged, so they are neither read again nor run through the rules (entity_link.sql links them by the vote)
+create unlogged table link_follow (feed_id text not null, record_key text not null, identity uuid not null);

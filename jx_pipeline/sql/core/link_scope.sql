@@ -1,8 +1,8 @@
 -- The records a relink must link again (link_scope): new, changed or gone since the last run, by the fingerprint
 -- of what linking reads (link_known: what staged._link_input remembers of the records read), and the current
 -- records sharing an identity with one of them, old or new, that take their entity from the identity vote (linked
--- last time by 'identity' or 'unmatched'; found among the remembered records by their identity). link_kept.sql
--- then keeps only those in link_rec. link_known and link_links (core.entity_link of the records read) are
+-- last time by 'identity' or 'unmatched'; found among the remembered records by their identity: link_follow, not
+-- read again). link_kept.sql then keeps in link_rec only the scope's records that are not followers. link_known and link_links (core.entity_link of the records read) are
 -- link_whole.sql's or link_delta.sql's.
 -- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
 -- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
@@ -33,10 +33,12 @@ select f.feed_id, f.record_key, f.identity, l.method, l.entity_id
   from staged._link_input f
   join core.entity_link l on l.feed_id = f.feed_id and l.record_key = f.record_key
  where f.identity in (select identity from link_ids);
-insert into link_scope (feed_id, record_key)
-select f.feed_id, f.record_key
+-- the followers: remembered as they are (fingerprint unchanged), linked by their identity's vote or unmatched
+insert into link_follow
+select f.feed_id, f.record_key, f.identity
   from link_same_identity f
  where f.method in ('identity', 'unmatched')
    and not exists (select 1 from link_scope s where s.feed_id = f.feed_id and s.record_key = f.record_key);
+insert into link_scope (feed_id, record_key) select feed_id, record_key from link_follow;
 create unique index on link_scope (feed_id, record_key);
 analyze link_scope;
