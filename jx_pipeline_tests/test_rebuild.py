@@ -90,11 +90,11 @@ def test_only_changed_rows_are_written_and_the_share_picks_the_way(probe):
     conn.rollback()
 
 
-def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe, scratch_db):
+def test_a_kept_tally_follows_every_write_and_a_swap_counts_it_at_once(probe, scratch_db):
     """Migration 0027's triggers keep a table's key tally (lib/tallies.py) from each statement's rows: equal to
     reading the table after inserts, key updates, deletes, a statement writing nothing and a truncate; the write
     mark changes with every statement that writes a row, and only then. Without a base the table is read whole;
-    a table swapped in (lib/rebuild.py) has none until counted again; many deltas are folded into a new base.
+    a table swapped in (lib/rebuild.py) is counted in the swap's transaction; many deltas are folded into a new base.
     A writer whose snapshot is older than the base still counts: its delta comes after the base."""
     from psycopg import sql
 
@@ -165,10 +165,12 @@ def test_a_kept_tally_follows_every_write_and_a_swap_makes_it_read_again(probe, 
     _new_rows(conn)
     conn.execute("delete from probe_new where id % 7 = 0")
     assert rebuild.write(conn, "probe", "probe_new", ("id",), swap=True)["mode"] == "swapped"
-    assert tallies.written(conn, table) is None  # a new table: no base yet
+    # a new table, its rows swapped in before its triggers: counted in the swap's transaction, its only row
+    assert rows_kept() == 1 and tallies.tally(conn, table, keys) == read() and read()[0] > 0
     conn.commit()
+    ensured = tallies.written(conn, table)
     tallies.ensure(conn, {table: keys})
-    assert tallies.tally(conn, table, keys) == read()
+    assert tallies.written(conn, table) == ensured  # not counted again
     conn.execute("delete from core.probe where id = 1")  # the swapped-in table's triggers were copied
     assert tallies.tally(conn, table, keys) == read()
     conn.execute("truncate core.probe")

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from jx_pipeline.lib import work_schema
+from jx_pipeline.lib import tallies, work_schema
 from jx_pipeline.lib.pg import by_key
 
 SWAP_SHARE = 0.2  # above this share of rows to write, the whole table is rebuilt aside and swapped in
@@ -147,6 +147,7 @@ def _swap(conn: psycopg.Connection, table: str, rows: str, names: sql.Composable
     _build(conn, target, constraints, indexes)
     for (definition,) in triggers:
         conn.execute(sql.SQL(definition))
+    tallies.rebase(conn, name)  # the rows swapped in, which the triggers did not see
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
     conn.execute(sql.SQL("analyze {}").format(target))  # the next reader plans with statistics
