@@ -520,6 +520,56 @@ def test_an_unchanged_handover_rewrites_no_entity_and_puts_back_one_edited_by_ha
     assert after[edited][1] + "改" == before[edited][1]
 
 
+def test_an_unchanged_handover_is_not_read_again_until_the_file_or_the_table_changes(
+    pipeline, world, tmp_path
+):
+    """core.geo_entity skips reading and merging the hand-over when the file (its bytes), the loading code and
+    the table (its kept tally's mark: any row written) are as the last load left them; a row edited by hand, or
+    another file, makes it load again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    url, _ = pipeline
+    instance = dg.DagsterInstance.ephemeral()  # one instance: each run sees the last one's metadata
+
+    def load() -> tuple[dict, str]:
+        result = dg.materialize(
+            [entities.core_geo_entity], instance=instance, resources=_resources(url), raise_on_error=False
+        )
+        assert result.success and _evals(result)[("core/geo_entity", "rows_match_handover")].passed
+        (mat,) = result.asset_materializations_for_node("core__geo_entity")
+        return {k: v.value for k, v in mat.metadata.items()}, result.run_id
+
+    first, run = load()
+    assert first["loaded"] is True
+    again, _ = load()
+    assert again["loaded"] is False and again["loaded_in_run"] == run
+    assert again["dagster/row_count"] == first["dagster/row_count"] > 0
+    with connect(url) as conn:
+        edited = conn.execute("select min(entity_id) from core.geo_entity where name is not null").fetchone()[
+            0
+        ]
+        name = conn.execute("select name from core.geo_entity where entity_id = %s", (edited,)).fetchone()[0]
+        conn.execute("update core.geo_entity set name = name || '改' where entity_id = %s", (edited,))
+        conn.commit()
+    fixed, run = load()
+    assert fixed["loaded"] is True
+    with connect(url) as conn:
+        assert (
+            conn.execute("select name from core.geo_entity where entity_id = %s", (edited,)).fetchone()[0]
+            == name
+        )
+    skipped, _ = load()
+    assert skipped["loaded"] is False and skipped["loaded_in_run"] == run
+    handover = world / "entities" / "geo_entities.parquet"
+    table = pq.read_table(handover)
+    names = table.column("name").to_pylist()
+    names[0] = (names[0] or "") + "新"
+    other = tmp_path / "geo_entities.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("name"), "name", pa.array(names)), other)
+    assert entities._handover_key(other) != entities._handover_key(handover) == skipped["handover_key"]
+
+
 def test_the_merge_removes_a_gone_entity_with_its_links_and_rewrites_only_a_changed_one(pipeline):
     """sql/entities/geo_entity_merge.sql on a hand-over without one linked door plate and with one name changed:
     the door plate leaves core.geo_entity, core.address_point and core.entity_link (its links noted for the marts);
