@@ -123,7 +123,7 @@ def _link_rows(records: str) -> sql.Composable:
 def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
     """What the kept inputs are made from: each feed's select, domain and department, the link rows' SQL, and
     the core tables they read (a table swapped in whole by lib/rebuild.py is a new one, its rows not noted)."""
-    made = [sql_file(f) for f in ("mart/link_rows.sql", "mart/sums_delta.sql")]
+    made = [sql_file(f) for f in ("mart/link_rows.sql", "mart/sums_delta.sql", "mart/sums/entity_rec.sql")]
     made += [sql_file(f"mart/sums/{f}.sql") for f, *_ in (*COUNTS.values(), *SUMS.values())]
     made += [
         inspect.getsource(f)
@@ -137,6 +137,7 @@ def _input_key(conn: psycopg.Connection, catalog: Catalog) -> str:
             _counts,
             _signed,
             _sum,
+            _entity_rec,
             _sums,
         )
     ]
@@ -349,7 +350,7 @@ SUMS = {
     "_mart_org_entity": ("org_entity", "org_key"),
     "_mart_economy": ("economy", "entity_id"),
 }
-KEPT = ("_mart_record", "_mart_link", *COUNTS, *SUMS)  # the kept inputs, in staged
+KEPT = ("_mart_record", "_mart_link", *COUNTS, *SUMS, "_mart_entity_rec")  # the kept inputs, in staged
 
 
 def _signed(came: sql.Composable, gone: sql.Composable | None = None) -> sql.Composed:
@@ -367,10 +368,14 @@ def _sum(table: str, rows: sql.Composable, only: sql.Composable | None = None) -
     )
 
 
+def _entity_rec(only: sql.Composable | None = None) -> sql.Composed:
+    return sql.SQL(sql_file("mart/sums/entity_rec.sql")).format(only=only or sql.SQL("true"))
+
+
 def _sums(conn: psycopg.Connection, delta: bool) -> None:
     """Make the kept sums from staged._mart_link or, when ``delta``, bring them up to date with the link rows
     ``_inputs`` removed and added (mart_link_gone, mart_link_came)."""
-    tables = [sql.Identifier("staged", t) for t in SUMS]
+    tables = [sql.Identifier("staged", t) for t in (*SUMS, "_mart_entity_rec")]
     if (
         delta
         and not conn.execute(
@@ -391,12 +396,17 @@ def _sums(conn: psycopg.Connection, delta: bool) -> None:
         conn.execute(
             "alter table staged._mart_entity_sum drop column gone_last, add primary key (entity_id, department)"
         )
+        conn.execute(sql.SQL("create unlogged table staged._mart_entity_rec as {}").format(_entity_rec()))
+        conn.execute("alter table staged._mart_entity_rec add primary key (entity_id)")
     else:
         signed = _signed(sql.Identifier("mart_link_came"), sql.Identifier("mart_link_gone"))
         conn.execute(
             sql.SQL("create unlogged table mart_entity_delta as {}").format(_sum("_mart_entity_sum", signed))
         )
         run_sql(conn, "mart/sums_delta.sql")
+        touched = sql.SQL("entity_id in (select entity_id from mart_entity_delta)")
+        conn.execute(sql.SQL("delete from staged._mart_entity_rec where {}").format(touched))
+        conn.execute(sql.SQL("insert into staged._mart_entity_rec {}").format(_entity_rec(touched)))
         for table, (_, key) in SUMS.items():
             if key is None:
                 continue

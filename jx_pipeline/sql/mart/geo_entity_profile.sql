@@ -1,16 +1,8 @@
 -- One row per geographic entity: what it is, where, how big, and what the departments know about it.
 -- Persons only as counts; a count describing 1 to min_persons - 1 persons is null with its _suppressed flag.
 create table mart.geo_entity_profile__next as
-with rec as (  -- linked records per entity (sql/mart/sums/entity.sql), in one pass over its departments: the
-              -- sums, and the count per department with and without the population records (left out where
-              -- they describe too few persons); a jsonb object orders its keys itself
-    select entity_id, sum(population) as population, sum(legal_person) as legal_person,
-           sum(economy) as economy, sum(other) as other, max(last_record_date) as last_record_date,
-           jsonb_object_agg(department, legal_person + economy + other + population)
-               filter (where legal_person + economy + other + population > 0) as by_department,
-           jsonb_object_agg(department, legal_person + economy + other)
-               filter (where legal_person + economy + other > 0) as by_department_no_population
-      from staged._mart_entity_sum group by 1
+with rec as (  -- linked records per entity (sql/mart/sums/entity_rec.sql, kept)
+    select * from staged._mart_entity_rec
 ), recorded as (  -- distinct persons behind the population records: the records describe them
     select entity_id, count(*) as persons from staged._mart_person_entity group by 1
 ), home as (
