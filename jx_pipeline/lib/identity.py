@@ -296,7 +296,8 @@ def _resolve(
                 # which is faster than finding so many by key (scale 0.01: > 9 min against 15 s)
                 delta = few(conn, wanted, f"staged.{MEMORY.table}", ratio=MOST)
             if delta:
-                changes.gather(conn, catalog, _read, "ident_want")
+                with MEMORY.by_key(conn, "ident_want"):  # by each feed's record_key index, as linking's
+                    changes.gather(conn, catalog, _read, "ident_want")
             else:
                 _read_whole(conn, catalog)
             conn.execute("drop table if exists ident_relinked")
