@@ -2,8 +2,8 @@
 -- of what linking reads (link_known: what staged._link_input remembers of the records read), and the current
 -- records sharing an identity with one of them, old or new, that take their entity from the identity vote (linked
 -- last time by 'identity' or 'unmatched'; found among the remembered records by their identity: link_follow, not
--- read again). link_kept.sql then keeps in link_rec only the scope's records that are not followers. link_known and link_links (core.entity_link of the records read) are
--- link_whole.sql's or link_delta.sql's.
+-- read again). link_kept.sql then keeps in link_rec only the scope's records that are not followers. link_known
+-- and link_links (core.entity_link of the records read) are link_whole.sql's or link_delta.sql's.
 -- A current record without its link row, or a link row of no current record and nothing remembered (lost, or
 -- written astray by hand), counts as changed too: a relink repairs the table as a full rebuild would.
 create unlogged table link_scope as
