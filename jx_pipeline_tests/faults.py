@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from jx_pipeline.lib import settings
 from jx_pipeline.lib.pg import connect, quote_ident
@@ -165,8 +166,15 @@ def half_state(url: str) -> list[str]:
 @contextmanager
 def held_first_row(url: str, table: str, seconds: float = 3.0):
     """A BEFORE ROW trigger on ``table`` (a partitioned parent: new partitions inherit it) that sleeps once per
-    transaction at its first row, so that a load's COPY is certainly under way when a test looks for it."""
+    transaction at its first row, so that a load's COPY is certainly under way when a test looks for it. A day
+    table made apart and attached after its COPY (lib/staging.py) has no trigger of its parent's while it is
+    filled: an event trigger gives one to each table created in the parent's schema under its name + ``__``."""
     with psycopg.connect(url, autocommit=True) as conn:
+        schema, name = conn.execute(
+            "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where c.oid = %s::regclass",
+            (table,),
+        ).fetchone()
         conn.execute(
             "create or replace function public.jx_test_hold() returns trigger language plpgsql as $$ begin"
             " if current_setting('jx_test.held', true) is distinct from '1' then"
@@ -176,8 +184,24 @@ def held_first_row(url: str, table: str, seconds: float = 3.0):
         conn.execute(
             f"create trigger jx_test_hold before insert on {table} for each row execute function public.jx_test_hold()"
         )
+        conn.execute(
+            "create or replace function public.jx_test_hold_day() returns event_trigger language plpgsql as $$"
+            " declare r record; begin"
+            " for r in select c.oid from pg_event_trigger_ddl_commands() d join pg_class c on c.oid = d.objid"
+            "  join pg_namespace n on n.oid = c.relnamespace"
+            f" where d.command_tag = 'CREATE TABLE' and n.nspname = {sql.Literal(schema).as_string(conn)}"
+            f"  and left(c.relname, {len(name) + 2}) = {sql.Literal(name + '__').as_string(conn)} and c.relkind = 'r' loop"
+            " execute format('create trigger jx_test_hold_day before insert on %s for each row"
+            " execute function public.jx_test_hold()', r.oid::regclass); end loop; end $$"
+        )
+        conn.execute(
+            "create event trigger jx_test_hold_day on ddl_command_end when tag in ('CREATE TABLE')"
+            " execute function public.jx_test_hold_day()"
+        )
     try:
         yield
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("drop event trigger if exists jx_test_hold_day")
+            conn.execute("drop function if exists public.jx_test_hold_day()")
             conn.execute("drop function if exists public.jx_test_hold() cascade")
